@@ -1,6 +1,5 @@
 package dev.add4j;
 
-import org.bytedeco.openblas.global.openblas_full;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
 
@@ -11,17 +10,20 @@ public final class TorchRuntime {
     private TorchRuntime() {}
 
     /**
-     * Loads libtorch and sets OpenBLAS to one thread: with two thread pools fighting over the cores,
-     * small steps get about ten times slower (measured on 2 cores).
+     * Loads libtorch and makes CPU maths safe. libtorch calls OpenBLAS from its own intra-op threads, so OpenBLAS
+     * must start single-threaded ({@code OPENBLAS_NUM_THREADS=1}, which {@code ./add4j}, the tests and CI set).
+     * Measured here: without it, concurrent sgemm calls raced and gave NaN gradients within a few dozen steps
+     * (openblas_set_num_threads(1) after start-up did not prevent it), and the two thread pools made small
+     * steps several times slower. When the variable is missing, libtorch runs on one thread instead.
      */
     public static synchronized void init() {
         if (initialised) return;
-        try {
-            openblas_full.openblas_set_num_threads(1);
-        } catch (Throwable ignored) {
-            // no OpenBLAS JNI library (some packed runtimes): libtorch's own BLAS is used then
+        torch.manual_seed(0); // loads libtorch
+        if (!"1".equals(System.getenv("OPENBLAS_NUM_THREADS"))) {
+            torch.set_num_threads(1);
+            System.err.println("add4j: OPENBLAS_NUM_THREADS is not 1, so libtorch runs on one CPU thread "
+                    + "(start with OPENBLAS_NUM_THREADS=1 to use every core)");
         }
-        torch.manual_seed(0);
         initialised = true;
     }
 

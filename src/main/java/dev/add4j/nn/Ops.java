@@ -24,7 +24,11 @@ public final class Ops {
     public static double f(Tensor t) { return t.item_double(); }
 
     /** The shape of a tensor. */
-    public static long[] shape(Tensor t) { return t.sizes().vec().get(); }
+    public static long[] shape(Tensor t) {
+        long[] s = t.sizes().vec().get();
+        java.lang.ref.Reference.reachabilityFence(t); // sizes() is a view into t: keep t alive until copied
+        return s;
+    }
 
     /** Float32 options on a device. */
     public static TensorOptions floatOn(Device device) {
@@ -57,7 +61,8 @@ public final class Ops {
     public static float[] toFloats(Tensor t) {
         Tensor c = t.detach().to(new Device("cpu"), torch.ScalarType.Float).contiguous();
         float[] out = new float[(int) c.numel()];
-        new FloatPointer(c.data_ptr()).capacity(out.length).get(out);
+        if (out.length > 0) new FloatPointer(c.data_ptr()).capacity(out.length).get(out);
+        java.lang.ref.Reference.reachabilityFence(c); // data_ptr() is a view into c
         return out;
     }
 
@@ -65,7 +70,8 @@ public final class Ops {
     public static long[] toLongs(Tensor t) {
         Tensor c = t.detach().to(new Device("cpu"), torch.ScalarType.Long).contiguous();
         long[] out = new long[(int) c.numel()];
-        new LongPointer(c.data_ptr()).capacity(out.length).get(out);
+        if (out.length > 0) new LongPointer(c.data_ptr()).capacity(out.length).get(out);
+        java.lang.ref.Reference.reachabilityFence(c); // data_ptr() is a view into c
         return out;
     }
 

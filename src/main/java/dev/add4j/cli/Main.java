@@ -1,0 +1,75 @@
+package dev.add4j.cli;
+
+import dev.add4j.Add4jException;
+import dev.add4j.TorchRuntime;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.PrintWriter;
+
+/** The add4j command-line tool: one subcommand per verb. Errors in the user's input print one line and exit 2. */
+@Command(name = "add4j", mixinStandardHelpOptions = true, version = "add4j 0.1.0",
+        description = "Adversarial Diffusion Distillation for the JVM: train a text-conditional teacher, distil it "
+                + "into a 1-4 step student, sample, evaluate, serve.",
+        subcommands = {TrainTeacherCommand.class, SampleCommand.class, TrainFeaturesCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override public void run() { spec.commandLine().usage(System.out); }
+
+    public static void main(String[] args) { System.exit(execute(args)); }
+
+    /** Runs the tool and returns its exit code (0 ok, 1 internal failure, 2 bad input). */
+    public static int execute(String... args) {
+        invocation = "add4j " + String.join(" ", args);
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            Throwable e = ex;
+            while (e.getCause() != null && !(e instanceof Add4jException) && !(e instanceof IllegalArgumentException)) e = e.getCause();
+            if (e instanceof Add4jException || e instanceof IllegalArgumentException) {
+                cmd.getErr().println("error: " + firstLine(e.getMessage()));
+                return 2;
+            }
+            cmd.getErr().println("error: " + ex);
+            ex.printStackTrace(cmd.getErr());
+            return 1;
+        });
+        cl.setParameterExceptionHandler((ex, a) -> {
+            ex.getCommandLine().getErr().println("error: " + firstLine(ex.getMessage()) + " (see --help)");
+            return 2;
+        });
+        return cl.execute(args);
+    }
+
+    private static volatile String invocation = "add4j";
+
+    /** The command line this process was started with, for provenance. */
+    static String invocation() { return invocation; }
+
+    static String firstLine(String s) {
+        if (s == null) return "(no message)";
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    /** Options every compute command takes. */
+    public static final class DeviceOption {
+        @CommandLine.Option(names = "--device", paramLabel = "cpu|cuda",
+                description = "Where to compute (default: cuda when libtorch sees one, else cpu).")
+        public String device;
+
+        @CommandLine.Option(names = "--threads", description = "libtorch intra-op threads (default: all cores).")
+        public Integer threads;
+
+        /** Initialises libtorch with these options and returns the device. */
+        public org.bytedeco.pytorch.Device init() {
+            TorchRuntime.init();
+            if (threads != null) {
+                if (threads < 1) throw new dev.add4j.Add4jException("--threads must be >= 1, got " + threads);
+                org.bytedeco.pytorch.global.torch.set_num_threads(threads);
+            }
+            return TorchRuntime.device(device);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package dev.add4j.cli;
+
+import dev.add4j.data.FashionMnist;
+import dev.add4j.io.Provenance;
+import dev.add4j.nn.UNet;
+import dev.add4j.train.CaptionedImages;
+import dev.add4j.train.TeacherConfig;
+import dev.add4j.train.TeacherTrainer;
+import org.bytedeco.pytorch.Device;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code add4j train-teacher}: trains the text-conditional diffusion teacher. */
+@Command(name = "train-teacher", mixinStandardHelpOptions = true,
+        description = "Train the text-conditional diffusion teacher (v-prediction, zero terminal SNR) on Fashion-MNIST. "
+                + "Writes OUT/teacher.safetensors (EMA weights), checkpoints, config.json and train-log.jsonl.")
+public final class TrainTeacherCommand implements Callable<Integer> {
+    @Option(names = "--data", paramLabel = "DIR|embedded",
+            description = "Fashion-MNIST directory, or 'embedded' for the shipped 4000-image subset "
+                    + "(default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).")
+    String data;
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run directory.") Path out;
+    @Option(names = "--steps", defaultValue = "20000", description = "Optimiser steps (default: ${DEFAULT-VALUE}).") long steps;
+    @Option(names = "--batch", defaultValue = "64", description = "Images per step (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--lr", defaultValue = "2e-4", description = "Peak learning rate (default: ${DEFAULT-VALUE}).") double lr;
+    @Option(names = "--warmup", defaultValue = "500", description = "Warm-up steps (default: ${DEFAULT-VALUE}).") long warmup;
+    @Option(names = "--ema", defaultValue = "0.9995", description = "EMA decay (default: ${DEFAULT-VALUE}).") double ema;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed (default: ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--size", defaultValue = "fmnist", paramLabel = "fmnist|tiny",
+            description = "Network size: fmnist (2.4M parameters) or tiny (tests) (default: ${DEFAULT-VALUE}).") String size;
+    @Option(names = "--resume", description = "Continue the run in --out from its checkpoint.") boolean resume;
+    @Option(names = "--max-minutes", defaultValue = "0", description = "Stop (with a checkpoint) after this many minutes; 0: no limit.") double maxMinutes;
+    @Option(names = "--checkpoint-every", defaultValue = "1000", description = "Steps between checkpoints (default: ${DEFAULT-VALUE}).") long checkpointEvery;
+    @Option(names = "--caption-cache", paramLabel = "FILE",
+            description = "Cache of the captions' MiniLM embeddings: read if present, else written (lets a machine without the ONNX model train).")
+    Path captionCache;
+    @Mixin Main.DeviceOption deviceOption;
+
+    @Override
+    public Integer call() throws Exception {
+        UNet.Config unet = switch (size) {
+            case "fmnist" -> UNet.Config.fmnist();
+            case "tiny" -> UNet.Config.tiny();
+            default -> throw new IllegalArgumentException("--size: expected fmnist or tiny, got '" + size + "'");
+        };
+        TeacherConfig cfg = new TeacherConfig(steps, batch, lr, warmup, ema, 0.1, 1.0, seed, unet);
+        FashionMnist.Split split = FashionMnist.load(data, true); // bad --data fails before anything is written
+        Device device = deviceOption.init();
+        Files.createDirectories(out);
+        var prov = Provenance.of(Main.invocation());
+        prov.put("add4j.data", (data == null ? "default" : data) + " (" + split.n() + " images)");
+        prov.put("add4j.seed", Long.toString(seed));
+        try (CaptionedImages images = new CaptionedImages(split, captionCache, device);
+             TeacherTrainer trainer = new TeacherTrainer(cfg, images, out, resume, prov)) {
+            System.out.printf("teacher: %,d parameters, %d training images, device %s, steps %d..%d%n",
+                    trainer.model().net().parameterCount(), images.size(), device.str().getString(), trainer.startStep(), steps);
+            long done = trainer.train(maxMinutes, checkpointEvery, System.out);
+            System.out.println("wrote " + out.resolve(TeacherTrainer.MODEL) + " after " + done + " steps");
+        }
+        return 0;
+    }
+}

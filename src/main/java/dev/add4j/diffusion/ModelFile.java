@@ -1,0 +1,66 @@
+package dev.add4j.diffusion;
+
+import dev.add4j.Add4jException;
+import dev.add4j.io.Json;
+import dev.add4j.io.SafeTensors;
+import dev.add4j.nn.UNet;
+import org.bytedeco.pytorch.Device;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A shipped diffusion model (teacher or student): the UNet's weights as safetensors, and in the header's metadata
+ * everything needed to use it and to know how it was made: kind, UNet config, prediction type, schedule,
+ * the sampler timesteps of a student, and provenance (command, steps, data, seed, git commit, versions).
+ */
+public final class ModelFile {
+    /** Metadata key for the network architecture (UNet.Config as JSON). */
+    public static final String UNET = "add4j.unet";
+    /** "teacher" or "student". */
+    public static final String KIND = "add4j.kind";
+    /** For a student: its timesteps, e.g. "999,749,499,249". */
+    public static final String STUDENT_TIMESTEPS = "add4j.student_timesteps";
+
+    /** A loaded model and its metadata. */
+    public record Loaded(VPredictionModel model, Map<String, String> metadata) {
+        public String kind() { return metadata.getOrDefault(KIND, "teacher"); }
+        public boolean isStudent() { return kind().equals("student"); }
+        /** The student's own timesteps, or null for a teacher. */
+        public List<Integer> studentTimesteps() {
+            String s = metadata.get(STUDENT_TIMESTEPS);
+            return s == null ? null : Timesteps.parse(s, true);
+        }
+    }
+
+    private ModelFile() {}
+
+    /** Writes {@code net}'s weights (fp16, small to ship) and metadata atomically. */
+    public static void save(Path file, UNet net, String kind, Map<String, String> provenance) {
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", "add4j-model-1");
+        meta.put(KIND, kind);
+        meta.put("add4j.prediction", "v");
+        meta.put("add4j.schedule", "linear betas 1e-4..0.02, zero terminal SNR, 1000 steps");
+        meta.put(UNET, Json.compact(net.config()));
+        meta.putAll(provenance);
+        SafeTensors.write(file, net.namedParameters(), meta, SafeTensors.Dtype.F16);
+    }
+
+    /** Loads a model onto {@code device}; a file that is not an add4j model gives one clear error. */
+    public static Loaded load(Path file, Device device) {
+        if (!Files.isRegularFile(file)) throw new Add4jException(file + ": no such model file");
+        SafeTensors.Contents c = SafeTensors.read(file);
+        String cfg = c.metadata().get(UNET);
+        if (cfg == null) throw new Add4jException(file + ": not an add4j diffusion model (no " + UNET + " in its metadata)");
+        UNet net = new UNet(Json.read(cfg, UNet.Config.class));
+        try (var scope = new org.bytedeco.javacpp.PointerScope()) {
+            net.load(c.tensors(), file.toString());
+        }
+        net.to(device).train(false).requiresGrad(false);
+        return new Loaded(new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr()), c.metadata());
+    }
+}

@@ -1,0 +1,40 @@
+package dev.add4j.diffusion;
+
+import dev.add4j.nn.Ops;
+import dev.add4j.nn.UNet;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * A UNet that predicts v, seen as a denoiser: x0 = alpha_t x_t - sigma_t v (add-method.md §3). Used for the teacher
+ * and the student alike.
+ */
+public final class VPredictionModel implements Denoiser {
+    private final UNet net;
+    private final NoiseSchedule schedule;
+
+    public VPredictionModel(UNet net, NoiseSchedule schedule) {
+        this.net = net;
+        this.schedule = schedule;
+    }
+
+    public UNet net() { return net; }
+    public NoiseSchedule schedule() { return schedule; }
+
+    /** v prediction for per-sample timesteps t [B]. */
+    public Tensor v(Tensor xT, Tensor t, TextCond c) {
+        return net.forward(xT, t, c.tokens(), c.mask(), c.pooled());
+    }
+
+    /** x0 estimate for per-sample timesteps t [B]. */
+    public Tensor x0(Tensor xT, Tensor t, TextCond c) {
+        return Prediction.x0FromV(xT, v(xT, t, c), schedule.alpha(t, xT), schedule.sigma(t, xT));
+    }
+
+    @Override
+    public Tensor x0(Tensor xT, int t, TextCond c) {
+        Tensor tt = torch.full(new long[]{xT.size(0)}, Ops.s(t), Ops.longOn(xT.device()));
+        Tensor v = v(xT, tt, c);
+        return xT.mul(Ops.s(schedule.alpha(t))).sub(v.mul(Ops.s(schedule.sigma(t))));
+    }
+}

@@ -1,0 +1,126 @@
+package dev.add4j.io;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DatabindException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.add4j.Add4jException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/**
+ * The one JSON mapper of add4j: Java records both ways, pretty output, and strict input (an unknown field is an
+ * error, so a typo in a config file is caught instead of silently ignored). Errors in input name the source and the field.
+ */
+public final class Json {
+    private Json() {}
+
+    /** Name used in messages for JSON that did not come from a file. */
+    private static final String STRING_SOURCE = "json";
+
+    // Jackson reads and writes records through their canonical constructors and accessors; no annotations needed.
+    // A missing field gets Java's default (null, 0): failing on it (FAIL_ON_MISSING_CREATOR_PROPERTIES) would
+    // report "missing 'lr'" before "unknown field 'lr2'", hiding the typo; records validate in their constructors.
+    private static final ObjectMapper MAPPER = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .build();
+
+    /** {@code value} as pretty-printed JSON. */
+    public static String write(Object value) {
+        try {
+            return MAPPER.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("cannot write " + value.getClass().getSimpleName() + " as JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    /** {@code value} as JSON on one line (JSONL logs, safetensors metadata). */
+    public static String compact(Object value) {
+        try {
+            return MAPPER.writer().without(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("cannot write " + value.getClass().getSimpleName() + " as JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    /**
+     * Parses {@code json} into a {@code type}.
+     * @throws Add4jException "json: unknown field 'lr2'" and the like
+     */
+    public static <T> T read(String json, Class<T> type) {
+        try {
+            return MAPPER.readValue(json, type);
+        } catch (JacksonException e) {
+            throw error(STRING_SOURCE, e);
+        }
+    }
+
+    /**
+     * Reads the file {@code file} into a {@code type}.
+     * @throws Add4jException "run.json: unknown field 'lr2'" and the like, or "run.json: no such file"
+     */
+    public static <T> T read(Path file, Class<T> type) {
+        try {
+            return MAPPER.readValue(Files.readAllBytes(file), type);
+        } catch (JacksonException e) {
+            throw error(file.toString(), e);
+        } catch (NoSuchFileException e) {
+            throw new Add4jException(file + ": no such file", e);
+        } catch (IOException e) {
+            throw new Add4jException(file + ": cannot read: " + AtomicFiles.reason(e), e);
+        }
+    }
+
+    /**
+     * Parses {@code json} into a tree, for code that inspects JSON of no fixed shape.
+     * @throws Add4jException when it is not valid JSON
+     */
+    public static JsonNode tree(String json) {
+        try {
+            return MAPPER.readTree(json);
+        } catch (JacksonException e) {
+            throw error(STRING_SOURCE, e);
+        }
+    }
+
+    /** One line: the source, the field's path where there is one, and what was wrong. */
+    private static Add4jException error(String source, JacksonException e) {
+        String field = e instanceof JsonMappingException m ? path(m) : "";
+        String message;
+        if (e instanceof UnrecognizedPropertyException u) {
+            message = "unknown field '" + field + "'; " + u.getReferringClass().getSimpleName() + " has " + u.getKnownPropertyIds();
+        } else if (e instanceof ValueInstantiationException && e.getCause() != null) {
+            // a record's constructor rejected a value: its message says which and why
+            message = (field.isEmpty() ? "" : "field '" + field + "': ") + e.getCause().getMessage();
+        } else if (e instanceof DatabindException) {
+            message = (field.isEmpty() ? "" : "field '" + field + "': ") + e.getOriginalMessage();
+        } else {
+            var at = e.getLocation();
+            message = "not valid JSON" + (at == null ? "" : " at line " + at.getLineNr() + ", column " + at.getColumnNr())
+                    + ": " + e.getOriginalMessage();
+        }
+        return new Add4jException(source + ": " + message.replaceAll("\\s*\\R\\s*", " ").trim(), e);
+    }
+
+    /** The field's path as written in JSON: {@code distill.weights[2].name}. */
+    private static String path(JsonMappingException e) {
+        StringBuilder b = new StringBuilder();
+        for (JsonMappingException.Reference r : e.getPath()) {
+            if (r.getFieldName() != null) b.append(b.length() > 0 ? "." : "").append(r.getFieldName());
+            else if (r.getIndex() >= 0) b.append('[').append(r.getIndex()).append(']');
+        }
+        return b.toString();
+    }
+}

@@ -1,0 +1,162 @@
+package dev.add4j.train;
+
+import dev.add4j.Add4jException;
+import dev.add4j.diffusion.ModelFile;
+import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.diffusion.TeacherLoss;
+import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.io.AtomicFiles;
+import dev.add4j.io.Json;
+import dev.add4j.io.SafeTensors;
+import dev.add4j.nn.Ops;
+import dev.add4j.nn.UNet;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AdamW;
+import org.bytedeco.pytorch.AdamWOptions;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Generator;
+import org.bytedeco.pytorch.GeneratorOptional;
+import org.bytedeco.pytorch.InputArchive;
+import org.bytedeco.pytorch.OutputArchive;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Trains the text-conditional teacher: the network, its EMA, the optimiser and the run directory
+ * ({@code config.json}, {@code checkpoint.safetensors} + {@code optimizer.pt}, {@code train-log.jsonl},
+ * and the shipped EMA weights {@code teacher.safetensors}).
+ */
+public final class TeacherTrainer implements AutoCloseable {
+    public static final String CHECKPOINT = "checkpoint.safetensors", OPTIMIZER = "optimizer.pt",
+            LOG = "train-log.jsonl", MODEL = "teacher.safetensors", CONFIG = "config.json";
+
+    private final TeacherConfig cfg;
+    private final CaptionedImages data;
+    private final Path out;
+    private final Map<String, String> provenance;
+    private final VPredictionModel model;
+    private final UNet ema;
+    private final Ema emaUpdate;
+    private final AdamW opt;
+    private final TensorVector params;
+    private long start;
+
+    /**
+     * Sets up a run in {@code out}. With {@code resume}, continues from out's checkpoint (config must match);
+     * without it, refuses a directory that already holds a checkpoint or a model, so nothing saved is overwritten.
+     */
+    public TeacherTrainer(TeacherConfig cfg, CaptionedImages data, Path out, boolean resume, Map<String, String> provenance) {
+        this.cfg = cfg;
+        this.data = data;
+        this.out = out;
+        this.provenance = provenance;
+        Path ckpt = out.resolve(CHECKPOINT);
+        if (!resume && (Files.exists(ckpt) || Files.exists(out.resolve(MODEL))))
+            throw new Add4jException(out + " already holds a training run: pass --resume to continue it, or choose another --out");
+        if (resume && !Files.exists(ckpt))
+            throw new Add4jException(out + ": nothing to resume (no " + CHECKPOINT + ")");
+        torch.manual_seed(cfg.seed());
+        UNet net = new UNet(cfg.unet());
+        ema = new UNet(cfg.unet());
+        model = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr());
+        emaUpdate = new Ema(net, ema, cfg.emaDecay());
+        net.to(data.device());
+        ema.to(data.device());
+        params = net.parameterVector();
+        AdamWOptions options = new AdamWOptions(cfg.lr());
+        options.weight_decay().put(0.0); // [choice] no decay: a small net on a small data set, EMA does the smoothing
+        opt = new AdamW(params, options);
+        if (resume) restore(ckpt);
+        else AtomicFiles.writeString(out.resolve(CONFIG), Json.write(cfg));
+    }
+
+    public VPredictionModel model() { return model; }
+    public UNet ema() { return ema; }
+    public long startStep() { return start; }
+
+    /** One optimiser step on a fresh batch; returns loss, learning rate and gradient norm. */
+    public Map<String, Double> step(long s) {
+        try (var scope = new PointerScope()) {
+            CaptionedImages.Batch b = data.batch(cfg.seed(), s, cfg.batch(), cfg.captionDrop());
+            Generator g = torch.make_generator_cpu(cfg.seed() * 1_000_003L + s); // noise depends only on (seed, step)
+            Tensor eps = torch.randn(Ops.shape(b.x0()), new GeneratorOptional(g)).to(data.device(), torch.ScalarType.Float);
+            Tensor t = torch.randint(NoiseSchedule.T, new long[]{cfg.batch()}, new GeneratorOptional(g)).to(data.device(), torch.ScalarType.Long);
+            Tensor loss = TeacherLoss.vLoss(model, b.x0(), eps, t, b.cond()).mean();
+            double lr = cfg.lrAt(s);
+            opt.param_groups().get(0).options().set_lr(lr);
+            opt.zero_grad();
+            loss.backward();
+            double gradNorm = torch.clip_grad_norm_(params, cfg.gradClip());
+            opt.step();
+            emaUpdate.update(s);
+            Map<String, Double> stats = new LinkedHashMap<>();
+            stats.put("loss", Ops.f(loss));
+            stats.put("grad_norm", gradNorm);
+            stats.put("lr", lr);
+            return stats;
+        }
+    }
+
+    /** Writes checkpoint, optimiser state and the current EMA model, each atomically. */
+    public void save(long stepsDone) {
+        try (var scope = new PointerScope()) {
+            Map<String, Tensor> all = new LinkedHashMap<>();
+            model.net().namedParameters().forEach((k, v) -> all.put("net." + k, v));
+            ema.namedParameters().forEach((k, v) -> all.put("ema." + k, v));
+            Map<String, String> meta = new LinkedHashMap<>();
+            meta.put("step", Long.toString(stepsDone));
+            meta.put("config", Json.compact(cfg));
+            SafeTensors.write(out.resolve(CHECKPOINT), all, meta, SafeTensors.Dtype.F32);
+            Path tmp = out.resolve(OPTIMIZER + ".tmp");
+            OutputArchive archive = new OutputArchive();
+            opt.save(archive);
+            archive.save_to(tmp.toString());
+            Files.move(tmp, out.resolve(OPTIMIZER), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            Map<String, String> prov = new LinkedHashMap<>(provenance);
+            prov.put("add4j.steps", Long.toString(stepsDone));
+            ModelFile.save(out.resolve(MODEL), ema, "teacher", prov);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private void restore(Path ckpt) {
+        SafeTensors.Contents c = SafeTensors.read(ckpt);
+        TeacherConfig saved = Json.read(c.metadata().getOrDefault("config", "{}"), TeacherConfig.class);
+        if (!saved.unet().equals(cfg.unet()))
+            throw new Add4jException(ckpt + ": was trained with a different network (" + saved.unet() + ")");
+        try (var scope = new PointerScope()) {
+            Map<String, Tensor> net = new LinkedHashMap<>(), avg = new LinkedHashMap<>();
+            c.tensors().forEach((k, v) -> {
+                if (k.startsWith("net.")) net.put(k.substring(4), v.to(data.device(), torch.ScalarType.Float));
+                else if (k.startsWith("ema.")) avg.put(k.substring(4), v.to(data.device(), torch.ScalarType.Float));
+            });
+            model.net().load(net, ckpt.toString());
+            ema.load(avg, ckpt.toString());
+        }
+        Path optFile = out.resolve(OPTIMIZER);
+        if (!Files.exists(optFile)) throw new Add4jException(optFile + ": missing; cannot resume the optimiser");
+        InputArchive in = new InputArchive();
+        in.load_from(optFile.toString());
+        opt.load(in);
+        start = Long.parseLong(c.metadata().getOrDefault("step", "0"));
+    }
+
+    /** Runs the remaining steps with progress, logging and checkpoints. */
+    public long train(double maxMinutes, long checkpointEvery, PrintStream console) {
+        var o = new TrainLoop.Options(cfg.steps(), Math.max(1, Math.min(100, cfg.steps() / 20)), checkpointEvery, maxMinutes, out.resolve(LOG));
+        return TrainLoop.run(start, o, this::step, this::save, console);
+    }
+
+    @Override public void close() { opt.close(); }
+}

@@ -1,0 +1,103 @@
+package dev.add4j.train;
+
+import dev.add4j.io.Json;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Everything around a training step, written once for every trainer (edm's training_loop): run steps from
+ * {@code start} to {@code total}, print progress with rate and ETA, append every logged step to a JSONL log,
+ * checkpoint every so often and at the end, and stop early (with a checkpoint) when a time budget runs out.
+ */
+public final class TrainLoop {
+
+    /** One training iteration; returns its scalar statistics (loss, ...). Must free its tensors itself. */
+    @FunctionalInterface public interface Step { Map<String, Double> run(long step); }
+
+    /** Writes a checkpoint after {@code stepsDone} steps. */
+    @FunctionalInterface public interface Checkpointer { void save(long stepsDone); }
+
+    /**
+     * @param total            steps of the whole run
+     * @param logEvery         steps between progress lines and log records
+     * @param checkpointEvery  steps between checkpoints (0: only at the end)
+     * @param maxMinutes       wall-clock budget (0: none); the loop checkpoints and stops when it runs out
+     * @param log              JSONL file to append to (null: none)
+     */
+    public record Options(long total, long logEvery, long checkpointEvery, double maxMinutes, Path log) {}
+
+    private TrainLoop() {}
+
+    /** Runs the loop and returns the number of steps done (== total unless the time budget ran out). */
+    public static long run(long start, Options o, Step step, Checkpointer ckpt, PrintStream out) {
+        long t0 = System.nanoTime(), lastSaved = start;
+        Map<String, Double> sums = new LinkedHashMap<>();
+        int n = 0;
+        long s = start;
+        while (s < o.total()) {
+            Map<String, Double> stats = step.run(s);
+            s++;
+            stats.forEach((k, v) -> sums.merge(k, v, Double::sum));
+            n++;
+            double elapsed = (System.nanoTime() - t0) / 1e9;
+            boolean outOfTime = o.maxMinutes() > 0 && elapsed > o.maxMinutes() * 60;
+            if (s % o.logEvery() == 0 || s == o.total() || outOfTime) {
+                double rate = (s - start) / elapsed;
+                Map<String, Object> rec = new LinkedHashMap<>();
+                rec.put("step", s);
+                for (var e : sums.entrySet()) rec.put(e.getKey(), e.getValue() / n);
+                rec.put("it_per_s", rate);
+                rec.put("elapsed_s", elapsed);
+                rec.put("rss_mib", ResourceUsage.rssMiB());
+                out.println(progressLine(s, o.total(), rec, rate));
+                if (o.log() != null) append(o.log(), Json.compact(rec));
+                sums.clear();
+                n = 0;
+            }
+            if ((o.checkpointEvery() > 0 && s % o.checkpointEvery() == 0) || outOfTime) {
+                ckpt.save(s);
+                lastSaved = s;
+            }
+            if (outOfTime) {
+                out.printf("time budget of %.1f min used: stopping at step %d of %d%n", o.maxMinutes(), s, o.total());
+                return s;
+            }
+        }
+        if (lastSaved != s) ckpt.save(s);
+        return s;
+    }
+
+    static String progressLine(long s, long total, Map<String, Object> rec, double rate) {
+        StringBuilder b = new StringBuilder(String.format("step %d/%d (%.1f%%)", s, total, 100.0 * s / total));
+        rec.forEach((k, v) -> {
+            if (!k.equals("step") && !k.equals("it_per_s") && !k.equals("elapsed_s") && !k.equals("rss_mib"))
+                b.append(String.format(" %s %.4g", k, ((Number) v).doubleValue()));
+        });
+        b.append(String.format(" | %.2f it/s | eta %s | rss %.0f MiB", rate, duration((total - s) / Math.max(rate, 1e-9)),
+                ((Number) rec.get("rss_mib")).doubleValue()));
+        return b.toString();
+    }
+
+    /** "1h02m", "3m05s", "42s". */
+    public static String duration(double seconds) {
+        long s = Math.round(seconds);
+        if (s >= 3600) return String.format("%dh%02dm", s / 3600, (s % 3600) / 60);
+        if (s >= 60) return String.format("%dm%02ds", s / 60, s % 60);
+        return s + "s";
+    }
+
+    private static void append(Path file, String line) {
+        try {
+            Files.writeString(file, line + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,136 @@
+package dev.add4j.features;
+
+import dev.add4j.TorchRuntime;
+import dev.add4j.data.FashionMnist;
+import dev.add4j.nn.Ops;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class DinoPretrainStepTest {
+    static final Device CPU = new Device("cpu");
+    static Tensor images, labels; // the embedded subset's 4000 training images [4000,1,32,32], labels [4000]
+
+    @BeforeAll static void init() {
+        TorchRuntime.init();
+        FashionMnist.Split train = FashionMnist.loadEmbedded(true);
+        images = FeatureTrainer.images(train, train.n(), CPU);
+        labels = FeatureTrainer.labels(train, train.n(), CPU);
+    }
+
+    static FeatureTrainConfig tinyConfig(FeatureTrainConfig.Objective objective, int steps, double lr) {
+        return new FeatureTrainConfig(objective, Vit.Config.tiny(), DinoPretrainStep.Config.tiny(), Augment.Config.dino(),
+                steps, 32, lr, 1e-6, 0.1, 0.04, 3.0, 0);
+    }
+
+    static DinoPretrainStep tinyStep() {
+        return (DinoPretrainStep) new FeatureTrainer(tinyConfig(FeatureTrainConfig.Objective.DINO, 10, 1e-3)).newStep(CPU);
+    }
+
+    @Test void lossIsTheCrossEntropyAveragedOverPairsOfDifferentViews() {
+        try (var scope = new PointerScope()) {
+            // B = 1, K = 2, two global views, no centre, temperatures 1: loss = (H(t0, s1) + H(t1, s0)) / 2
+            Tensor t = Ops.fromFloats(new float[]{1, 0, 0, 2}, 2, 2), s = Ops.fromFloats(new float[]{0.5f, -0.5f, 0, 1}, 2, 2);
+            double[] t0 = softmax(1, 0), t1 = softmax(0, 2), s0 = softmax(0.5, -0.5), s1 = softmax(0, 1);
+            double expected = (-(t0[0] * Math.log(s1[0]) + t0[1] * Math.log(s1[1])) - (t1[0] * Math.log(s0[0]) + t1[1] * Math.log(s0[1]))) / 2;
+            assertEquals(expected, Ops.f(DinoPretrainStep.loss(t, s, torch.zeros(1, 2), 1, 1.0, 1.0)), 1e-6);
+        }
+    }
+
+    private static double[] softmax(double a, double b) {
+        double m = Math.max(a, b), ea = Math.exp(a - m), eb = Math.exp(b - m);
+        return new double[]{ea / (ea + eb), eb / (ea + eb)};
+    }
+
+    @Test void teacherIsTheExponentialMovingAverageOfTheStudent() {
+        try (var step = tinyStep(); var scope = new PointerScope()) {
+            Tensor x = images.narrow(0, 0, 8), y = labels.narrow(0, 0, 8);
+            Tensor before = step.backbone().namedParameters().get("blocks.0.attn.qkv.weight").clone();
+            step.step(x, y, new PretrainStep.At(1e-3, 1.0, 0.04, false));                        // m = 1: teacher frozen
+            assertTrue(step.backbone().namedParameters().get("blocks.0.attn.qkv.weight").equal(before));
+            assertFalse(step.student().namedParameters().get("blocks.0.attn.qkv.weight").equal(before), "the student moved");
+            step.step(x, y, new PretrainStep.At(1e-3, 0.0, 0.04, false));                        // m = 0: teacher = student
+            for (var e : step.student().namedParameters().entrySet())
+                assertTrue(step.backbone().namedParameters().get(e.getKey()).equal(e.getValue()), e.getKey());
+            for (Tensor p : step.backbone().namedParameters().values()) assertFalse(p.requires_grad());
+        }
+    }
+
+    @Test void frozenLastLayerKeepsThePrototypesWhileTheRestLearns() {
+        try (var step = tinyStep(); var scope = new PointerScope()) {
+            Tensor before = step.studentHead().prototypes().clone();
+            step.step(images.narrow(0, 0, 8), labels.narrow(0, 0, 8), new PretrainStep.At(1e-3, 0.996, 0.04, true));
+            assertTrue(step.studentHead().prototypes().equal(before));
+            step.step(images.narrow(0, 0, 8), labels.narrow(0, 0, 8), new PretrainStep.At(1e-3, 0.996, 0.04, false));
+            assertFalse(step.studentHead().prototypes().equal(before));
+        }
+    }
+
+    @Test void studentLearnsToMatchAFixedTeacherOnFixedViews() {
+        // teacher frozen (m = 1) and views without randomness: the student's part of the loss,
+        // KL(P_t || P_s) = H(P_t, P_s) - H(P_t), is then an ordinary objective and must fall.
+        // (The loss itself can rise meanwhile: centring flattens the teacher, which raises H(P_t).)
+        torch.manual_seed(0);
+        try (var step = new DinoPretrainStep(Vit.Config.tiny(), DinoPretrainStep.Config.tiny(), new Augment(Augment.Config.none(), 0),
+                0.04, 3.0, CPU)) {
+            Tensor x = images.narrow(0, 0, 32), y = labels.narrow(0, 0, 32);
+            double[] kl = new double[30];
+            for (int k = 0; k < kl.length; k++) {
+                PretrainStep.Stats s = step.step(x, y, new PretrainStep.At(1e-3, 1.0, 0.04, false));
+                kl[k] = s.loss() - s.entropy();
+            }
+            // the student starts as the teacher's copy, so its first big Adam steps move it away; measure after them
+            double early = java.util.Arrays.stream(kl, 5, 10).average().orElseThrow();
+            double late = java.util.Arrays.stream(kl, 25, 30).average().orElseThrow();
+            assertTrue(late < 0.6 * early, "KL " + early + " -> " + late);
+        }
+    }
+
+    @Test void aShortDinoRunCollapsesNeitherToOnePrototypeNorToUniform() {
+        FeatureTrainer trainer = new FeatureTrainer(tinyConfig(FeatureTrainConfig.Objective.DINO, 40, 5e-4));
+        try (var step = trainer.newStep(CPU)) {
+            FeatureTrainer.Summary s = trainer.train(step, images, labels, line -> {}, 1000);
+            double logK = Math.log(DinoPretrainStep.Config.tiny().prototypes());
+            for (PretrainStep.Stats st : s.history().subList(30, 40)) {
+                assertTrue(st.marginalEntropy() > 0.7 * logK, "teacher uses few prototypes: H(mean) " + st.marginalEntropy());
+                assertTrue(st.entropy() > 0.3, "teacher outputs one-hot: H " + st.entropy());
+                assertTrue(st.entropy() < logK - 0.1, "teacher outputs uniform: H " + st.entropy() + " of " + logK);
+                assertTrue(Double.isFinite(st.loss()));
+            }
+        }
+    }
+
+    @Test void nativeMemoryStaysFlatOverSteps() {
+        FeatureTrainer trainer = new FeatureTrainer(tinyConfig(FeatureTrainConfig.Objective.DINO, 100, 1e-3));
+        try (var step = trainer.newStep(CPU)) {
+            Tensor x = images.narrow(0, 0, 32), y = labels.narrow(0, 0, 32);
+            for (int k = 0; k < 20; k++) step.step(x, y, trainer.schedule(k));             // warm-up: allocator caches fill
+            System.gc();
+            long before = Pointer.physicalBytes();
+            for (int k = 20; k < 100; k++) step.step(x, y, trainer.schedule(k));
+            System.gc();
+            long grown = Pointer.physicalBytes() - before;
+            assertTrue(grown < 20_000_000, "resident memory grew " + grown / 1_000_000 + " MB over 80 steps");
+        }
+    }
+
+    @Test void trainerReportsOneStatsPerStepAndProgressLines() {
+        FeatureTrainer trainer = new FeatureTrainer(tinyConfig(FeatureTrainConfig.Objective.DINO, 4, 1e-3));
+        List<String> lines = new java.util.ArrayList<>();
+        try (var step = trainer.newStep(CPU)) {
+            FeatureTrainer.Summary s = trainer.train(step, images, labels, lines::add, 2);
+            assertEquals(4, s.history().size());
+            assertEquals(2, lines.size());
+            assertTrue(lines.get(1).startsWith("step 4/4  loss "), lines.get(1));
+            assertTrue(lines.get(1).contains("ETA 0:00"), lines.get(1));
+        }
+    }
+}

@@ -1,0 +1,48 @@
+package dev.add4j.features;
+
+import dev.add4j.TorchRuntime;
+import dev.add4j.cli.TrainFeaturesCommand;
+import dev.add4j.io.SafeTensors;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class TrainFeaturesCommandTest {
+    @BeforeAll static void init() { TorchRuntime.init(); }
+
+    @Test void aTinyRunWritesALoadableBackboneWithItsAccuracyAndCommand(@TempDir Path dir) {
+        Path out = dir.resolve("vit.safetensors");
+        StringWriter log = new StringWriter();
+        CommandLine cl = new CommandLine(new TrainFeaturesCommand()).setOut(new PrintWriter(log));
+        int code = cl.execute("--data", "embedded", "--arch", "tiny", "--steps", "3", "--batch", "8",
+                "--knn-train", "200", "--knn-test", "100", "--device", "cpu", "--out", out.toString());
+        assertEquals(0, code, log.toString());
+        assertTrue(log.toString().contains("k-NN accuracy (k=20, 200 train -> 100 test)"), log.toString());
+
+        Map<String, String> meta = SafeTensors.read(out).metadata();
+        assertEquals("dino", meta.get("objective"));
+        assertEquals("3", meta.get("steps"));
+        double knn = Double.parseDouble(meta.get("knn_accuracy"));
+        assertTrue(knn >= 0 && knn <= 1);
+        assertTrue(meta.get("command").startsWith("add4j train-features --data embedded"), meta.get("command"));
+        assertTrue(meta.get("train_config").contains("\"objective\" : \"DINO\""), meta.get("train_config"));
+        assertEquals(Vit.Config.tiny(), Vit.load(out).config());
+        assertFalse(SafeTensors.read(out).tensors().keySet().stream().anyMatch(k -> k.contains("last_layer")), "only the backbone is saved");
+    }
+
+    @Test void anUnknownObjectiveFailsBeforeTrainingAndWritesNothing(@TempDir Path dir) {
+        Path out = dir.resolve("vit.safetensors");
+        CommandLine cl = new CommandLine(new TrainFeaturesCommand()).setErr(new PrintWriter(new StringWriter()));
+        assertNotEquals(0, cl.execute("--data", "embedded", "--objective", "simclr", "--device", "cpu", "--out", out.toString()));
+        assertFalse(Files.exists(out));
+    }
+}

@@ -1,0 +1,78 @@
+package dev.add4j.io;
+
+import dev.add4j.Add4jException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class JsonTest {
+    @TempDir Path dir;
+
+    record Optim(double lr, List<Double> betas) {}
+
+    record Run(String name, int steps, List<Integer> timesteps, Optim optim) {
+        Run {
+            if (steps < 0) throw new IllegalArgumentException("steps must be >= 0, got " + steps);
+        }
+    }
+
+    private static final Run RUN = new Run("fmnist", 1000, List.of(999, 749, 499, 249), new Optim(1e-4, List.of(0.0, 0.99)));
+
+    @Test void recordRoundTripIsEqual() {
+        assertEquals(RUN, Json.read(Json.write(RUN), Run.class));
+    }
+
+    @Test void recordRoundTripThroughAFileIsEqual() {
+        Path file = dir.resolve("run.json");
+        AtomicFiles.writeString(file, Json.write(RUN));
+        assertEquals(RUN, Json.read(file, Run.class));
+    }
+
+    @Test void outputIsPrettyPrintedAndReadableAsATree() {
+        String json = Json.write(RUN);
+        assertTrue(json.contains("\n"), json);
+        assertEquals(749, Json.tree(json).get("timesteps").get(1).asInt());
+    }
+
+    @Test void unknownFieldIsRejectedWithTheFileAndItsName() {
+        Path file = dir.resolve("run.json");
+        AtomicFiles.writeString(file, "{\"name\": \"a\", \"steps\": 1, \"lr2\": 0.1}");
+        var e = assertThrows(Add4jException.class, () -> Json.read(file, Run.class));
+        assertTrue(e.getMessage().startsWith(file + ": unknown field 'lr2'"), e.getMessage());
+    }
+
+    @Test void unknownNestedFieldIsNamedByItsPath() {
+        var e = assertThrows(Add4jException.class, () -> Json.read("{\"optim\": {\"lr\": 1, \"beta\": 2}}", Run.class));
+        assertTrue(e.getMessage().startsWith("json: unknown field 'optim.beta'"), e.getMessage());
+    }
+
+    @Test void wrongTypeNamesTheField() {
+        var e = assertThrows(Add4jException.class, () -> Json.read("{\"steps\": \"many\"}", Run.class));
+        assertTrue(e.getMessage().startsWith("json: field 'steps': "), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
+    }
+
+    @Test void aRecordConstructorsRejectionIsReportedWithTheFile() {
+        Path file = dir.resolve("bad.json");
+        AtomicFiles.writeString(file, "{\"steps\": -1}");
+        var e = assertThrows(Add4jException.class, () -> Json.read(file, Run.class));
+        assertTrue(e.getMessage().startsWith(file + ": "), e.getMessage());
+        assertTrue(e.getMessage().endsWith("steps must be >= 0, got -1"), e.getMessage());
+    }
+
+    @Test void invalidJsonGivesOneLineWithThePosition() {
+        var e = assertThrows(Add4jException.class, () -> Json.tree("{\"a\": 1,\n \"b\": }"));
+        assertTrue(e.getMessage().startsWith("json: not valid JSON at line 2"), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
+    }
+
+    @Test void missingFileIsReportedAsNoSuchFile() {
+        Path file = dir.resolve("nope.json");
+        var e = assertThrows(Add4jException.class, () -> Json.read(file, Run.class));
+        assertEquals(file + ": no such file", e.getMessage());
+    }
+}
