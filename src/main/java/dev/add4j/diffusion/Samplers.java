@@ -31,9 +31,12 @@ public final class Samplers {
         Tensor x = xT;
         for (int i = 0; i < ts.size(); i++) {
             int t = ts.get(i), prev = i + 1 < ts.size() ? ts.get(i + 1) : -1;   // -1: the clean image
-            Tensor x0 = d.x0(x, t, c);
-            Tensor eps = x.sub(x0.mul(Ops.s(s.alpha(t)))).div(Ops.s(s.sigma(t)));
-            x = x0.mul(Ops.s(s.alpha(prev))).add(eps.mul(Ops.s(s.sigma(prev))));
+            Tensor xt = x;
+            x = Ops.inScope(() -> {                                             // one scope a step: flat memory
+                Tensor x0 = d.x0(xt, t, c);
+                Tensor eps = xt.sub(x0.mul(Ops.s(s.alpha(t)))).div(Ops.s(s.sigma(t)));
+                return x0.mul(Ops.s(s.alpha(prev))).add(eps.mul(Ops.s(s.sigma(prev))));
+            });
         }
         return x;
     }
@@ -48,14 +51,17 @@ public final class Samplers {
         Tensor x = xT;
         for (int i = 0; i < ts.size(); i++) {
             int t = ts.get(i);
-            Tensor x0 = d.x0(x, t, c);
-            if (i + 1 == ts.size()) return x0;
+            if (i + 1 == ts.size()) return d.x0(x, t, c);
             int to = ts.get(i + 1);
-            Tensor eps = x.sub(x0.mul(Ops.s(s.alpha(t)))).div(Ops.s(s.sigma(t)));
             double sFrom = veSigma(s, t), sTo = veSigma(s, to);
             double up = Double.isInfinite(sFrom) ? sTo : Math.sqrt(sTo * sTo * (sFrom * sFrom - sTo * sTo) / (sFrom * sFrom));
             double down = Math.sqrt(Math.max(sTo * sTo - up * up, 0.0));
-            x = x0.add(eps.mul(Ops.s(down))).add(noise.like(x0).mul(Ops.s(up))).mul(Ops.s(s.alpha(to)));
+            Tensor xt = x;
+            x = Ops.inScope(() -> {
+                Tensor x0 = d.x0(xt, t, c);
+                Tensor eps = xt.sub(x0.mul(Ops.s(s.alpha(t)))).div(Ops.s(s.sigma(t)));
+                return x0.add(eps.mul(Ops.s(down))).add(noise.like(x0).mul(Ops.s(up))).mul(Ops.s(s.alpha(to)));
+            });
         }
         return x;
     }
@@ -65,12 +71,18 @@ public final class Samplers {
      * noise, x_t' = alpha_t' x0 + sigma_t' z; the last x0 is the image.
      */
     public static Tensor addRenoise(Denoiser d, NoiseSchedule s, List<Integer> ts, Tensor xT, TextCond c, Noise noise) {
-        Tensor x = xT, x0 = null;
+        Tensor x = xT;
         for (int i = 0; i < ts.size(); i++) {
-            x0 = d.x0(x, ts.get(i), c);
-            if (i + 1 < ts.size()) x = s.noised(x0, noise.like(x0), ts.get(i + 1));
+            Tensor xt = x;
+            int t = ts.get(i);
+            if (i + 1 == ts.size()) return d.x0(xt, t, c);
+            int next = ts.get(i + 1);
+            x = Ops.inScope(() -> {
+                Tensor x0 = d.x0(xt, t, c);
+                return s.noised(x0, noise.like(x0), next);
+            });
         }
-        return x0;
+        return x;
     }
 
     private static double veSigma(NoiseSchedule s, int t) {

@@ -90,6 +90,25 @@ public final class Ops {
         }
     }
 
+    /**
+     * Runs {@code body} in a scope of its own and hands its result to the enclosing scope: every other tensor
+     * the body made is freed on return. Loops that keep one tensor per iteration (samplers) use it so memory
+     * stays flat however many steps they take.
+     */
+    public static Tensor inScope(java.util.function.Supplier<Tensor> body) {
+        Tensor result;
+        try (var scope = new org.bytedeco.javacpp.PointerScope()) {
+            result = body.get();
+            result.retainReference(); // survives this scope's close
+        }
+        var outer = org.bytedeco.javacpp.PointerScope.getInnerScope();
+        if (outer != null) {
+            outer.attach(result);      // now owned by the enclosing scope...
+            result.releaseReference(); // ...and by it alone
+        }
+        return result;
+    }
+
     /** Reshapes a per-sample vector [B] to [B,1,1,1] so it broadcasts over images. */
     public static Tensor perSample(Tensor v) { return v.reshape(-1, 1, 1, 1); }
 }
