@@ -56,6 +56,7 @@ public final class SampleCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         List<String> list = promptList();
         if (n < 1) throw new Add4jException("--n must be >= 1, got " + n);
+        if (batch < 1) throw new Add4jException("--batch must be >= 1, got " + batch);
         if (Files.exists(out.resolve("samples.csv")))
             throw new Add4jException(out + " already holds samples (samples.csv): choose another --out");
         Device device = deviceOption.init();

@@ -1,0 +1,179 @@
+package dev.add4j.cli;
+
+import dev.add4j.Add4jException;
+import dev.add4j.data.FashionMnist;
+import dev.add4j.diffusion.ModelFile;
+import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.eval.EvalNet;
+import dev.add4j.eval.Evaluation;
+import dev.add4j.eval.Reference;
+import dev.add4j.eval.SanityChecks;
+import dev.add4j.io.AtomicFiles;
+import dev.add4j.io.Images;
+import dev.add4j.io.Json;
+import dev.add4j.text.TextEncoder;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code add4j eval}: FID, KID, CLIP score, class accuracy, precision/recall and speed of a model at several step counts. */
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = {"Evaluate a teacher (DDIM) or a student (ADD sampler) at each step count: N class-balanced images "
+                + "(N/10 per class, seeded captions, image i from seed SEED+i), measured with the eval net against the "
+                + "Fashion-MNIST test images. Writes DIR/metrics.json and DIR/grid-steps-S.png per row, prints a table.",
+                "With --sanity: checks the metrics on real test images, blurred ones, noise and class means against the "
+                        + "training set, and prints the numbers (no model needed)."})
+public final class EvalCommand implements Callable<Integer> {
+    /** Where {@code add4j train-eval-net} is told to write the eval net in the docs, relative to the working directory. */
+    static final Path DEFAULT_EVAL_NET = Path.of("models", "evalnet-fmnist.safetensors");
+
+    @Option(names = "--model", paramLabel = "FILE", description = "A .safetensors model made by add4j (teacher or student).") Path model;
+    @Option(names = "--steps", paramLabel = "S1,S2,...", description = "Step counts, one row each, e.g. 1,2,4,50 (1..1000).") String steps;
+    @Option(names = "--guidance", defaultValue = "0", description = "Classifier-free guidance scale; 0 or 1: none (default: ${DEFAULT-VALUE}).") double guidance;
+    @Option(names = "--n", defaultValue = "1000", description = "Images per row, a multiple of 10 (default: ${DEFAULT-VALUE}).") int n;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of image 0 and of the captions (default: ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--out", paramLabel = "DIR", description = "Output directory; must not hold metrics.json (default: runs/eval-<model name>).") Path out;
+    @Option(names = "--eval-net", paramLabel = "FILE", description = "The eval net (default: models/evalnet-fmnist.safetensors).") Path evalNet;
+    @Option(names = "--data", paramLabel = "DIR|embedded",
+            description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (1000 test images) "
+                    + "(default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
+    @Option(names = "--batch", defaultValue = "250", description = "Images per sampling and eval-net batch (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--sanity", description = "Check the metrics on known image sets instead of evaluating a model.") boolean sanity;
+    @Mixin Main.DeviceOption deviceOption;
+
+    @Override
+    public Integer call() {
+        return sanity ? sanity() : evaluate();
+    }
+
+    private int evaluate() {
+        // every check on the input comes before anything is loaded or computed
+        if (model == null) throw new Add4jException("--model is required (or --sanity to check the metrics on real images)");
+        if (steps == null) throw new Add4jException("--steps is required, e.g. --steps 1,2,4,50");
+        List<Integer> stepList = parseSteps(steps);
+        checkCommon();
+        if (!(guidance >= 0)) throw new Add4jException("--guidance must be >= 0, got " + guidance);
+        Path dir = out != null ? out : Path.of("runs", "eval-" + stem(model));
+        Path metricsFile = dir.resolve("metrics.json");
+        if (Files.exists(metricsFile)) throw new Add4jException(metricsFile + " already exists: choose another --out");
+        if (!Files.isRegularFile(model)) throw new Add4jException("--model " + model + ": no such file");
+        Path netFile = evalNetFile();
+        FashionMnist.Split test = FashionMnist.load(data, false);
+        String dataName = dataName() + " test split";
+
+        Device device = deviceOption.init();
+        ModelFile.Loaded loaded = ModelFile.load(model, device);
+        List<Evaluation.Row> rows = new ArrayList<>();
+        String referenceText;
+        try (var scope = new PointerScope(); TextEncoder text = new TextEncoder()) {
+            EvalNet net = EvalNet.load(netFile, device).net();
+            Reference ref = Reference.of(net, netFile, test, dataName, n, batch, System.err::println);
+            referenceText = ref.description();
+            Evaluation.Prompts prompts = Evaluation.Prompts.classBalanced(n, seed);
+            Evaluation.Setup setup = new Evaluation.Setup(net, ref, text, device, prompts, seed, batch);
+            Files.createDirectories(dir);
+            for (int s : stepList) {
+                try (var rowScope = new PointerScope()) {
+                    Evaluation.Result r = Evaluation.evaluate(setup, loaded, s, guidance, progress(s, loaded));
+                    rows.add(r.row());
+                    Images.writePng(dir.resolve("grid-steps-" + s + ".png"), Evaluation.grid(r.images(), prompts));
+                    System.err.printf(Locale.ROOT, "steps %d: fid %.3f, class accuracy %.4f, %.2f ms/image%n",
+                            s, r.row().fid(), r.row().classAccuracy(), r.row().msPerImage());
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new Add4jException(dir + ": cannot create the directory (" + e.getMessage() + ")", e);
+        }
+        Evaluation.Report report = new Evaluation.Report(model.toString(), netFile.toString(), referenceText, seed, rows);
+        // checked again: another run may have finished into the same directory meanwhile
+        if (Files.exists(metricsFile)) throw new Add4jException(metricsFile + " appeared while evaluating; not overwritten");
+        AtomicFiles.writeString(metricsFile, Json.write(report) + "\n");
+        System.out.print(Evaluation.table(rows));
+        System.out.println("wrote " + metricsFile + " and " + rows.size() + " grid PNGs to " + dir);
+        return 0;
+    }
+
+    private int sanity() {
+        if (model != null || steps != null)
+            throw new Add4jException("--sanity measures real images, not a model: drop --model and --steps");
+        checkCommon();
+        Path sanityFile = out == null ? null : out.resolve("sanity.json");
+        if (sanityFile != null && Files.exists(sanityFile)) throw new Add4jException(sanityFile + " already exists: choose another --out");
+        Path netFile = evalNetFile();
+        FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
+        Device device = deviceOption.init();
+        SanityChecks.Result r;
+        try (var scope = new PointerScope(); TextEncoder text = new TextEncoder()) {
+            EvalNet net = EvalNet.load(netFile, device).net();
+            r = SanityChecks.run(net, netFile, train, test, dataName(), n, seed, text, batch, System.err::println);
+        }
+        System.out.print(SanityChecks.table(r));
+        if (sanityFile != null) {
+            AtomicFiles.writeString(sanityFile, Json.write(r) + "\n");
+            System.out.println("wrote " + sanityFile);
+        }
+        return 0;
+    }
+
+    private void checkCommon() {
+        try {
+            Evaluation.checkN(n);
+        } catch (IllegalArgumentException e) {
+            throw new Add4jException("--" + e.getMessage());
+        }
+        if (batch < 1) throw new Add4jException("--batch must be >= 1, got " + batch);
+    }
+
+    private Path evalNetFile() {
+        Path f = evalNet != null ? evalNet : DEFAULT_EVAL_NET;
+        if (!Files.isRegularFile(f))
+            throw new Add4jException("--eval-net " + f + ": no such file; train one with: add4j train-eval-net --out " + f);
+        return f;
+    }
+
+    private String dataName() {
+        if (FashionMnist.EMBEDDED.equals(data)) return "Fashion-MNIST (embedded subset)";
+        return "Fashion-MNIST (" + FashionMnist.locate(data) + ")";
+    }
+
+    /** Prints "steps 4 (add): 500/1000 images, 2.10 ms/image, ETA 1 s" to stderr after every batch. */
+    private static Evaluation.Progress progress(int steps, ModelFile.Loaded model) {
+        String sampler = Evaluation.Plan.of(model, steps).samplerName();
+        return (done, total, seconds) -> System.err.printf(Locale.ROOT, "steps %d (%s): %d/%d images, %.2f ms/image, ETA %.0f s%n",
+                steps, sampler, done, total, seconds * 1e3 / done, seconds / done * (total - done));
+    }
+
+    /**
+     * Parses "1,2,4,50".
+     * @throws Add4jException for a non-integer, a count outside 1..1000, or a count listed twice
+     */
+    static List<Integer> parseSteps(String csv) {
+        List<Integer> out = new ArrayList<>();
+        for (String p : csv.split(",", -1)) {
+            int s;
+            try {
+                s = Integer.parseInt(p.trim());
+            } catch (NumberFormatException e) {
+                throw new Add4jException("--steps: '" + p.trim() + "' is not an integer; expected a list like 1,2,4,50");
+            }
+            if (s < 1 || s > NoiseSchedule.T) throw new Add4jException("--steps: " + s + " is outside 1.." + NoiseSchedule.T);
+            if (out.contains(s)) throw new Add4jException("--steps: " + s + " is listed twice");
+            out.add(s);
+        }
+        return out;
+    }
+
+    private static String stem(Path file) {
+        String name = file.getFileName().toString();
+        return name.endsWith(".safetensors") ? name.substring(0, name.length() - ".safetensors".length()) : name;
+    }
+}

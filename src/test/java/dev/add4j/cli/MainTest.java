@@ -1,0 +1,159 @@
+package dev.add4j.cli;
+
+import dev.add4j.TorchRuntime;
+import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.Images;
+import dev.add4j.io.Json;
+import dev.add4j.io.SafeTensors;
+import dev.add4j.nn.UNet;
+import dev.add4j.train.TeacherConfig;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class MainTest {
+    @TempDir static Path shared;
+    static Path tinyModel;
+
+    @BeforeAll static void init() {
+        TorchRuntime.init();
+        tinyModel = shared.resolve("tiny.safetensors");
+        try (var scope = new PointerScope()) {
+            torch.manual_seed(0);
+            ModelFile.save(tinyModel, new UNet(UNet.Config.tiny()), "teacher", Map.of("add4j.test", "MainTest"));
+        }
+    }
+
+    /** The exit code and what the tool wrote to standard error. */
+    record Result(int code, String err) {
+        /** Asserts a bad-input failure: exit 2 and exactly one line starting "error:". */
+        String badInput() {
+            assertEquals(2, code, err);
+            String line = err.strip();
+            assertTrue(line.startsWith("error: "), err);
+            assertFalse(line.contains("\n"), "one line, got:\n" + err);
+            return line;
+        }
+    }
+
+    static Result run(String... args) {
+        PrintStream old = System.err;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        try {
+            int code = Main.execute(args);
+            return new Result(code, buf.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setErr(old);
+        }
+    }
+
+    @Test void anUnknownOptionExitsWith2AndOneErrorLine() {
+        String line = run("--bogus").badInput();
+        assertTrue(line.contains("--bogus"), line);
+        line = run("sample", "--model", tinyModel.toString(), "--prompt", "x", "--out", "o", "--no-such-option").badInput();
+        assertTrue(line.contains("--no-such-option"), line);
+    }
+
+    @Test void sampleWithAMissingModelFileExitsWith2NamingTheFile(@TempDir Path dir) {
+        Path missing = dir.resolve("missing.safetensors");
+        String line = run("sample", "--model", missing.toString(), "--prompt", "a shirt", "--device", "cpu",
+                "--out", dir.resolve("out").toString()).badInput();
+        assertTrue(line.contains("missing.safetensors"), line);
+        assertFalse(Files.exists(dir.resolve("out")), "nothing is written");
+    }
+
+    @Test void sampleWithATruncatedOrCorruptModelFileExitsWith2AndOneLine(@TempDir Path dir) throws IOException {
+        byte[] good = Files.readAllBytes(tinyModel);
+        Path truncated = Files.write(dir.resolve("truncated.safetensors"), Arrays.copyOf(good, good.length / 2));
+        Path garbage = Files.write(dir.resolve("garbage.safetensors"), "this is not a model at all".getBytes(StandardCharsets.UTF_8));
+        Path foreign = dir.resolve("foreign.safetensors");
+        try (var scope = new PointerScope()) {
+            SafeTensors.write(foreign, Map.of("w", torch.zeros(2)), Map.of(), SafeTensors.Dtype.F32);
+        }
+        for (Path bad : List.of(truncated, garbage, foreign)) {
+            String line = run("sample", "--model", bad.toString(), "--prompt", "a shirt", "--device", "cpu",
+                    "--out", dir.resolve("out").toString()).badInput();
+            assertTrue(line.contains(bad.getFileName().toString()), line);
+        }
+    }
+
+    @Test void sampleWithANonPositiveBatchExitsWith2NamingTheOption(@TempDir Path dir) {
+        String line = run("sample", "--model", tinyModel.toString(), "--prompt", "a shirt", "--batch", "0", "--device", "cpu",
+                "--out", dir.resolve("out").toString()).badInput();
+        assertEquals("error: --batch must be >= 1, got 0", line);
+        assertFalse(Files.exists(dir.resolve("out")), "nothing is written");
+    }
+
+    @Test void trainTeacherWithANonexistentDataDirectoryExitsWith2AndWritesNothing(@TempDir Path dir) {
+        Path out = dir.resolve("run");
+        String line = run("train-teacher", "--data", "/nonexistent", "--size", "tiny", "--steps", "1", "--device", "cpu",
+                "--out", out.toString()).badInput();
+        assertTrue(line.contains("/nonexistent"), line);
+        assertFalse(Files.exists(out));
+    }
+
+    @Test void sampleIntoADirectoryThatHoldsSamplesExitsWith2AndLeavesTheCsvUnchanged(@TempDir Path dir) throws IOException {
+        Path csv = Files.writeString(dir.resolve("samples.csv"), "file,prompt,seed,steps\nimg-0000.png,old,0,50\n");
+        FileTime mtime = Files.getLastModifiedTime(csv);
+        byte[] before = Files.readAllBytes(csv);
+        String line = run("sample", "--model", tinyModel.toString(), "--prompt", "a shirt", "--n", "1", "--steps", "1",
+                "--device", "cpu", "--out", dir.toString()).badInput();
+        assertTrue(line.contains("samples.csv"), line);
+        assertArrayEquals(before, Files.readAllBytes(csv));
+        assertEquals(mtime, Files.getLastModifiedTime(csv));
+        assertFalse(Files.exists(dir.resolve("img-0000.png")));
+    }
+
+    @Test void sampleWithATinyModelWritesTwoPngsAGridAndTheCsv(@TempDir Path dir) throws IOException {
+        Path out = dir.resolve("samples");
+        Result r = run("sample", "--model", tinyModel.toString(), "--prompt", "a pair of trousers", "--n", "2",
+                "--steps", "2", "--seed", "7", "--device", "cpu", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        for (String png : List.of("img-0000.png", "img-0001.png")) {
+            var img = Images.read(out.resolve(png));
+            assertEquals(32, img.getWidth(), png);
+            assertEquals(32, img.getHeight(), png);
+        }
+        assertTrue(Files.isRegularFile(out.resolve("grid.png")));
+        assertEquals(List.of("file,prompt,seed,steps", "img-0000.png,a pair of trousers,7,2", "img-0001.png,a pair of trousers,8,2"),
+                Files.readAllLines(out.resolve("samples.csv")));
+    }
+
+    @Test void trainTeacherTinyForThreeStepsWritesTheModelConfigAndLog(@TempDir Path dir) throws IOException {
+        Path out = dir.resolve("run");
+        Result r = run("train-teacher", "--size", "tiny", "--steps", "3", "--batch", "4", "--data", "embedded",
+                "--device", "cpu", "--caption-cache", dir.resolve("captions.safetensors").toString(), "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        for (String f : List.of("teacher.safetensors", "config.json", "train-log.jsonl"))
+            assertTrue(Files.isRegularFile(out.resolve(f)), f);
+        TeacherConfig cfg = Json.read(out.resolve("config.json"), TeacherConfig.class);
+        assertEquals(3, cfg.steps());
+        assertEquals(4, cfg.batch());
+        assertEquals(UNet.Config.tiny(), cfg.unet());
+        List<String> log = Files.readAllLines(out.resolve("train-log.jsonl"));
+        assertEquals(3, Json.tree(log.get(log.size() - 1)).get("step").asLong());
+        try (var scope = new PointerScope()) {
+            ModelFile.Loaded m = ModelFile.load(out.resolve("teacher.safetensors"), new Device("cpu"));
+            assertEquals("teacher", m.kind());
+            assertEquals("3", m.metadata().get("add4j.steps"));
+            assertTrue(m.metadata().get("add4j.command").startsWith("add4j train-teacher --size tiny"), m.metadata().get("add4j.command"));
+        }
+    }
+}

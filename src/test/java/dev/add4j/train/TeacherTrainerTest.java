@@ -1,0 +1,122 @@
+package dev.add4j.train;
+
+import dev.add4j.Add4jException;
+import dev.add4j.TorchRuntime;
+import dev.add4j.data.FashionMnist;
+import dev.add4j.io.Json;
+import dev.add4j.nn.UNet;
+import org.bytedeco.pytorch.Device;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class TeacherTrainerTest {
+    @TempDir static Path shared;
+    static CaptionedImages data;
+
+    @BeforeAll static void load() {
+        TorchRuntime.init();
+        // the caption cache is written once here (MiniLM runs once) and read by nothing else
+        data = new CaptionedImages(FashionMnist.load("embedded", true), shared.resolve("captions.safetensors"), new Device("cpu"));
+    }
+
+    @AfterAll static void close() { data.close(); }
+
+    static TeacherConfig cfg(long steps) {
+        return new TeacherConfig(steps, 8, 1e-3, 2, 0.99, 0.1, 1.0, 3, UNet.Config.tiny());
+    }
+
+    static TeacherTrainer trainer(long steps, Path dir, boolean resume) {
+        return new TeacherTrainer(cfg(steps), data, dir, resume, Map.of("add4j.test", "TeacherTrainerTest"));
+    }
+
+    @Test void resumeGivesTheSameNextLossAsAnUninterruptedRun(@TempDir Path dir) {
+        List<Double> straight = new ArrayList<>();
+        try (TeacherTrainer t = trainer(6, dir.resolve("straight"), false)) {
+            for (long s = 0; s < 6; s++) straight.add(t.step(s).get("loss"));
+        }
+        Path split = dir.resolve("split");
+        try (TeacherTrainer t = trainer(6, split, false)) {
+            for (long s = 0; s < 3; s++) assertEquals(straight.get((int) s), t.step(s).get("loss"), 1e-6, "same run, step " + (s + 1));
+            t.save(3);
+        }
+        try (TeacherTrainer t = trainer(6, split, true)) {
+            assertEquals(3, t.startStep());
+            for (long s = 3; s < 6; s++) {
+                double loss = t.step(s).get("loss");
+                assertEquals(straight.get((int) s), loss, 1e-5, "loss at step " + (s + 1) + " after resuming at 3");
+            }
+        }
+        assertTrue(Files.isRegularFile(split.resolve(TeacherTrainer.MODEL)));
+        assertEquals(cfg(6), Json.read(split.resolve(TeacherTrainer.CONFIG), TeacherConfig.class));
+    }
+
+    /** Every file of a directory with its bytes and modification time. */
+    static Map<String, String> snapshot(Path dir) throws IOException {
+        Map<String, String> out = new TreeMap<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                FileTime m = Files.getLastModifiedTime(f);
+                out.put(f.getFileName().toString(), Arrays.hashCode(Files.readAllBytes(f)) + "@" + m.toMillis() + "/" + Files.size(f));
+            }
+        }
+        return out;
+    }
+
+    @Test void refusingToStartANewRunInADirectoryThatHoldsOneLeavesItsFilesUnchanged(@TempDir Path dir) throws IOException {
+        try (TeacherTrainer t = trainer(2, dir, false)) {
+            t.step(0);
+            t.save(1);
+        }
+        Map<String, String> before = snapshot(dir);
+        assertTrue(before.keySet().containsAll(List.of(TeacherTrainer.CHECKPOINT, TeacherTrainer.OPTIMIZER, TeacherTrainer.MODEL,
+                TeacherTrainer.CONFIG)), before.toString());
+        var e = assertThrows(Add4jException.class, () -> trainer(2, dir, false));
+        assertTrue(e.getMessage().contains("already holds a training run") && e.getMessage().contains("--resume"), e.getMessage());
+        assertEquals(before, snapshot(dir));
+    }
+
+    @Test void resumingADirectoryWithoutACheckpointIsRefused(@TempDir Path dir) {
+        var e = assertThrows(Add4jException.class, () -> trainer(2, dir, true));
+        assertTrue(e.getMessage().contains("nothing to resume"), e.getMessage());
+    }
+
+    @Test void nativeMemoryStaysFlatOver300TeacherSteps(@TempDir Path dir) throws IOException {
+        // resident memory from the loop's own log, after a 100-step warm-up and at the end
+        Path log = dir.resolve("log.jsonl");
+        try (TeacherTrainer t = trainer(300, dir, false)) {
+            var o = new TrainLoop.Options(300, 100, 0, 0, log);
+            long done = TrainLoop.run(0, o, t::step, s -> {}, new PrintStream(OutputStream.nullOutputStream()));
+            assertEquals(300, done);
+        }
+        List<String> lines = Files.readAllLines(log);
+        assertEquals(3, lines.size(), "one record every 100 steps");
+        double[] rss = new double[3];
+        for (int i = 0; i < 3; i++) {
+            var rec = Json.tree(lines.get(i));
+            assertEquals(100L * (i + 1), rec.get("step").asLong());
+            assertTrue(Double.isFinite(rec.get("loss").asDouble()));
+            rss[i] = rec.get("rss_mib").asDouble();
+        }
+        System.out.printf("TeacherTrainerTest: RSS after step 100 %.1f MiB, 200 %.1f MiB, 300 %.1f MiB (growth %.1f MiB)%n",
+                rss[0], rss[1], rss[2], rss[2] - rss[0]);
+        assertTrue(rss[0] > 0, "RSS is measured (Linux /proc)");
+        assertTrue(rss[2] - rss[0] < 50, "RSS grew by " + (rss[2] - rss[0]) + " MiB from step 100 to 300");
+    }
+}
