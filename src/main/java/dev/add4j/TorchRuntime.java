@@ -24,6 +24,8 @@ public final class TorchRuntime {
             System.err.println("add4j: OPENBLAS_NUM_THREADS is not 1, so libtorch runs on one CPU thread "
                     + "(start with OPENBLAS_NUM_THREADS=1 to use every core)");
         }
+        String threads = System.getenv("ADD4J_TORCH_THREADS"); // the tests set 1: bit-reproducible, no thread races
+        if (threads != null && !threads.isBlank()) torch.set_num_threads(Integer.parseInt(threads.trim()));
         initialised = true;
     }
 
