@@ -17,6 +17,7 @@ with lzma.open('.device/data/train-images-idx3-ubyte.xz') as src, gzip.open('/tm
 PY
 cp .device/data/*.gz "$data/"
 export OPENBLAS_NUM_THREADS=1
+export OPENBLAS_CORETYPE=Haswell
 run() { "$rt/run.sh" dev.add4j.cli.Main "$@"; }
 common=(--data "$data" --batch 256 --device "$device" --caption-cache .device/captions.safetensors)
 # 1. a short probe measures steps per second, so the real run's cosine schedule ends inside the budget

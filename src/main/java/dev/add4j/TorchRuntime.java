@@ -15,6 +15,10 @@ public final class TorchRuntime {
      * Measured here: without it, concurrent sgemm calls raced and gave NaN gradients within a few dozen steps
      * (openblas_set_num_threads(1) after start-up did not prevent it), and the two thread pools made small
      * steps several times slower. When the variable is missing, libtorch runs on one thread instead.
+     * <p>OpenBLAS also picks its kernels from the CPU, and on CPUs where it picks "Cooperlake" (newer Intel) its
+     * sgemm turned a tiny UNet's training to NaN within 150 steps (reproduced here with
+     * {@code OPENBLAS_CORETYPE=Cooperlake}; Haswell and SkylakeX kernels train fine). So {@code ./add4j}, the tests
+     * and CI set {@code OPENBLAS_CORETYPE=Haswell}; without it a warning is printed.
      */
     public static synchronized void init() {
         if (initialised) return;
@@ -24,6 +28,9 @@ public final class TorchRuntime {
             System.err.println("add4j: OPENBLAS_NUM_THREADS is not 1, so libtorch runs on one CPU thread "
                     + "(start with OPENBLAS_NUM_THREADS=1 to use every core)");
         }
+        if (System.getenv("OPENBLAS_CORETYPE") == null)
+            System.err.println("add4j: OPENBLAS_CORETYPE is not set; set OPENBLAS_CORETYPE=Haswell (as ./add4j does): "
+                    + "OpenBLAS's Cooperlake kernels, chosen on some Intel CPUs, give NaN in training");
         String threads = System.getenv("ADD4J_TORCH_THREADS"); // the tests set 1: bit-reproducible, no thread races
         if (threads != null && !threads.isBlank()) torch.set_num_threads(Integer.parseInt(threads.trim()));
         initialised = true;
