@@ -17,6 +17,7 @@ import java.util.Map;
  */
 public abstract class Module {
     private final Map<String, Tensor> params = new LinkedHashMap<>();
+    private final Map<String, Tensor> buffers = new LinkedHashMap<>();
     private final Map<String, Module> children = new LinkedHashMap<>();
     private boolean training = true;
 
@@ -29,6 +30,17 @@ public abstract class Module {
         p.retainReference(); // owned by the module, not by whatever scope was open when it was made
         params.put(name, p);
         return p;
+    }
+
+    /**
+     * Registers non-trainable state under {@code name} (spectral norm's power-iteration vectors): moved by
+     * {@link #to}, saved in checkpoints through {@link #namedBuffers}, never given to an optimiser.
+     */
+    protected Tensor buffer(String name, Tensor init) {
+        Tensor b = init.detach();
+        b.retainReference(); // owned by the module
+        buffers.put(name, b);
+        return b;
     }
 
     /** Registers a child module under {@code name}. */
@@ -47,6 +59,30 @@ public abstract class Module {
     private void collect(String prefix, Map<String, Tensor> out) {
         params.forEach((k, v) -> out.put(prefix + k, v));
         children.forEach((k, m) -> m.collect(prefix + k + ".", out));
+    }
+
+    /** All buffers with dotted names, in registration order (empty for most modules). */
+    public Map<String, Tensor> namedBuffers() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        collectBuffers("", out);
+        return out;
+    }
+
+    private void collectBuffers(String prefix, Map<String, Tensor> out) {
+        buffers.forEach((k, v) -> out.put(prefix + k, v));
+        children.forEach((k, m) -> m.collectBuffers(prefix + k + ".", out));
+    }
+
+    /** Copies saved buffer values (same names and shapes as {@link #namedBuffers}) into this module's buffers. */
+    public void loadBuffers(Map<String, Tensor> saved, String context) {
+        try (var g = new NoGradGuard()) {
+            for (var e : namedBuffers().entrySet()) {
+                Tensor src = saved.get(e.getKey());
+                if (src == null || !java.util.Arrays.equals(Ops.shape(src), Ops.shape(e.getValue())))
+                    throw new dev.add4j.Add4jException(context + ": buffer '" + e.getKey() + "' is missing or has another shape");
+                e.getValue().copy_(src);
+            }
+        }
     }
 
     /** All parameters, for an optimiser. */
@@ -78,6 +114,7 @@ public abstract class Module {
     public Module to(Device device) {
         try (var g = new NoGradGuard()) {
             for (Tensor p : namedParameters().values()) p.set_data(p.to(device, p.scalar_type()));
+            for (Tensor b : namedBuffers().values()) b.set_data(b.to(device, b.scalar_type()));
         }
         return this;
     }

@@ -57,6 +57,11 @@ public final class CaptionedImages implements AutoCloseable {
     }
 
     public int size() { return labels.length; }
+
+    /** The empty prompt's condition, one sample [1,...]: the unconditional input of classifier-free guidance. */
+    public TextCond empty() {
+        return captions.select(Ops.fromLongs(new long[]{emptyRow}, 1).to(device, torch.ScalarType.Long));
+    }
     public Device device() { return device; }
 
     /**

@@ -93,7 +93,8 @@ public final class TrainLoop {
         return s + "s";
     }
 
-    private static void append(Path file, String line) {
+    /** Appends one line to a JSONL log (creating it). */
+    public static void append(Path file, String line) {
         try {
             Files.writeString(file, line + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
         } catch (IOException e) {

@@ -1,0 +1,105 @@
+package dev.add4j.add;
+
+import dev.add4j.Add4jException;
+import dev.add4j.diffusion.NoiseSchedule;
+
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Hyper-parameters of one ADD run: every switch of the paper's ablations (Table 1) is a field. Defaults follow the
+ * paper where it says (add-method.md); "[choice]" marks ours.
+ *
+ * @param studentTimesteps the student's N timesteps, largest first; 999 is pure noise. {999,749,499,249} [choice]
+ * @param loss             which student losses: adversarial + distillation (paper), or one alone (Table 1d)
+ * @param weighting        c(t) of the distillation loss: exp (ablation default), sds or nfsd (Table 1d)
+ * @param cond             the discriminator's condition: text + image (paper), text, image or none (Table 1b)
+ * @param studentInit      the student starts from the teacher's weights (paper) or at random (Table 1c)
+ * @param teacherSteps     consecutive teacher DDIM steps for the distillation target: 1 (paper), 2 or 4 (Table 1f)
+ * @param lambda           weight of the distillation loss, 2.5 (paper)
+ * @param r1               R1 strength gamma on the heads' input features, 1e-5 (paper)
+ * @param teacherGuidance  classifier-free guidance of the teacher's target, 0 = none; NFSD's scale s (0 means 1)
+ * @param tMin             smallest re-noising timestep of the distillation loss, 20 [choice, DreamFusion]
+ * @param tMax             largest, 980 [choice]
+ * @param diffAugment      DiffAugment (colour, translation, cutout) before the feature network (paper: on)
+ * @param steps            training iterations (one student and one discriminator update each)
+ * @param batch            images per iteration
+ * @param studentLr        Adam learning rate of the student [choice: 2e-5, betas (0.9, 0.999)]
+ * @param discLr           Adam learning rate of the heads, 2e-3 with betas (0, 0.99) (StyleGAN-T)
+ * @param emaDecay         EMA of the student's weights [choice]
+ * @param seed             seed of the student's input noise, t, the augmentations and the batch order
+ */
+public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
+                        StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
+                        int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
+                        double emaDecay, long seed) {
+
+    /** The student's losses (Table 1d). */
+    public enum Loss {
+        ADV_DISTILL("adv+distill"), ADV("adv"), DISTILL("distill");
+        private final String cli;
+        Loss(String cli) { this.cli = cli; }
+        public String cliName() { return cli; }
+        public boolean adversarial() { return this != DISTILL; }
+        public boolean distillation() { return this != ADV; }
+        public static Loss parse(String s) {
+            for (Loss l : values()) if (l.cli.equals(s == null ? "" : s.trim().toLowerCase(Locale.ROOT))) return l;
+            throw new Add4jException("--loss: expected adv+distill, adv or distill, got '" + s + "'");
+        }
+    }
+
+    /** What the discriminator's projection is conditioned on (Table 1b). */
+    public enum Cond {
+        TEXT_IMG("text+img"), TEXT("text"), IMG("img"), NONE("none");
+        private final String cli;
+        Cond(String cli) { this.cli = cli; }
+        public String cliName() { return cli; }
+        public boolean text() { return this == TEXT_IMG || this == TEXT; }
+        public boolean image() { return this == TEXT_IMG || this == IMG; }
+        public static Cond parse(String s) {
+            for (Cond c : values()) if (c.cli.equals(s == null ? "" : s.trim().toLowerCase(Locale.ROOT))) return c;
+            throw new Add4jException("--cond: expected text+img, text, img or none, got '" + s + "'");
+        }
+    }
+
+    /** Where the student's weights start (Table 1c). */
+    public enum StudentInit {
+        TEACHER, RANDOM;
+        public String cliName() { return name().toLowerCase(Locale.ROOT); }
+        public static StudentInit parse(String s) {
+            for (StudentInit i : values()) if (i.cliName().equals(s == null ? "" : s.trim().toLowerCase(Locale.ROOT))) return i;
+            throw new Add4jException("--student-init: expected teacher or random, got '" + s + "'");
+        }
+    }
+
+    public AddConfig {
+        if (studentTimesteps == null || studentTimesteps.isEmpty() || studentTimesteps.get(0) != NoiseSchedule.T - 1)
+            throw new Add4jException("--student-timesteps must start at 999 (pure noise), got " + studentTimesteps);
+        for (int i = 1; i < studentTimesteps.size(); i++)
+            if (studentTimesteps.get(i) < 0 || studentTimesteps.get(i) >= studentTimesteps.get(i - 1))
+                throw new Add4jException("--student-timesteps must decrease and stay >= 0, got " + studentTimesteps);
+        studentTimesteps = List.copyOf(studentTimesteps);
+        if (loss == null || weighting == null || cond == null || studentInit == null)
+            throw new IllegalArgumentException("AddConfig: loss, weighting, cond and studentInit are required");
+        if (teacherSteps != 1 && teacherSteps != 2 && teacherSteps != 4)
+            throw new Add4jException("--teacher-steps: expected 1, 2 or 4, got " + teacherSteps);
+        if (lambda < 0) throw new Add4jException("--lambda must be >= 0, got " + lambda);
+        if (r1 < 0) throw new Add4jException("--r1 must be >= 0, got " + r1);
+        if (teacherGuidance < 0) throw new Add4jException("--teacher-guidance must be >= 0, got " + teacherGuidance);
+        if (tMin < 1 || tMax > NoiseSchedule.T - 1 || tMin > tMax)
+            throw new Add4jException("--t-range: expected 1 <= tMin <= tMax <= 999, got " + tMin + ".." + tMax);
+        if (steps < 1) throw new Add4jException("--steps must be >= 1, got " + steps);
+        if (batch < 2) throw new Add4jException("--batch must be >= 2, got " + batch);
+        if (!(studentLr > 0) || !(discLr > 0)) throw new Add4jException("learning rates must be > 0, got " + studentLr + " and " + discLr);
+        if (emaDecay < 0 || emaDecay >= 1) throw new Add4jException("--ema must be in [0,1), got " + emaDecay);
+    }
+
+    /** The paper's settings (and our choices where it is silent) for a run of {@code steps} x {@code batch}. */
+    public static AddConfig paperDefaults(int steps, int batch, long seed) {
+        return new AddConfig(List.of(999, 749, 499, 249), Loss.ADV_DISTILL, DistillWeighting.EXP, Cond.TEXT_IMG,
+                StudentInit.TEACHER, 1, 2.5, 1e-5, 0.0, 20, 980, true, steps, batch, 2e-5, 2e-3, 0.99, seed);
+    }
+
+    /** NFSD's guidance scale s: the teacher guidance, or 1 when that is 0. */
+    public double nfsdScale() { return teacherGuidance > 0 ? teacherGuidance : 1.0; }
+}

@@ -1,0 +1,112 @@
+package dev.add4j.add;
+
+import dev.add4j.diffusion.TextCond;
+import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.nn.Ops;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Adam;
+import org.bytedeco.pytorch.Generator;
+import org.bytedeco.pytorch.GeneratorOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One ADD iteration (add-method.md §4): a student update with L_adv + λ·L_distill, then a discriminator update
+ * with the hinge loss and R1. Data, EMA, logging and checkpoints are {@link AddTrainer}'s.
+ */
+public final class AddStep {
+    private final AddConfig cfg;
+    private final VPredictionModel student;
+    private final TeacherTarget teacher;
+    private final Discriminator disc;
+    private final Adam studentOpt, discOpt;
+    private final Tensor studentTimesteps; // [N] int64
+
+    public AddStep(AddConfig cfg, VPredictionModel student, TeacherTarget teacher, Discriminator disc, Adam studentOpt, Adam discOpt) {
+        this.cfg = cfg;
+        this.student = student;
+        this.teacher = teacher;
+        this.disc = disc;
+        this.studentOpt = studentOpt;
+        this.discOpt = discOpt;
+        long[] ts = cfg.studentTimesteps().stream().mapToLong(Integer::longValue).toArray();
+        this.studentTimesteps = Ops.fromLongs(ts, ts.length).retainReference();
+    }
+
+    /**
+     * One iteration on a batch of real images x0 and their captions; randomness from (seed, step) only.
+     * @return every loss and a few discriminator statistics, as Java numbers
+     */
+    public Map<String, Double> step(Tensor x0, TextCond text, long step) {
+        try (var scope = new PointerScope()) {                                  // every tensor made below is freed here
+            Generator gen = torch.make_generator_cpu(cfg.seed() * 1_000_003L + step);
+            long b = x0.size(0);
+            // 4.2  x_s = alpha_s x0 + sigma_s eps, s uniform over the student timesteps (999: pure noise)
+            Tensor s = studentTimesteps(b, gen).to(x0.device(), torch.ScalarType.Long);                 // [B]
+            Tensor eps = torch.randn(Ops.shape(x0), new GeneratorOptional(gen)).to(x0.device(), torch.ScalarType.Float);
+            Tensor xS = student.schedule().noised(x0, eps, s);                                          // [B,C,H,W]
+            Tensor cond = cfg.loss().adversarial() ? disc.condition(text, x0) : null;                   // [B,condDim]
+            // 4.3  the student's x0 estimate
+            Tensor x0Hat = student.x0(xS, s, text);                                                     // [B,C,H,W]
+            // 4.4-4.6  L_G = L_adv^G + lambda L_distill, the heads frozen
+            Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, cond, gen)) : zero(x0);
+            Tensor lDistill = cfg.loss().distillation() ? AddLosses.distillation(x0Hat, teacher.of(x0Hat, text, gen)) : zero(x0);
+            Tensor lG = lAdv.add(lDistill.mul(Ops.s(cfg.lambda())));
+            update(studentOpt, lG, true);
+            Map<String, Double> stats = new LinkedHashMap<>();
+            stats.put("loss_g", Ops.f(lG));
+            stats.put("loss_adv", Ops.f(lAdv));
+            stats.put("loss_distill", Ops.f(lDistill));
+            // 4.7  L_D = hinge(real, fake) + gamma R1 on the heads' input features of the real images
+            if (cfg.loss().adversarial()) {
+                List<Tensor> realInputs = disc.realHeadInputs(x0, gen);
+                List<Tensor> real = disc.heads().logits(realInputs, cond);
+                List<Tensor> fake = disc.logits(x0Hat.detach(), cond, gen);                            // sg: the student is not trained here
+                Tensor lHinge = AddLosses.hingeD(real, fake);
+                Tensor lR1 = cfg.r1() > 0 ? AddLosses.r1Penalty(real, realInputs) : zero(x0);
+                update(discOpt, lHinge.add(lR1.mul(Ops.s(cfg.r1()))), false);
+                stats.put("loss_d", Ops.f(lHinge));
+                stats.put("r1", Ops.f(lR1));
+                stats.put("d_real", Ops.f(mean(real)));
+                stats.put("d_fake", Ops.f(mean(fake)));
+                stats.put("d_acc", accuracy(real, fake));
+            }
+            return stats;
+        }
+    }
+
+    /** One optimiser step on {@code loss}; the heads take no gradient during the student's update. */
+    private void update(Adam opt, Tensor loss, boolean student) {
+        disc.heads().requiresGrad(!student);
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+        disc.heads().requiresGrad(true);
+    }
+
+    /** s drawn uniformly from the student timesteps. [B] int64 on the CPU. */
+    private Tensor studentTimesteps(long b, Generator gen) {
+        Tensor idx = torch.randint(studentTimesteps.size(0), new long[]{b}, new GeneratorOptional(gen));
+        return torch.index_select(studentTimesteps, 0, idx);
+    }
+
+    private static Tensor zero(Tensor like) { return torch.zeros(1).to(like.device(), torch.ScalarType.Float).squeeze(); }
+
+    private static Tensor mean(List<Tensor> logits) {
+        Tensor sum = logits.get(0).mean();
+        for (int k = 1; k < logits.size(); k++) sum = sum.add(logits.get(k).mean());
+        return sum.div(Ops.s(logits.size()));
+    }
+
+    /** Per-token accuracy of the discriminator: real logits > 0 and fake logits < 0, over all heads. */
+    private static double accuracy(List<Tensor> real, List<Tensor> fake) {
+        double right = 0, total = 0;
+        for (Tensor r : real) { right += Ops.f(r.gt(Ops.s(0)).sum()); total += r.numel(); }
+        for (Tensor f : fake) { right += Ops.f(f.lt(Ops.s(0)).sum()); total += f.numel(); }
+        return right / total;
+    }
+}

@@ -1,0 +1,271 @@
+package dev.add4j.add;
+
+import dev.add4j.Add4jException;
+import dev.add4j.diffusion.ModelFile;
+import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.diffusion.TextCond;
+import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.eval.Evaluation;
+import dev.add4j.features.Vit;
+import dev.add4j.io.AtomicFiles;
+import dev.add4j.io.Images;
+import dev.add4j.io.Json;
+import dev.add4j.io.SafeTensors;
+import dev.add4j.nn.Module;
+import dev.add4j.nn.UNet;
+import dev.add4j.text.TextEncoder;
+import dev.add4j.train.CaptionedImages;
+import dev.add4j.train.Ema;
+import dev.add4j.train.Optimizers;
+import dev.add4j.train.TrainLoop;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Adam;
+import org.bytedeco.pytorch.InputArchive;
+import org.bytedeco.pytorch.OutputArchive;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * Runs ADD: builds student, teacher, discriminator and optimisers, and around {@link AddStep} does what a run
+ * needs: data, EMA, progress, {@code metrics.jsonl}, sample grids, a quick 1-step evaluation with the best student
+ * kept, and atomic checkpoints that {@code --resume} continues bit for bit.
+ * <p>Run directory: {@code config.json}, {@code checkpoint.safetensors} (student, EMA, heads),
+ * {@code student-optimizer.pt}, {@code disc-optimizer.pt}, {@code metrics.jsonl}, {@code eval.jsonl},
+ * {@code samples/step-NNNNNN.png}, {@code student.safetensors} (the EMA student) and {@code student-best.safetensors}.
+ */
+public final class AddTrainer implements AutoCloseable {
+    public static final String CHECKPOINT = "checkpoint.safetensors", STUDENT_OPT = "student-optimizer.pt",
+            DISC_OPT = "disc-optimizer.pt", LOG = "metrics.jsonl", EVAL_LOG = "eval.jsonl", MODEL = "student.safetensors",
+            BEST = "student-best.safetensors", CONFIG = "config.json", SAMPLES = "samples";
+
+    /**
+     * When to look at the student during the run.
+     * @param sampleEvery steps between sample grids (0: never)
+     * @param evalEvery   steps between quick evaluations (0: never; needs {@code eval})
+     * @param eval        what a quick evaluation measures against (null: none)
+     */
+    public record Monitor(long sampleEvery, long evalEvery, Evaluation.Setup eval) {
+        public static final Monitor NONE = new Monitor(0, 0, null);
+    }
+
+    private final AddConfig cfg;
+    private final CaptionedImages data;
+    private final Path out;
+    private final Map<String, String> provenance;
+    private final Monitor monitor;
+    private final VPredictionModel student;
+    private final UNet ema;
+    private final Ema emaUpdate;
+    private final Discriminator disc;
+    private final Adam studentOpt, discOpt;
+    private final AddStep addStep;
+    private final TextCond sampleCond;
+    private long start;
+    private double bestFid = Double.POSITIVE_INFINITY;
+
+    /**
+     * Sets up a run in {@code out}. With {@code resume} it continues out's checkpoint (the config must match);
+     * without, it refuses a directory that already holds a run, so nothing saved is overwritten.
+     */
+    public AddTrainer(AddConfig cfg, ModelFile.Loaded teacher, Vit features, CaptionedImages data, Path out, boolean resume,
+                      Map<String, String> provenance, Monitor monitor) {
+        this.cfg = cfg;
+        this.data = data;
+        this.out = out;
+        this.provenance = provenance;
+        this.monitor = monitor;
+        Path ckpt = out.resolve(CHECKPOINT);
+        if (!resume && (Files.exists(ckpt) || Files.exists(out.resolve(MODEL))))
+            throw new Add4jException(out + " already holds an ADD run: pass --resume to continue it, or choose another --out");
+        if (resume && !Files.exists(ckpt)) throw new Add4jException(out + ": nothing to resume (no " + CHECKPOINT + ")");
+        if (teacher.isStudent()) throw new Add4jException("--teacher: " + "expected a teacher model, got a student");
+        torch.manual_seed(cfg.seed());
+        UNet.Config unet = teacher.model().net().config();
+        UNet net = new UNet(unet);
+        if (cfg.studentInit() == AddConfig.StudentInit.TEACHER) teacher.model().net().copyTo(net);
+        net.to(data.device()).train(true).requiresGrad(true);
+        student = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr());
+        ema = new UNet(unet);
+        ema.to(data.device());
+        emaUpdate = new Ema(net, ema, cfg.emaDecay());
+        features.to(data.device());
+        disc = new Discriminator(features, cfg.cond(), cfg.diffAugment(), TextEncoder.DIM);
+        disc.heads().to(data.device());
+        studentOpt = Optimizers.adam(net.parameterVector(), cfg.studentLr(), 0.9, 0.999, 1e-8);
+        discOpt = Optimizers.adam(disc.heads().parameterVector(), cfg.discLr(), 0.0, 0.99, 1e-8); // StyleGAN-T
+        try (var scope = new PointerScope()) {
+            addStep = new AddStep(cfg, student, new TeacherTarget(teacher.model(), retained(data.empty()), cfg), disc, studentOpt, discOpt);
+            sampleCond = retained(data.batch(cfg.seed() + 7, 0, 40, 0.0).cond()); // 40 fixed captions for the grids
+        }
+        if (resume) restore(ckpt);
+        else AtomicFiles.writeString(out.resolve(CONFIG), Json.write(cfg));
+    }
+
+    public VPredictionModel student() { return student; }
+    public UNet ema() { return ema; }
+    public Discriminator discriminator() { return disc; }
+    public long startStep() { return start; }
+
+    /** One ADD iteration on the batch of (seed, step), then the EMA update and whatever the monitor asks for. */
+    public Map<String, Double> step(long s) {
+        Map<String, Double> stats;
+        try (var scope = new PointerScope()) {
+            CaptionedImages.Batch b = data.batch(cfg.seed(), s, cfg.batch(), 0.0); // no caption dropout: no guidance
+            stats = addStep.step(b.x0(), b.cond(), s);
+        }
+        emaUpdate.update(s);
+        long done = s + 1;
+        if (monitor.sampleEvery() > 0 && done % monitor.sampleEvery() == 0) writeSamples(done);
+        if (monitor.evalEvery() > 0 && monitor.eval() != null && done % monitor.evalEvery() == 0) quickEval(done, System.out);
+        return stats;
+    }
+
+    /** A grid of the EMA student at 1 step (top half) and at all its steps (bottom half), on fixed prompts and noise. */
+    public void writeSamples(long done) {
+        try (var scope = new PointerScope(); var g = new org.bytedeco.pytorch.NoGradGuard()) {
+            Tensor one = sampleEma(List.of(cfg.studentTimesteps().get(0)));
+            Tensor all = sampleEma(cfg.studentTimesteps());
+            Tensor both = torch.cat(new org.bytedeco.pytorch.TensorVector(one, all), 0).cpu();
+            Files.createDirectories(out.resolve(SAMPLES));
+            Images.writePng(out.resolve(SAMPLES).resolve(String.format("step-%06d.png", done)), Images.grid(both, 10, 2));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private Tensor sampleEma(List<Integer> ts) {
+        VPredictionModel m = new VPredictionModel(ema, student.schedule());
+        dev.add4j.diffusion.Noise noise = new dev.add4j.diffusion.Noise(cfg.seed(), (int) sampleCond.batch());
+        Tensor xT = noise.like(torch.empty(sampleCond.batch(), 1, 32, 32)).to(data.device(), torch.ScalarType.Float);
+        return dev.add4j.diffusion.Samplers.addRenoise(m, student.schedule(), ts, xT, sampleCond, noise);
+    }
+
+    /** Measures the EMA student at 1 step; appends to eval.jsonl and keeps the best by FID in student-best.safetensors. */
+    public Evaluation.Row quickEval(long done, PrintStream console) {
+        Evaluation.Row row;
+        try (var scope = new PointerScope()) {
+            ModelFile.Loaded loaded = new ModelFile.Loaded(new VPredictionModel(ema, student.schedule()), studentMetadata(done));
+            row = Evaluation.evaluate(monitor.eval(), loaded, 1, 0.0, Evaluation.Progress.NONE).row();
+        }
+        Map<String, Object> rec = new LinkedHashMap<>();
+        rec.put("step", done);
+        rec.put("steps", 1);
+        rec.put("n", row.n());
+        rec.put("fid", row.fid());
+        rec.put("class_accuracy", row.classAccuracy());
+        rec.put("recall", row.recall());
+        rec.put("precision", row.precision());
+        rec.put("clip_score", row.clipScore());
+        boolean best = row.fid() < bestFid;
+        rec.put("best", best);
+        TrainLoop.append(out.resolve(EVAL_LOG), Json.compact(rec));
+        console.printf(Locale.ROOT, "eval at step %d (EMA student, 1 step, n %d): FID %.3f  class acc %.3f  recall %.3f%s%n",
+                done, row.n(), row.fid(), row.classAccuracy(), row.recall(), best ? "  (best so far)" : "");
+        if (best) {
+            bestFid = row.fid();
+            Map<String, String> prov = studentMetadata(done);
+            prov.put("add4j.best_fid_1step", String.format(Locale.ROOT, "%.4f (n %d)", row.fid(), row.n()));
+            ModelFile.save(out.resolve(BEST), ema, "student", prov);
+        }
+        return row;
+    }
+
+    private Map<String, String> studentMetadata(long done) {
+        Map<String, String> m = new LinkedHashMap<>(provenance);
+        m.put(ModelFile.KIND, "student");
+        m.put(ModelFile.STUDENT_TIMESTEPS, cfg.studentTimesteps().stream().map(String::valueOf).collect(Collectors.joining(",")));
+        m.put("add4j.steps", Long.toString(done));
+        m.put("add4j.add_config", Json.compact(cfg));
+        return m;
+    }
+
+    /** Writes the checkpoint, both optimisers' states and the EMA student, each atomically. */
+    public void save(long stepsDone) {
+        try (var scope = new PointerScope()) {
+            Map<String, Tensor> all = new LinkedHashMap<>();
+            student.net().namedParameters().forEach((k, v) -> all.put("student." + k, v));
+            ema.namedParameters().forEach((k, v) -> all.put("ema." + k, v));
+            disc.heads().namedParameters().forEach((k, v) -> all.put("heads." + k, v));
+            disc.heads().namedBuffers().forEach((k, v) -> all.put("heads_buffer." + k, v));
+            Map<String, String> meta = new LinkedHashMap<>();
+            meta.put("step", Long.toString(stepsDone));
+            meta.put("config", Json.compact(cfg));
+            meta.put("best_fid", Double.toString(bestFid));
+            SafeTensors.write(out.resolve(CHECKPOINT), all, meta, SafeTensors.Dtype.F32);
+            saveOptimizer(studentOpt, STUDENT_OPT);
+            saveOptimizer(discOpt, DISC_OPT);
+            Map<String, String> prov = studentMetadata(stepsDone);
+            ModelFile.save(out.resolve(MODEL), ema, "student", prov);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private void saveOptimizer(Adam opt, String name) throws IOException {
+        Path tmp = out.resolve(name + ".tmp");
+        OutputArchive archive = new OutputArchive();
+        opt.save(archive);
+        archive.save_to(tmp.toString());
+        Files.move(tmp, out.resolve(name), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private void restore(Path ckpt) {
+        SafeTensors.Contents c = SafeTensors.read(ckpt);
+        AddConfig saved = Json.read(c.metadata().getOrDefault("config", "{}"), AddConfig.class);
+        if (!saved.equals(cfg))
+            throw new Add4jException(ckpt + ": was made with other settings; resume with the same options (saved: " + Json.compact(saved) + ")");
+        try (var scope = new PointerScope()) {
+            load(student.net(), c, "student.", ckpt);
+            load(ema, c, "ema.", ckpt);
+            load(disc.heads(), c, "heads.", ckpt);
+            Map<String, Tensor> buffers = new LinkedHashMap<>();
+            c.tensors().forEach((k, v) -> { if (k.startsWith("heads_buffer.")) buffers.put(k.substring(13), v.to(data.device(), torch.ScalarType.Float)); });
+            disc.heads().loadBuffers(buffers, ckpt.toString());
+        }
+        loadOptimizer(studentOpt, STUDENT_OPT);
+        loadOptimizer(discOpt, DISC_OPT);
+        start = Long.parseLong(c.metadata().getOrDefault("step", "0"));
+        bestFid = Double.parseDouble(c.metadata().getOrDefault("best_fid", "Infinity"));
+    }
+
+    private void load(Module m, SafeTensors.Contents c, String prefix, Path ckpt) {
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        c.tensors().forEach((k, v) -> { if (k.startsWith(prefix)) w.put(k.substring(prefix.length()), v.to(data.device(), torch.ScalarType.Float)); });
+        m.load(w, ckpt + " (" + prefix + ")");
+    }
+
+    private void loadOptimizer(Adam opt, String name) {
+        Path f = out.resolve(name);
+        if (!Files.exists(f)) throw new Add4jException(f + ": missing; cannot resume the optimiser");
+        InputArchive in = new InputArchive();
+        in.load_from(f.toString());
+        opt.load(in);
+    }
+
+    /** Runs the remaining iterations with progress, logging and checkpoints. */
+    public long train(double maxMinutes, long checkpointEvery, long logEvery, PrintStream console) {
+        var o = new TrainLoop.Options(cfg.steps(), logEvery, checkpointEvery, maxMinutes, out.resolve(LOG));
+        return TrainLoop.run(start, o, this::step, this::save, console);
+    }
+
+    private static TextCond retained(TextCond c) {
+        return new TextCond(c.tokens().retainReference(), c.mask().retainReference(), c.pooled().retainReference());
+    }
+
+    @Override public void close() {
+        studentOpt.close();
+        discOpt.close();
+    }
+}

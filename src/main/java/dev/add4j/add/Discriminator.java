@@ -1,0 +1,83 @@
+package dev.add4j.add;
+
+import dev.add4j.data.DiffAugment;
+import dev.add4j.diffusion.TextCond;
+import dev.add4j.features.Vit;
+import dev.add4j.nn.ProjectedDiscriminator;
+import org.bytedeco.pytorch.Generator;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * ADD's discriminator (add-method.md §5): DiffAugment, then the frozen feature network F (a ViT, eval mode, no
+ * trainable weights) read at its taps, then the trainable heads, conditioned by projection on c_text (the pooled
+ * MiniLM embedding of the caption) and c_img (F's CLS embedding of the real image), as {@link AddConfig.Cond} says.
+ */
+public final class Discriminator {
+    private final Vit features;
+    private final List<Integer> taps;
+    private final AddConfig.Cond cond;
+    private final boolean augment;
+    private final ProjectedDiscriminator heads;
+
+    /** @param features the frozen feature network; frozen here, whatever its state was */
+    public Discriminator(Vit features, AddConfig.Cond cond, boolean augment, long textDim) {
+        this.features = features;
+        features.train(false).requiresGrad(false);
+        this.taps = features.defaultTaps();
+        this.cond = cond;
+        this.augment = augment;
+        long condDim = (cond.text() ? textDim : 0) + (cond.image() ? features.width() : 0);
+        this.heads = new ProjectedDiscriminator(taps.size(), features.width(), condDim);
+    }
+
+    /** The trainable heads. */
+    public ProjectedDiscriminator heads() { return heads; }
+
+    /** The feature network's taps that feed the heads. */
+    public List<Integer> taps() { return taps; }
+
+    /**
+     * The projection's condition: [c_text, c_img] concatenated (or one of them, or null for none).
+     * @param x0 the real images the student's inputs were made from [B,C,H,W]
+     */
+    public Tensor condition(TextCond text, Tensor x0) {
+        if (!cond.text() && !cond.image()) return null;
+        try (var g = new NoGradGuard()) {
+            if (!cond.image()) return text.pooled();                                                 // [B,384]
+            Tensor cImg = features.cls(x0);                                                          // [B,C]
+            return cond.text() ? torch.cat(new TensorVector(text.pooled(), cImg), 1) : cImg;         // [B,384+C]
+        }
+    }
+
+    /** Each head's input [B,C,N] for a batch of images: augmented, through F, CLS added to the patch tokens. */
+    public List<Tensor> headInputs(Tensor images, Generator gen) {
+        Tensor x = augment ? DiffAugment.apply(images, gen) : images;
+        List<Tensor> out = new ArrayList<>();
+        for (Tensor layer : features.features(x, taps)) out.add(ProjectedDiscriminator.headInput(layer));
+        return out;
+    }
+
+    /** Every head's logits [B,N] for a batch of images; gradients flow back to the images. */
+    public List<Tensor> logits(Tensor images, Tensor condition, Generator gen) {
+        return heads.logits(headInputs(images, gen), condition);
+    }
+
+    /**
+     * Head inputs of real images as leaves that require grad, for R1: F runs without a graph (it is frozen and R1
+     * differentiates with respect to its outputs, not the pixels).
+     */
+    public List<Tensor> realHeadInputs(Tensor x0, Generator gen) {
+        List<Tensor> out = new ArrayList<>();
+        try (var g = new NoGradGuard()) {
+            for (Tensor f : headInputs(x0, gen)) out.add(f.detach().contiguous());
+        }
+        for (Tensor f : out) f.requires_grad_(true);
+        return out;
+    }
+}

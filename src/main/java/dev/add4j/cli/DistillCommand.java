@@ -1,0 +1,133 @@
+package dev.add4j.cli;
+
+import dev.add4j.Add4jException;
+import dev.add4j.add.AddConfig;
+import dev.add4j.add.AddTrainer;
+import dev.add4j.add.DistillWeighting;
+import dev.add4j.data.FashionMnist;
+import dev.add4j.diffusion.ModelFile;
+import dev.add4j.diffusion.Timesteps;
+import dev.add4j.eval.EvalNet;
+import dev.add4j.eval.Evaluation;
+import dev.add4j.eval.Reference;
+import dev.add4j.features.Vit;
+import dev.add4j.io.Provenance;
+import dev.add4j.text.TextEncoder;
+import dev.add4j.train.CaptionedImages;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/** {@code add4j distill}: Adversarial Diffusion Distillation of a teacher into a 1-4 step student. */
+@Command(name = "distill", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Distil a teacher into a 1-4 step student with ADD (adversarial + score distillation loss). "
+                + "Writes OUT/student.safetensors (EMA weights), student-best.safetensors (best 1-step FID, with "
+                + "--eval-every), checkpoints, config.json, metrics.jsonl, eval.jsonl and samples/step-N.png.")
+public final class DistillCommand implements Callable<Integer> {
+    static final Path DEFAULT_TEACHER = Path.of("models", "teacher-fmnist.safetensors");
+    static final Path DEFAULT_FEATURES = Path.of("models", "features-fmnist.safetensors");
+
+    @Option(names = "--teacher", paramLabel = "FILE", description = "The frozen teacher (default: " + "models/teacher-fmnist.safetensors).") Path teacher;
+    @Option(names = "--features", paramLabel = "FILE", description = "The discriminator's frozen feature ViT, from train-features (default: models/features-fmnist.safetensors).") Path features;
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run directory.") Path out;
+    @Option(names = "--data", paramLabel = "DIR|embedded",
+            description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
+    @Option(names = "--steps", defaultValue = "1000", description = "ADD iterations (default: ${DEFAULT-VALUE}).") int steps;
+    @Option(names = "--batch", defaultValue = "32", description = "Images per iteration (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--loss", defaultValue = "adv+distill", paramLabel = "adv+distill|adv|distill", description = "Student losses (default: ${DEFAULT-VALUE}).") String loss;
+    @Option(names = "--weighting", defaultValue = "exp", paramLabel = "exp|sds|nfsd", description = "Distillation weighting c(t) (default: ${DEFAULT-VALUE}).") String weighting;
+    @Option(names = "--cond", defaultValue = "text+img", paramLabel = "text+img|text|img|none", description = "Discriminator conditioning (default: ${DEFAULT-VALUE}).") String cond;
+    @Option(names = "--student-init", defaultValue = "teacher", paramLabel = "teacher|random", description = "Student initialisation (default: ${DEFAULT-VALUE}).") String studentInit;
+    @Option(names = "--teacher-steps", defaultValue = "1", paramLabel = "1|2|4", description = "Consecutive teacher steps for the target (default: ${DEFAULT-VALUE}).") int teacherSteps;
+    @Option(names = "--student-timesteps", defaultValue = "999,749,499,249", description = "The student's timesteps, 999 first (default: ${DEFAULT-VALUE}).") String studentTimesteps;
+    @Option(names = "--lambda", defaultValue = "2.5", description = "Weight of the distillation loss (default: ${DEFAULT-VALUE}).") double lambda;
+    @Option(names = "--r1", defaultValue = "1e-5", description = "R1 strength gamma (default: ${DEFAULT-VALUE}).") double r1;
+    @Option(names = "--teacher-guidance", defaultValue = "0", description = "Teacher's CFG scale for the target; NFSD's s (default: ${DEFAULT-VALUE}).") double teacherGuidance;
+    @Option(names = "--t-range", defaultValue = "20,980", paramLabel = "MIN,MAX", description = "Re-noising timesteps of the distillation loss (default: ${DEFAULT-VALUE}).") String tRange;
+    @Option(names = "--no-diffaugment", description = "Feed the feature network unaugmented images.") boolean noDiffAugment;
+    @Option(names = "--student-lr", defaultValue = "2e-5", description = "Student Adam learning rate (default: ${DEFAULT-VALUE}).") double studentLr;
+    @Option(names = "--disc-lr", defaultValue = "2e-3", description = "Discriminator heads' Adam learning rate, betas (0, 0.99) (default: ${DEFAULT-VALUE}).") double discLr;
+    @Option(names = "--ema", defaultValue = "0.99", description = "EMA decay of the student (default: ${DEFAULT-VALUE}).") double ema;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed (default: ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--resume", description = "Continue the run in --out from its checkpoint (same options).") boolean resume;
+    @Option(names = "--max-minutes", defaultValue = "0", description = "Stop (with a checkpoint) after this many minutes; 0: no limit.") double maxMinutes;
+    @Option(names = "--checkpoint-every", defaultValue = "100", description = "Iterations between checkpoints (default: ${DEFAULT-VALUE}).") long checkpointEvery;
+    @Option(names = "--log-every", defaultValue = "10", description = "Iterations between progress lines (default: ${DEFAULT-VALUE}).") long logEvery;
+    @Option(names = "--sample-every", defaultValue = "100", description = "Iterations between sample grids; 0: none (default: ${DEFAULT-VALUE}).") long sampleEvery;
+    @Option(names = "--eval-every", defaultValue = "0", description = "Iterations between 1-step evaluations that keep the best student; 0: none (default: ${DEFAULT-VALUE}).") long evalEvery;
+    @Option(names = "--eval-n", defaultValue = "500", description = "Images per evaluation during training (default: ${DEFAULT-VALUE}).") int evalN;
+    @Option(names = "--eval-net", paramLabel = "FILE", description = "Eval network for --eval-every (default: models/evalnet-fmnist.safetensors).") Path evalNet;
+    @Option(names = "--caption-cache", paramLabel = "FILE", description = "Cache of the captions' MiniLM embeddings.") Path captionCache;
+    @Mixin Main.DeviceOption deviceOption;
+
+    @Override
+    public Integer call() throws Exception {
+        AddConfig cfg = config();
+        Path teacherFile = existing(teacher != null ? teacher : DEFAULT_TEACHER, "--teacher", "add4j train-teacher");
+        Path featuresFile = existing(features != null ? features : DEFAULT_FEATURES, "--features", "add4j train-features --out FILE");
+        Path evalNetFile = evalEvery > 0 ? existing(evalNet != null ? evalNet : EvalCommand.DEFAULT_EVAL_NET, "--eval-net", "add4j train-eval-net --out FILE") : null;
+        if (evalEvery < 0 || sampleEvery < 0 || checkpointEvery < 0 || logEvery < 1)
+            throw new Add4jException("--eval-every, --sample-every and --checkpoint-every must be >= 0, --log-every >= 1");
+        if (evalEvery > 0) Evaluation.checkN(evalN);
+        FashionMnist.Split train = FashionMnist.load(data, true); // bad --data fails before anything is written
+        Device device = deviceOption.init();
+        ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
+        Vit vit = Vit.load(featuresFile);
+        Files.createDirectories(out);
+        var prov = Provenance.of(Main.invocation());
+        prov.put("add4j.teacher", teacherFile.toString());
+        prov.put("add4j.features", featuresFile.toString());
+        prov.put("add4j.data", (data == null ? "default" : data) + " (" + train.n() + " images)");
+        try (var scope = new PointerScope(); TextEncoder text = evalEvery > 0 ? new TextEncoder() : null;
+             CaptionedImages images = new CaptionedImages(train, captionCache, device)) {
+            AddTrainer.Monitor monitor = new AddTrainer.Monitor(sampleEvery, evalEvery, evalEvery > 0 ? evalSetup(evalNetFile, text, device) : null);
+            try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, out, resume, prov, monitor)) {
+                System.out.printf("distill: student %,d parameters (init %s), feature ViT %d blocks x %d, %d heads (taps %s), "
+                                + "%d training images, device %s, iterations %d..%d%n",
+                        trainer.student().net().parameterCount(), cfg.studentInit().cliName(), vit.config().depth(), vit.width(),
+                        trainer.discriminator().heads().heads(), trainer.discriminator().taps(), images.size(),
+                        device.str().getString(), trainer.startStep(), cfg.steps());
+                long done = trainer.train(maxMinutes, checkpointEvery, logEvery, System.out);
+                System.out.println("wrote " + out.resolve(AddTrainer.MODEL) + " after " + done + " iterations"
+                        + (evalEvery > 0 ? " (best 1-step student: " + out.resolve(AddTrainer.BEST) + ")" : ""));
+            }
+        }
+        return 0;
+    }
+
+    AddConfig config() {
+        String[] range = tRange.split(",");
+        if (range.length != 2) throw new Add4jException("--t-range: expected MIN,MAX, got '" + tRange + "'");
+        int tMin, tMax;
+        try {
+            tMin = Integer.parseInt(range[0].trim());
+            tMax = Integer.parseInt(range[1].trim());
+        } catch (NumberFormatException e) {
+            throw new Add4jException("--t-range: expected two integers MIN,MAX, got '" + tRange + "'");
+        }
+        List<Integer> ts = Timesteps.parse(studentTimesteps, true);
+        return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting), AddConfig.Cond.parse(cond),
+                AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, !noDiffAugment,
+                steps, batch, studentLr, discLr, ema, seed);
+    }
+
+    private Evaluation.Setup evalSetup(Path netFile, TextEncoder text, Device device) {
+        FashionMnist.Split test = FashionMnist.load(data, false);
+        EvalNet net = EvalNet.load(netFile, device).net();
+        String name = FashionMnist.EMBEDDED.equals(data) ? "Fashion-MNIST (embedded subset)" : "Fashion-MNIST (" + FashionMnist.locate(data) + ")";
+        Reference ref = Reference.of(net, netFile, test, name + " test split", evalN, 250, System.err::println);
+        return new Evaluation.Setup(net, ref, text, device, Evaluation.Prompts.classBalanced(evalN, seed + 1), seed + 1, 250);
+    }
+
+    private static Path existing(Path f, String option, String howToMake) {
+        if (!Files.isRegularFile(f)) throw new Add4jException(option + " " + f + ": no such file; make one with: " + howToMake);
+        return f;
+    }
+}

@@ -1,0 +1,26 @@
+package dev.add4j.train;
+
+import org.bytedeco.pytorch.Adam;
+import org.bytedeco.pytorch.AdamOptions;
+import org.bytedeco.pytorch.TensorVector;
+
+/** Optimisers whose options the preset API makes easy to get wrong. */
+public final class Optimizers {
+    private Optimizers() {}
+
+    /**
+     * Adam with the given betas. AdamOptions exposes its betas as a pointer to a {@code std::tuple<double,double>},
+     * which libstdc++ lays out last element first: writing "beta1, beta2" in address order swaps them (measured:
+     * a discriminator meant to run with betas (0, 0.99) got (0.99, 0) and blew up within six steps). The layout is
+     * checked against libtorch's defaults (0.9, 0.999) before writing.
+     */
+    public static Adam adam(TensorVector params, double lr, double beta1, double beta2, double eps) {
+        AdamOptions o = new AdamOptions(lr);
+        var betas = o.betas();
+        if (betas.get(1) != 0.9 || betas.get(0) != 0.999)
+            throw new IllegalStateException("AdamOptions.betas(): unexpected layout " + betas.get(0) + ", " + betas.get(1));
+        betas.put(1, beta1).put(0, beta2);
+        o.eps().put(eps);
+        return new Adam(params, o);
+    }
+}

@@ -1,0 +1,144 @@
+package dev.add4j.add;
+
+import dev.add4j.TorchRuntime;
+import dev.add4j.data.FashionMnist;
+import dev.add4j.diffusion.ModelFile;
+import dev.add4j.features.Vit;
+import dev.add4j.nn.UNet;
+import dev.add4j.train.CaptionedImages;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import dev.add4j.io.Json;
+import dev.add4j.train.TrainLoop;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class AddTrainerTest {
+    @TempDir static Path shared;
+    static CaptionedImages data;
+    static ModelFile.Loaded teacher;
+
+    @BeforeAll static void load() {
+        TorchRuntime.init();
+        data = new CaptionedImages(FashionMnist.load("embedded", true), shared.resolve("captions.safetensors"), new Device("cpu"));
+        torch.manual_seed(11);
+        Path t = shared.resolve("teacher.safetensors");
+        UNet net = new UNet(UNet.Config.tiny());
+        // a teacher with something to teach: its zero-initialised layers (output, residual branches) made random
+        try (var g = new org.bytedeco.pytorch.NoGradGuard()) {
+            for (var p : net.namedParameters().values())
+                if (dev.add4j.nn.Ops.f(p.abs().max()) == 0) p.copy_(torch.randn(dev.add4j.nn.Ops.shape(p)).mul(dev.add4j.nn.Ops.s(0.05)));
+        }
+        ModelFile.save(t, net, "teacher", Map.of());
+        teacher = ModelFile.load(t, new Device("cpu"));
+    }
+
+    @AfterAll static void close() { data.close(); }
+
+    static AddTrainer trainer(AddConfig cfg, Path dir, boolean resume) {
+        torch.manual_seed(5);
+        Vit vit = new Vit(Vit.Config.tiny());
+        return new AddTrainer(cfg, teacher, vit, data, dir, resume, Map.of("add4j.test", "AddTrainerTest"), AddTrainer.Monitor.NONE);
+    }
+
+    static AddConfig cfg(AddConfig.Loss loss, AddConfig.StudentInit init, double studentLr, int steps) {
+        AddConfig d = AddConfig.paperDefaults(steps, 8, 1);
+        return new AddConfig(d.studentTimesteps(), loss, d.weighting(), d.cond(), init, 1, d.lambda(), d.r1(), 0, d.tMin(), d.tMax(),
+                true, steps, 8, studentLr, d.discLr(), d.emaDecay(), 1);
+    }
+
+    static double mean(List<Double> v, int from, int to) { return v.subList(from, to).stream().mapToDouble(x -> x).average().orElseThrow(); }
+
+    @Test void theDiscriminatorLearnsToTellRealFromAFrozenStudent(@TempDir Path dir) {
+        List<Double> lossD = new ArrayList<>(), acc = new ArrayList<>();
+        try (AddTrainer t = trainer(cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-12, 40), dir, false)) {
+            for (long s = 0; s < 40; s++) {  // the student barely moves (lr 1e-12): only the heads learn
+                Map<String, Double> st = t.step(s);
+                lossD.add(st.get("loss_d"));
+                acc.add(st.get("d_acc"));
+            }
+        }
+        System.out.printf("AddTrainerTest D: hinge %.3f -> %.3f, accuracy %.3f -> %.3f%n", mean(lossD, 0, 5), mean(lossD, 35, 40), mean(acc, 0, 5), mean(acc, 35, 40));
+        assertTrue(mean(lossD, 30, 40) < mean(lossD, 0, 10) - 0.5, "hinge loss falls: " + lossD);
+        assertTrue(mean(acc, 30, 40) > 0.6 && mean(acc, 0, 5) < 0.55, "per-token accuracy rises from chance: " + acc);
+    }
+
+    @Test void distillationAloneLowersItsLossAgainstAFrozenTwinOnTheSameDraws(@TempDir Path dir) {
+        // the same batches, noise and t for both runs (same seed): only the student's learning rate differs
+        List<Double> trained = distillLosses(dir.resolve("trained"), 2e-3), frozen = distillLosses(dir.resolve("frozen"), 1e-12);
+        System.out.printf("AddTrainerTest distill, iterations 15-30: trained %.4f, frozen %.4f%n", mean(trained, 15, 30), mean(frozen, 15, 30));
+        assertTrue(mean(trained, 15, 30) < 0.8 * mean(frozen, 15, 30), "trained " + trained + " vs frozen " + frozen);
+    }
+
+    private static List<Double> distillLosses(Path dir, double lr) {
+        List<Double> l = new ArrayList<>();
+        try (AddTrainer t = trainer(cfg(AddConfig.Loss.DISTILL, AddConfig.StudentInit.RANDOM, lr, 30), dir, false)) {
+            for (long s = 0; s < 30; s++) {
+                Map<String, Double> st = t.step(s);
+                assertFalse(st.containsKey("loss_d"), "no discriminator step without the adversarial loss");
+                l.add(st.get("loss_distill"));
+            }
+        }
+        return l;
+    }
+
+    @Test void resumeGivesTheSameNextLossesAsAnUninterruptedRun(@TempDir Path dir) {
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 4);
+        List<Map<String, Double>> straight = new ArrayList<>();
+        try (AddTrainer t = trainer(c, dir.resolve("straight"), false)) {
+            for (long s = 0; s < 4; s++) straight.add(t.step(s));
+        }
+        Path split = dir.resolve("split");
+        try (AddTrainer t = trainer(c, split, false)) {
+            for (long s = 0; s < 2; s++) t.step(s);
+            t.save(2);
+        }
+        try (AddTrainer t = trainer(c, split, true)) {
+            assertEquals(2, t.startStep());
+            for (long s = 2; s < 4; s++) {
+                Map<String, Double> got = t.step(s), want = straight.get((int) s);
+                for (String k : want.keySet()) assertEquals(want.get(k), got.get(k), 1e-5 * Math.max(1, Math.abs(want.get(k))), k + " at step " + s);
+            }
+        }
+    }
+
+    @Test void aSavedStudentIsAStudentWithItsTimestepsAndSamplesInOneStep(@TempDir Path dir) {
+        try (AddTrainer t = trainer(cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2), dir, false)) {
+            t.step(0);
+            t.save(1);
+        }
+        ModelFile.Loaded s = ModelFile.load(dir.resolve(AddTrainer.MODEL), new Device("cpu"));
+        assertTrue(s.isStudent());
+        assertEquals(List.of(999, 749, 499, 249), s.studentTimesteps());
+        assertEquals(List.of(999), dev.add4j.eval.Evaluation.Plan.of(s, 1).timesteps());
+        assertEquals(dev.add4j.diffusion.Samplers.Kind.ADD, dev.add4j.eval.Evaluation.Plan.of(s, 4).sampler());
+        var e = assertThrows(dev.add4j.Add4jException.class, () -> trainer(cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-4, 2), dir, false));
+        assertTrue(e.getMessage().contains("already holds an ADD run"), e.getMessage());
+    }
+
+    @Test void nativeMemoryStaysFlatOver120AddIterations(@TempDir Path dir) throws Exception {
+        Path log = dir.resolve("log.jsonl");
+        try (AddTrainer t = trainer(cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 120), dir, false)) {
+            var o = new TrainLoop.Options(120, 40, 0, 0, log);
+            assertEquals(120, TrainLoop.run(0, o, t::step, s -> {}, new PrintStream(OutputStream.nullOutputStream())));
+        }
+        List<String> lines = Files.readAllLines(log);
+        double first = Json.tree(lines.get(0)).get("rss_mib").asDouble(), last = Json.tree(lines.get(2)).get("rss_mib").asDouble();
+        System.out.printf("AddTrainerTest: RSS after iteration 40 %.1f MiB, 120 %.1f MiB (growth %.1f MiB)%n", first, last, last - first);
+        for (String line : lines) assertTrue(Double.isFinite(Json.tree(line).get("loss_g").asDouble()), line);
+        assertTrue(last - first < 50, "RSS grew by " + (last - first) + " MiB from iteration 40 to 120");
+    }
+}
