@@ -117,6 +117,8 @@ public final class AddTrainer implements AutoCloseable {
     public UNet ema() { return ema; }
     public Discriminator discriminator() { return disc; }
     public long startStep() { return start; }
+    /** The iteration itself, for callers that bring their own batches. */
+    public AddStep addStep() { return addStep; }
 
     /** One ADD iteration on the batch of (seed, step), then the EMA update and whatever the monitor asks for. */
     public Map<String, Double> step(long s) {

@@ -110,10 +110,9 @@ public final class Vit extends Module {
     public Config config() { return cfg; }
 
     /**
-     * Chooses how attention is computed: libtorch's fused {@code scaled_dot_product_attention} (the default, fast),
-     * or the same formula written as matmul-softmax-matmul. Use the latter only for a loss that differentiates
-     * twice through this network (a gradient penalty on pixels): the CPU flash-attention kernel has no double
-     * backward ("derivative for _scaled_dot_product_flash_attention_for_cpu_backward is not implemented").
+     * Forces the written-out attention (matmul-softmax-matmul) on every device; on the CPU it is always used (see
+     * {@link dev.add4j.nn.Attention}). Needed on the GPU only for a loss that differentiates twice through this
+     * network (a gradient penalty on pixels): the fused kernels have no double backward.
      * ADD's R1 differentiates twice only through the discriminator heads and does not need it.
      * @return this network
      */
@@ -257,9 +256,7 @@ public final class Vit extends Module {
             long b = x.size(0), t = x.size(1), c = x.size(2), d = c / heads;
             Tensor qkvh = qkv.forward(norm1.forward(x)).reshape(b, t, 3, heads, d).permute(2, 0, 3, 1, 4); // [3,B,h,T,d]
             Tensor q = qkvh.select(0, 0), k = qkvh.select(0, 1), v = qkvh.select(0, 2);                      // [B,h,T,d]
-            Tensor a = mathAttention
-                    ? q.matmul(k.transpose(-2, -1)).mul(Ops.s(1 / Math.sqrt(d))).softmax(-1).matmul(v)        // [B,h,T,d]
-                    : torch.scaled_dot_product_attention(q, k, v, new TensorOptional(), 0.0, false, new DoubleOptional(), false);
+            Tensor a = dev.add4j.nn.Attention.scaledDotProduct(q, k, v, null, mathAttention);            // [B,h,T,d]
             x = x.add(proj.forward(a.transpose(1, 2).reshape(b, t, c)));                                       // [B,T,C]
             return x.add(fc2.forward(torch.gelu(fc1.forward(norm2.forward(x)))));                              // [B,T,C]
         }

@@ -211,8 +211,7 @@ public final class UNet extends Module {
             Tensor qh = q.reshape(b, n, heads, d).transpose(1, 2);                                        // [B,h,N,d]
             Tensor kh = k.reshape(b, m, heads, d).transpose(1, 2);                                        // [B,h,M,d]
             Tensor vh = v.reshape(b, m, heads, d).transpose(1, 2);
-            Tensor o = torch.scaled_dot_product_attention(qh, kh, vh,
-                    mask == null ? new TensorOptional() : new TensorOptional(mask), 0.0, false, new DoubleOptional(), false);
+            Tensor o = Attention.scaledDotProduct(qh, kh, vh, mask, false);                                // [B,h,N,d]
             return o.transpose(1, 2).reshape(b, n, c);
         }
     }

@@ -43,6 +43,10 @@ public final class TrainLoop {
         long s = start;
         while (s < o.total()) {
             Map<String, Double> stats = step.run(s);
+            for (var e : stats.entrySet())
+                if (!Double.isFinite(e.getValue()))
+                    throw new dev.add4j.Add4jException(String.format("%s is %s at step %d: stopping without a checkpoint, so the last "
+                            + "saved one (step %d) stays as it was; lower the learning rate or resume from it", e.getKey(), e.getValue(), s + 1, lastSaved));
             s++;
             stats.forEach((k, v) -> sums.merge(k, v, Double::sum));
             n++;

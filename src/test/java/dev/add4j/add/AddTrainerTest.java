@@ -55,44 +55,49 @@ class AddTrainerTest {
     }
 
     static AddConfig cfg(AddConfig.Loss loss, AddConfig.StudentInit init, double studentLr, int steps) {
+        return cfg(loss, init, studentLr, 2e-3, steps);
+    }
+
+    static AddConfig cfg(AddConfig.Loss loss, AddConfig.StudentInit init, double studentLr, double discLr, int steps) {
         AddConfig d = AddConfig.paperDefaults(steps, 8, 1);
         return new AddConfig(d.studentTimesteps(), loss, d.weighting(), d.cond(), init, 1, d.lambda(), d.r1(), 0, d.tMin(), d.tMax(),
-                true, steps, 8, studentLr, d.discLr(), d.emaDecay(), 1);
+                loss != AddConfig.Loss.ADV, steps, 8, studentLr, discLr, d.emaDecay(), 1);
     }
 
     static double mean(List<Double> v, int from, int to) { return v.subList(from, to).stream().mapToDouble(x -> x).average().orElseThrow(); }
 
     @Test void theDiscriminatorLearnsToTellRealFromAFrozenStudent(@TempDir Path dir) {
         List<Double> lossD = new ArrayList<>(), acc = new ArrayList<>();
-        try (AddTrainer t = trainer(cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-12, 40), dir, false)) {
-            for (long s = 0; s < 40; s++) {  // the student barely moves (lr 1e-12): only the heads learn
-                Map<String, Double> st = t.step(s);
+        // one fixed real batch, no augmentation, a student that barely moves (lr 1e-12): a plain classification task for the heads
+        try (AddTrainer t = trainer(cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-12, 2e-3, 40), dir, false);
+             var scope = new org.bytedeco.javacpp.PointerScope()) {
+            CaptionedImages.Batch b = data.batch(3, 0, 8, 0.0);
+            for (long s = 0; s < 40; s++) {
+                Map<String, Double> st = t.addStep().step(b.x0(), b.cond(), s);
                 lossD.add(st.get("loss_d"));
                 acc.add(st.get("d_acc"));
             }
         }
         System.out.printf("AddTrainerTest D: hinge %.3f -> %.3f, accuracy %.3f -> %.3f%n", mean(lossD, 0, 5), mean(lossD, 35, 40), mean(acc, 0, 5), mean(acc, 35, 40));
         assertTrue(mean(lossD, 30, 40) < mean(lossD, 0, 10) - 0.5, "hinge loss falls: " + lossD);
-        assertTrue(mean(acc, 30, 40) > 0.6 && mean(acc, 0, 5) < 0.55, "per-token accuracy rises from chance: " + acc);
+        assertTrue(mean(acc, 30, 40) > mean(acc, 0, 10) + 0.05, "per-token accuracy rises from chance: " + acc);
     }
 
-    @Test void distillationAloneLowersItsLossAgainstAFrozenTwinOnTheSameDraws(@TempDir Path dir) {
-        // the same batches, noise and t for both runs (same seed): only the student's learning rate differs
-        List<Double> trained = distillLosses(dir.resolve("trained"), 2e-3), frozen = distillLosses(dir.resolve("frozen"), 1e-12);
-        System.out.printf("AddTrainerTest distill, iterations 15-30: trained %.4f, frozen %.4f%n", mean(trained, 15, 30), mean(frozen, 15, 30));
-        assertTrue(mean(trained, 15, 30) < 0.8 * mean(frozen, 15, 30), "trained " + trained + " vs frozen " + frozen);
-    }
-
-    private static List<Double> distillLosses(Path dir, double lr) {
+    @Test void distillationAloneDrivesItsLossDownOnFixedDraws(@TempDir Path dir) {
+        // one batch and one set of draws (s, eps, t, eps') every iteration: what changes is only the student
         List<Double> l = new ArrayList<>();
-        try (AddTrainer t = trainer(cfg(AddConfig.Loss.DISTILL, AddConfig.StudentInit.RANDOM, lr, 30), dir, false)) {
-            for (long s = 0; s < 30; s++) {
-                Map<String, Double> st = t.step(s);
+        try (AddTrainer t = trainer(cfg(AddConfig.Loss.DISTILL, AddConfig.StudentInit.RANDOM, 2e-3, 25), dir, false);
+             var scope = new org.bytedeco.javacpp.PointerScope()) {
+            CaptionedImages.Batch b = data.batch(3, 0, 8, 0.0);
+            for (int i = 0; i < 25; i++) {
+                Map<String, Double> st = t.addStep().step(b.x0(), b.cond(), 0);
                 assertFalse(st.containsKey("loss_d"), "no discriminator step without the adversarial loss");
                 l.add(st.get("loss_distill"));
             }
         }
-        return l;
+        System.out.printf("AddTrainerTest distill on fixed draws: %.4f -> %.4f%n", l.get(0), l.get(24));
+        long falls = java.util.stream.IntStream.range(1, 25).filter(i -> l.get(i) < l.get(i - 1)).count();
+        assertTrue(l.get(24) < 0.8 * l.get(0) && falls >= 22, "distillation loss falls step after step: " + l);
     }
 
     @Test void resumeGivesTheSameNextLossesAsAnUninterruptedRun(@TempDir Path dir) {
