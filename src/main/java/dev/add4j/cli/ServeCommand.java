@@ -8,6 +8,7 @@ import dev.add4j.serve.ServeBench;
 import dev.add4j.serve.Server;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -50,6 +51,9 @@ public final class ServeCommand implements Callable<Integer> {
         for (Path f : new Path[]{studentFile, teacher})   // before the seconds spent loading the text encoder
             if (!Files.isRegularFile(f)) throw new Add4jException(f + ": no such model file");
         Device device = deviceOption.init();
+        // libtorch logs "Could not initialize NNPACK" on every CPU convolution where the CPU lacks what NNPACK
+        // needs; a server makes thousands. Its other CPU convolutions are what runs then anyway.
+        torch.globalContext().setUserEnabledNNPACK(false);
         CountDownLatch stop = new CountDownLatch(1), closed = new CountDownLatch(1);
         try (TextEncoder text = new TextEncoder();
              GenerationService service = GenerationService.load(studentFile, teacher, text, device, queue);

@@ -18,8 +18,10 @@ import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
@@ -110,6 +112,10 @@ public final class GenerationService implements AutoCloseable {
     private final Runnable beforeBatch;
     private final Thread worker;
     private volatile boolean closed;
+    // prompts are at most MAX_CHARS long, so 1024 of them hold well under a megabyte
+    private final Map<String, Integer> tokenCounts = new LinkedHashMap<>(64, 0.75f, true) {
+        @Override protected boolean removeEldestEntry(Map.Entry<String, Integer> e) { return size() > 1024; }
+    };
 
     /**
      * Starts the worker.
@@ -178,7 +184,7 @@ public final class GenerationService implements AutoCloseable {
         if (r.prompt() == null) throw new BadRequest("prompt is missing; use \"\" for no prompt");
         if (r.prompt().length() > TextEncoder.MAX_CHARS)
             throw new BadRequest("prompt too long: " + r.prompt().length() + " characters, at most " + TextEncoder.MAX_CHARS);
-        int tokens = text.tokenCount(r.prompt());
+        int tokens = tokenCount(r.prompt());
         if (tokens > TextEncoder.MAX_TOKENS - 2)
             throw new BadRequest("prompt too long: " + tokens + " tokens, at most " + (TextEncoder.MAX_TOKENS - 2));
         int max = slot(r.model()).maxSteps();
@@ -186,6 +192,19 @@ public final class GenerationService implements AutoCloseable {
             throw new BadRequest("steps must be in 1.." + max + " for the " + r.model().wire() + ", got " + r.steps());
         if (r.n() < 1 || r.n() > MAX_N) throw new BadRequest("n must be in 1.." + MAX_N + ", got " + r.n());
         return r;
+    }
+
+    /** The prompt's token count, remembered: a page asks for the same prompt again with each seed or steps change. */
+    private int tokenCount(String prompt) {
+        synchronized (tokenCounts) {
+            Integer n = tokenCounts.get(prompt);
+            if (n != null) return n;
+        }
+        int n = text.tokenCount(prompt);   // a few ms on a busy CPU: outside the lock
+        synchronized (tokenCounts) {
+            tokenCounts.put(prompt, n);
+        }
+        return n;
     }
 
     /**

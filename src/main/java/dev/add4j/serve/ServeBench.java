@@ -14,19 +14,19 @@ import java.util.Arrays;
 /**
  * Latency of one image through the HTTP API, as a client sees it: sequential {@code POST /api/generate} requests
  * (n = 1, a fixed prompt, a new seed each), after a warm-up; prints p50 and p95 of the round trip and the server's
- * own ms per image. Used by {@code add4j serve --bench N}.
+ * own ms per image (sampling) and ms total (queue included). Used by {@code add4j serve --bench N}.
  */
 public final class ServeBench {
     private ServeBench() {}
 
     /** The numbers of one run, in milliseconds. */
-    public record Stats(int requests, double p50, double p95, double mean, double serverP50) {}
+    public record Stats(int requests, double p50, double p95, double mean, double serverP50, double serverTotalP50) {}
 
     /** Sends {@code warmup} then {@code requests} requests to the server at {@code base} and prints the result. */
     public static Stats run(URI base, String model, int steps, String prompt, int warmup, int requests, PrintStream out) {
         if (requests < 1) throw new Add4jException("--bench must be >= 1, got " + requests);
         HttpClient client = HttpClient.newHttpClient();
-        double[] rt = new double[requests], server = new double[requests];
+        double[] rt = new double[requests], server = new double[requests], serverTotal = new double[requests];
         for (int i = -warmup; i < requests; i++) {
             String body = Json.compact(new Server.GenerateBody(prompt, steps, 1000L + i, 1, model));
             HttpRequest req = HttpRequest.newBuilder(base.resolve("/api/generate"))
@@ -45,13 +45,15 @@ public final class ServeBench {
             if (resp.statusCode() != 200) throw new Add4jException("bench: HTTP " + resp.statusCode() + ": " + resp.body());
             if (i >= 0) {
                 rt[i] = ms;
-                server[i] = Json.tree(resp.body()).get("ms_per_image").asDouble();
+                var j = Json.tree(resp.body());
+                server[i] = j.get("ms_per_image").asDouble();
+                serverTotal[i] = j.get("ms_total").asDouble();
             }
         }
-        Stats s = new Stats(requests, percentile(rt, 50), percentile(rt, 95), Arrays.stream(rt).average().orElse(0), percentile(server, 50));
+        Stats s = new Stats(requests, percentile(rt, 50), percentile(rt, 95), Arrays.stream(rt).average().orElse(0), percentile(server, 50), percentile(serverTotal, 50));
         out.printf("bench: %d sequential requests (%s, %d step%s, n=1, prompt \"%s\", after %d warm-up): "
-                        + "round trip p50 %.1f ms, p95 %.1f ms, mean %.1f ms; server ms_per_image p50 %.1f ms%n",
-                requests, model, steps, steps == 1 ? "" : "s", prompt, warmup, s.p50(), s.p95(), s.mean(), s.serverP50());
+                        + "round trip p50 %.1f ms, p95 %.1f ms, mean %.1f ms; server p50: ms_per_image %.1f, ms_total %.1f%n",
+                requests, model, steps, steps == 1 ? "" : "s", prompt, warmup, s.p50(), s.p95(), s.mean(), s.serverP50(), s.serverTotalP50());
         return s;
     }
 

@@ -79,6 +79,7 @@ async function generate() {
     return;
   }
   shown = id;
+  history.replaceState(null, '', '?' + new URLSearchParams({ prompt: req.prompt, steps: req.steps, seed: req.seed }));
   render($('grid'), res.json.images, req.prompt);
   $('timing').textContent = timingText(res.json);
   setStatus('');
@@ -120,12 +121,20 @@ async function start() {
   const s = info.models.student, t = info.models.teacher;
   $('steps').max = String(s.max_steps);
   $('prompt').maxLength = info.limits.max_chars;
-  $('student-title').textContent = s.kind === 'student'
-    ? `student · ${s.file} (${s.sampler})`
-    : `fast model · ${s.file} (no student yet: the teacher with ${s.sampler})`;
+  $('student-title').textContent = s.kind === 'student' ? 'student' : 'fast model';
+  $('student-file').textContent = s.kind === 'student'
+    ? `${s.file} · ${s.sampler} · 1-${s.max_steps} steps`
+    : `${s.file} · no student yet: the teacher, ${s.sampler} · 1-${s.max_steps} steps`;
+  $('teacher-file').textContent = `${t.file} · ${t.sampler}`;
   const select = $('teacher-steps');
   select.replaceChildren(...info.compare_steps.filter((n) => n <= t.max_steps).map((n) => new Option(String(n), String(n))));
   select.value = String(info.compare_steps.includes(t.default_steps) ? t.default_steps : info.compare_steps[0]);
+  // a link can carry the state: ?prompt=a+bag&steps=2&seed=7&teacher=25 (teacher: run the comparison at once)
+  const q = new URLSearchParams(location.search);
+  if (q.has('prompt')) $('prompt').value = q.get('prompt');
+  if (q.has('steps')) { $('steps').value = q.get('steps'); $('steps-out').textContent = $('steps').value; }
+  if (q.has('seed')) $('seed').value = q.get('seed');
+  if (q.has('teacher') && info.compare_steps.includes(Number(q.get('teacher')))) select.value = q.get('teacher');
   teacherLabel();
 
   $('prompt').addEventListener('input', schedule);
@@ -137,7 +146,8 @@ async function start() {
   });
   select.addEventListener('change', teacherLabel);
   $('teacher-run').addEventListener('click', teacher);
-  generate();
+  await generate();
+  if (q.has('teacher')) teacher();   // after the fast images: the worker runs requests in order
 }
 
 start();
