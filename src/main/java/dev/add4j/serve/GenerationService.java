@@ -156,7 +156,11 @@ public final class GenerationService implements AutoCloseable {
         return new GenerationService(slot(Role.STUDENT, s, studentFile), slot(Role.TEACHER, t, teacherFile), text, device, queueCapacity);
     }
 
-    /** The slot of a loaded model in a role: the sampler follows the file's kind, the step limit the role. */
+    /**
+     * The slot of a loaded model in a role: the sampler follows the file's kind, the step limit the role.
+     * Timesteps are {@code Timesteps.trailing(steps)} for both; for a student at 4 steps that is its own
+     * 999, 749, 499, 249.
+     */
     public static Slot slot(Role role, ModelFile.Loaded loaded, Path file) {
         Samplers.Kind sampler = loaded.isStudent() ? Samplers.Kind.ADD : Samplers.Kind.DDIM;
         int max = role == Role.STUDENT ? MAX_STUDENT_STEPS : MAX_TEACHER_STEPS;

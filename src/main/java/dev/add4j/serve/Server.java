@@ -12,6 +12,7 @@ import dev.add4j.serve.GenerationService.Slot;
 import dev.add4j.text.TextEncoder;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -90,6 +91,8 @@ public final class Server implements AutoCloseable {
                 ctx.header("Retry-After", Integer.toString(e.retryAfterSeconds()));
                 error(ctx, 503, e.getMessage());
             });
+            // Javalin's own refusals (413 for a body over maxRequestSize, ...) in the same JSON shape as ours
+            cfg.routes.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus(), e.getMessage()));
             cfg.routes.exception(Exception.class, (e, ctx) -> {
                 System.err.println("add4j serve: " + ctx.method() + " " + ctx.path() + " failed: " + e);
                 error(ctx, 500, "internal error: " + e.getMessage());

@@ -126,6 +126,7 @@ class ServerTest {
         assertTrue(jsonError(400, post(server, "{\"seed\": \"abc\"}")).contains("seed"));
         assertTrue(jsonError(400, post(server, "not json")).contains("not valid JSON"));
         assertTrue(jsonError(400, post(server, "null")).contains("expected an object"));
+        jsonError(413, post(server, "{\"prompt\": \"" + "x".repeat(100_000) + "\"}"));   // a body over 64 KB
     }
 
     @Test void anEmptyBodyTakesTheDefaultsFourUnconditionalImagesFromTheStudentAtOneStep() throws Exception {
