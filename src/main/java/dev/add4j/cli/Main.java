@@ -11,7 +11,8 @@ import java.io.PrintWriter;
 @Command(name = "add4j", mixinStandardHelpOptions = true, version = "add4j 0.1.0",
         description = "Adversarial Diffusion Distillation for the JVM: train a text-conditional teacher, distil it "
                 + "into a 1-4 step student, sample, evaluate, serve.",
-        subcommands = {TrainTeacherCommand.class, SampleCommand.class, TrainFeaturesCommand.class, TrainEvalNetCommand.class, EvalCommand.class, DistillCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainTeacherCommand.class, SampleCommand.class, TrainFeaturesCommand.class, TrainEvalNetCommand.class, EvalCommand.class,
+                DistillCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

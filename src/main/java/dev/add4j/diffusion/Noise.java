@@ -15,11 +15,25 @@ public final class Noise {
 
     /** One stream per sample, seeded {@code firstSeed}, {@code firstSeed + 1}, ... */
     public Noise(long firstSeed, int samples) {
-        gens = new Generator[samples];
-        for (int i = 0; i < samples; i++) {
-            gens[i] = torch.make_generator_cpu(firstSeed + i);
+        this(consecutive(firstSeed, samples));
+    }
+
+    /**
+     * One stream per sample with its own seed: a batch that joins several requests (add4j serve) gives each image
+     * the noise it would have had alone.
+     */
+    public Noise(long[] seeds) {
+        gens = new Generator[seeds.length];
+        for (int i = 0; i < seeds.length; i++) {
+            gens[i] = torch.make_generator_cpu(seeds[i]);
             gens[i].retainReference(); // lives as long as this object, not the caller's scope
         }
+    }
+
+    private static long[] consecutive(long firstSeed, int samples) {
+        long[] seeds = new long[samples];
+        for (int i = 0; i < samples; i++) seeds[i] = firstSeed + i;
+        return seeds;
     }
 
     /** Standard normal noise shaped like {@code x} ([B,...] with B = samples), on x's device. */

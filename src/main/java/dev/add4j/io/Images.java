@@ -61,6 +61,58 @@ public final class Images {
         for (int i = 0; i < files.size(); i++) writePng(files.get(i), grid(batch.narrow(0, i, 1), 1, 1).getSubimage(2, 2, (int) batch.size(3), (int) batch.size(2)));
     }
 
+    /**
+     * Each image of a batch [B,1,H,W] in [-1,1] as its own 8-bit grey picture at natural size; plain Java objects,
+     * so they can leave the tensor scope and the thread that made them.
+     */
+    public static java.util.List<BufferedImage> each(Tensor batch) {
+        Ops.expectShape(batch, "images", -1, 1, -1, -1);
+        int b = (int) batch.size(0), h = (int) batch.size(2), w = (int) batch.size(3);
+        int[] grey = toGrey(batch);
+        java.util.List<BufferedImage> out = new java.util.ArrayList<>(b);
+        for (int k = 0; k < b; k++) {
+            BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_GRAY);
+            img.getRaster().setPixels(0, 0, w, h, java.util.Arrays.copyOfRange(grey, k * h * w, (k + 1) * h * w));
+            out.add(img);
+        }
+        return out;
+    }
+
+    /**
+     * Grey pictures of one size in a grid, as {@link #grid(Tensor, int, int)} lays out a batch: {@code cols} a row,
+     * each scaled up {@code scale} times (nearest), 2 px gaps. Pixels are copied, never drawn: drawing a grey
+     * picture through Graphics2D would convert its linear grey to sRGB and change the values.
+     */
+    public static BufferedImage grid(java.util.List<BufferedImage> images, int cols, int scale) {
+        if (images.isEmpty()) throw new IllegalArgumentException("grid: no images");
+        int b = images.size(), h = images.get(0).getHeight(), w = images.get(0).getWidth(), gap = 2;
+        int rows = (b + cols - 1) / cols, c = Math.min(cols, b);
+        BufferedImage img = new BufferedImage(c * (w * scale + gap) + gap, rows * (h * scale + gap) + gap, BufferedImage.TYPE_BYTE_GRAY);
+        var r = img.getRaster();
+        int[] background = new int[img.getWidth() * img.getHeight()];
+        java.util.Arrays.fill(background, 40);
+        r.setPixels(0, 0, img.getWidth(), img.getHeight(), background);
+        for (int k = 0; k < b; k++) {
+            var src = images.get(k).getRaster();
+            if (src.getWidth() != w || src.getHeight() != h) throw new IllegalArgumentException("grid: images differ in size");
+            int ox = gap + (k % cols) * (w * scale + gap), oy = gap + (k / cols) * (h * scale + gap);
+            for (int y = 0; y < h * scale; y++)
+                for (int x = 0; x < w * scale; x++) r.setSample(ox + x, oy + y, 0, src.getSample(x / scale, y / scale, 0));
+        }
+        return img;
+    }
+
+    /** A picture as PNG bytes, for HTTP responses. */
+    public static byte[] pngBytes(BufferedImage img) {
+        var out = new java.io.ByteArrayOutputStream();
+        try {
+            if (!ImageIO.write(img, "png", out)) throw new IllegalStateException("no PNG writer");
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e); // a memory stream does not fail
+        }
+        return out.toByteArray();
+    }
+
     /** Reads a PNG, for tests and tools; errors name the file. */
     public static BufferedImage read(Path file) {
         try {

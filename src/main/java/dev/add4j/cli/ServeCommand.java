@@ -1,0 +1,89 @@
+package dev.add4j.cli;
+
+import dev.add4j.Add4jException;
+import dev.add4j.serve.GenerationService;
+import dev.add4j.serve.GenerationService.Role;
+import dev.add4j.serve.GenerationService.Slot;
+import dev.add4j.serve.ServeBench;
+import dev.add4j.serve.Server;
+import dev.add4j.text.TextEncoder;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/** {@code add4j serve}: real-time text-to-image in the browser, and the HTTP API behind it. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve a page that redraws images as you type a prompt, and its HTTP API "
+                + "(POST /api/generate, GET /api/generate.png, GET /api/info). Prints the URL, then runs until stopped.")
+public final class ServeCommand implements Callable<Integer> {
+    static final Path DEFAULT_STUDENT = Path.of("models/student-fmnist.safetensors");
+    static final Path DEFAULT_TEACHER = Path.of("models/teacher-fmnist.safetensors");
+
+    @Option(names = "--model", paramLabel = "FILE",
+            description = "The fast model the page samples as you type, 1-4 steps (default: " + "models/student-fmnist.safetensors "
+                    + "if it exists, else models/teacher-fmnist.safetensors).") Path model;
+    @Option(names = "--teacher", paramLabel = "FILE", defaultValue = "models/teacher-fmnist.safetensors",
+            description = "The teacher to compare with, 1-50 steps (default: ${DEFAULT-VALUE}).") Path teacher;
+    @Option(names = "--port", defaultValue = "8080", description = "TCP port; 0 picks a free one (default: ${DEFAULT-VALUE}).") int port;
+    @Option(names = "--host", defaultValue = "127.0.0.1",
+            description = "Address to listen on; 0.0.0.0 opens the server to the network (default: ${DEFAULT-VALUE}).") String host;
+    @Option(names = "--queue", defaultValue = "" + GenerationService.DEFAULT_QUEUE,
+            description = "Requests that may wait; more get HTTP 503 (default: ${DEFAULT-VALUE}).") int queue;
+    @Option(names = "--bench", hidden = true, paramLabel = "N",
+            description = "Measure: N sequential 1-step, 1-image requests through the HTTP API, print p50/p95, exit.") Integer bench;
+    @Option(names = "--bench-model", hidden = true, defaultValue = "student", description = "Role the benchmark asks for.") String benchModel;
+    @Mixin Main.DeviceOption deviceOption;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        if (port < 0 || port > 65535) throw new Add4jException("--port must be in 0..65535, got " + port);
+        if (queue < 1) throw new Add4jException("--queue must be >= 1, got " + queue);
+        Path studentFile = model != null ? model : Files.isRegularFile(DEFAULT_STUDENT) ? DEFAULT_STUDENT : DEFAULT_TEACHER;
+        for (Path f : new Path[]{studentFile, teacher})   // before the seconds spent loading the text encoder
+            if (!Files.isRegularFile(f)) throw new Add4jException(f + ": no such model file");
+        Device device = deviceOption.init();
+        // libtorch logs "Could not initialize NNPACK" on every CPU convolution where the CPU lacks what NNPACK
+        // needs; a server makes thousands. Its other CPU convolutions are what runs then anyway.
+        torch.globalContext().setUserEnabledNNPACK(false);
+        CountDownLatch stop = new CountDownLatch(1), closed = new CountDownLatch(1);
+        try (TextEncoder text = new TextEncoder();
+             GenerationService service = GenerationService.load(studentFile, teacher, text, device, queue);
+             Server server = Server.start(service, host, port)) {
+            System.out.println("add4j serve: " + server.url(host));
+            System.out.println("  student role: " + describe(service.slot(Role.STUDENT), studentFile));
+            System.out.println("  teacher role: " + describe(service.slot(Role.TEACHER), teacher));
+            System.out.flush();
+            if (bench != null) {
+                ServeBench.run(URI.create("http://127.0.0.1:" + server.port() + "/"), Role.parse(benchModel).wire(), 1,
+                        "a photo of a sneaker", 10, bench, System.out);
+                return 0;
+            }
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                stop.countDown();
+                try {
+                    closed.await(10, TimeUnit.SECONDS);   // let the resources below close before the JVM halts
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "add4j-serve-stop"));
+            stop.await();   // Ctrl-C: the resources above close in order (HTTP, worker, text encoder)
+        } finally {
+            closed.countDown();
+        }
+        return 0;
+    }
+
+    private static String describe(Slot s, Path file) {
+        return String.format("%s (%s, %s, 1-%d steps)%s", file, s.kind(), s.sampler().name().toLowerCase(), s.maxSteps(),
+                s.role() == Role.STUDENT && !s.kind().equals("student") ? "; no student yet: a teacher stands in" : "");
+    }
+}

@@ -1,0 +1,266 @@
+package dev.add4j.serve;
+
+import dev.add4j.Add4jException;
+import dev.add4j.io.Images;
+import dev.add4j.io.Json;
+import dev.add4j.serve.GenerationService.BadRequest;
+import dev.add4j.serve.GenerationService.Busy;
+import dev.add4j.serve.GenerationService.Request;
+import dev.add4j.serve.GenerationService.Result;
+import dev.add4j.serve.GenerationService.Role;
+import dev.add4j.serve.GenerationService.Slot;
+import dev.add4j.text.TextEncoder;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The HTTP side of {@code add4j serve} (Javalin on Jetty): the page and the API over a {@link GenerationService}.
+ * <ul>
+ *   <li>{@code GET /} (and {@code /app.js}, {@code /style.css}): the page, from fixed classpath resources read at
+ *       start; no request path reaches the file system or the classpath.</li>
+ *   <li>{@code POST /api/generate} JSON {@code {prompt, steps, seed, n, model}} (all optional) gives
+ *       {@code {images: [base64 PNG...], ms_per_image, ms_total, steps, seed, model, batch_images}}.</li>
+ *   <li>{@code GET /api/generate.png?prompt=&steps=&seed=&n=&model=}: the same images as one PNG grid.</li>
+ *   <li>{@code GET /api/info}: the models, their samplers and limits.</li>
+ * </ul>
+ * Errors are JSON {@code {"error": "..."}}: 400 for a bad request, 503 with {@code Retry-After} when the queue is
+ * full, 500 when sampling failed.
+ */
+public final class Server implements AutoCloseable {
+    /** Defaults of a request that leaves a field out: 4 images, seed 0, the student at 1 step (the teacher at 25). */
+    public static final int DEFAULT_N = 4, DEFAULT_STUDENT_STEPS = 1, DEFAULT_TEACHER_STEPS = 25;
+    /** Teacher steps the page offers for its comparison [choice]: DDIM at 4 is poor, 25 good, 50 the reference. */
+    public static final List<Integer> COMPARE_STEPS = List.of(4, 25, 50);
+    /** Longest wait for a result before a 503 [choice]: a full queue of 16-image, 50-step teacher requests on a CPU. */
+    static final long RESULT_TIMEOUT_S = 300;
+
+    private static final String WEB = "/dev/add4j/serve/web/";
+    /** The page's files: path -> (resource, content type). Nothing else is served. */
+    private static final Map<String, String[]> PAGE = Map.of(
+            "/", new String[]{"index.html", "text/html; charset=utf-8"},
+            "/app.js", new String[]{"app.js", "text/javascript; charset=utf-8"},
+            "/style.css", new String[]{"style.css", "text/css; charset=utf-8"});
+    private static final Set<String> PNG_PARAMS = Set.of("prompt", "steps", "seed", "n", "model");
+    private static final String JSON = "application/json";
+
+    /** The body of {@code POST /api/generate}; a missing field takes its default, an unknown one is an error. */
+    record GenerateBody(String prompt, Integer steps, Long seed, Integer n, String model) {}
+
+    private final GenerationService service;
+    private final Javalin app;
+
+    private Server(GenerationService service, Javalin app) {
+        this.service = service;
+        this.app = app;
+    }
+
+    /**
+     * Starts serving on {@code host:port}; port 0 picks a free one ({@link #port()}).
+     * @param host the address to bind: 127.0.0.1 keeps the server to this machine
+     */
+    public static Server start(GenerationService service, String host, int port) {
+        if (port < 0 || port > 65535) throw new Add4jException("--port must be in 0..65535, got " + port);
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        PAGE.forEach((path, r) -> files.put(path, resource(r[0])));
+        Routes routes = new Routes(service);
+        Javalin app = Javalin.create(cfg -> {
+            cfg.startup.showJavalinBanner = false;
+            cfg.startup.showOldJavalinVersionWarning = false;
+            cfg.http.maxRequestSize = 64 * 1024;  // a prompt is at most 200 characters
+            cfg.http.prefer405over404 = true;
+            PAGE.forEach((path, r) -> cfg.routes.get(path, ctx -> page(ctx, files.get(path), r[1])));
+            cfg.routes.get("/api/info", routes::info);
+            cfg.routes.post("/api/generate", routes::generateJson);
+            cfg.routes.get("/api/generate.png", routes::generatePng);
+            cfg.routes.exception(BadRequest.class, (e, ctx) -> error(ctx, 400, e.getMessage()));
+            cfg.routes.exception(Busy.class, (e, ctx) -> {
+                ctx.header("Retry-After", Integer.toString(e.retryAfterSeconds()));
+                error(ctx, 503, e.getMessage());
+            });
+            // Javalin's own refusals (413 for a body over maxRequestSize, ...) in the same JSON shape as ours
+            cfg.routes.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus(), e.getMessage()));
+            cfg.routes.exception(Exception.class, (e, ctx) -> {
+                System.err.println("add4j serve: " + ctx.method() + " " + ctx.path() + " failed: " + e);
+                error(ctx, 500, "internal error: " + e.getMessage());
+            });
+            cfg.routes.error(404, ctx -> error(ctx, 404, "not found: " + ctx.path()));
+            cfg.routes.error(405, ctx -> error(ctx, 405, "method " + ctx.method() + " not allowed on " + ctx.path()));
+        });
+        try {
+            app.start(host, port);
+        } catch (RuntimeException e) {
+            throw new Add4jException("cannot listen on " + host + ":" + port + ": " + rootMessage(e), e);
+        }
+        return new Server(service, app);
+    }
+
+    /** The port the server listens on. */
+    public int port() { return app.port(); }
+
+    /** The service behind this server. */
+    public GenerationService service() { return service; }
+
+    /** The page's address for {@code host}, e.g. http://127.0.0.1:8080/. */
+    public String url(String host) {
+        String h = host.contains(":") ? "[" + host + "]" : host;   // an IPv6 literal needs brackets in a URL
+        return "http://" + h + ":" + port() + "/";
+    }
+
+    /** Stops the HTTP server; the caller closes the service. */
+    @Override public void close() { app.stop(); }
+
+    /** The route handlers: parse, submit, wait, answer. */
+    private record Routes(GenerationService service) {
+        void info(Context ctx) {
+            Map<String, Object> models = new LinkedHashMap<>();
+            for (Role r : Role.values()) {
+                Slot s = service.slot(r);
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("file", s.fileName());
+                m.put("kind", s.kind());
+                m.put("sampler", s.sampler().name().toLowerCase());
+                m.put("max_steps", s.maxSteps());
+                m.put("default_steps", r == Role.STUDENT ? DEFAULT_STUDENT_STEPS : DEFAULT_TEACHER_STEPS);
+                models.put(r.wire(), m);
+            }
+            Map<String, Object> limits = new LinkedHashMap<>();
+            limits.put("max_chars", TextEncoder.MAX_CHARS);
+            limits.put("max_tokens", TextEncoder.MAX_TOKENS - 2);
+            limits.put("max_n", GenerationService.MAX_N);
+            limits.put("queue", service.queueCapacity());
+            limits.put("max_batch_images", GenerationService.MAX_BATCH_IMAGES);
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("models", models);
+            out.put("limits", limits);
+            out.put("compare_steps", COMPARE_STEPS);
+            out.put("image_size", GenerationService.IMAGE_SIZE);
+            out.put("device", service.deviceName());
+            json(ctx, 200, out);
+        }
+
+        void generateJson(Context ctx) {
+            String body = ctx.body();
+            GenerateBody b;
+            try {
+                b = body.isBlank() ? new GenerateBody(null, null, null, null, null) : Json.read(body, GenerateBody.class);
+            } catch (Add4jException e) {
+                throw new BadRequest(e.getMessage()); // "json: unknown field 'x'; ...", "json: not valid JSON at ..."
+            }
+            if (b == null) throw new BadRequest("json: expected an object like {\"prompt\": \"a sneaker\", \"steps\": 1}");
+            Result r = await(service.submit(request(b.prompt(), b.steps(), b.seed(), b.n(), b.model())));
+            List<String> images = new ArrayList<>();
+            for (var img : r.images()) images.add(Base64.getEncoder().encodeToString(Images.pngBytes(img)));
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("images", images);
+            out.put("ms_per_image", round(r.msPerImage()));
+            out.put("ms_total", round(r.msTotal()));
+            out.put("steps", r.steps());
+            out.put("seed", r.seed());
+            out.put("model", r.model().wire());
+            out.put("batch_images", r.batchImages());
+            json(ctx, 200, out);
+        }
+
+        void generatePng(Context ctx) {
+            Map<String, List<String>> q = ctx.queryParamMap();
+            for (String k : q.keySet())
+                if (!PNG_PARAMS.contains(k)) throw new BadRequest("unknown parameter '" + k + "'; expected " + String.join(", ", List.of("prompt", "steps", "seed", "n", "model")));
+            String prompt = q.containsKey("prompt") ? ctx.queryParam("prompt") : null;
+            Result r = await(service.submit(request(prompt, intParam(ctx, "steps"), longParam(ctx, "seed"),
+                    intParam(ctx, "n"), ctx.queryParam("model"))));
+            int cols = (int) Math.ceil(Math.sqrt(r.images().size()));
+            ctx.header("X-Ms-Per-Image", Double.toString(round(r.msPerImage())));
+            ctx.header("Cache-Control", "no-store");
+            ctx.contentType("image/png").result(Images.pngBytes(Images.grid(r.images(), cols, 4)));
+        }
+
+        /** A request with defaults for missing fields. */
+        Request request(String prompt, Integer steps, Long seed, Integer n, String model) {
+            Role role = model == null ? Role.STUDENT : Role.parse(model);
+            int defSteps = role == Role.STUDENT ? DEFAULT_STUDENT_STEPS : DEFAULT_TEACHER_STEPS;
+            return new Request(prompt == null ? "" : prompt, steps == null ? defSteps : steps, seed == null ? 0 : seed,
+                    n == null ? DEFAULT_N : n, role);
+        }
+    }
+
+    /** Waits for the worker; a failed batch becomes the exception the handlers map to a status. */
+    private static Result await(CompletableFuture<Result> f) {
+        try {
+            return f.get(RESULT_TIMEOUT_S, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            throw new Busy("no result within " + RESULT_TIMEOUT_S + " s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new Busy("interrupted");
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    private static Integer intParam(Context ctx, String name) {
+        String v = ctx.queryParam(name);
+        if (v == null) return null;
+        try {
+            return Integer.parseInt(v.strip());
+        } catch (NumberFormatException e) {
+            throw new BadRequest(name + " must be an integer, got '" + v + "'");
+        }
+    }
+
+    private static Long longParam(Context ctx, String name) {
+        String v = ctx.queryParam(name);
+        if (v == null) return null;
+        try {
+            return Long.parseLong(v.strip());
+        } catch (NumberFormatException e) {
+            throw new BadRequest(name + " must be an integer (a long), got '" + v + "'");
+        }
+    }
+
+    private static void page(Context ctx, byte[] body, String type) {
+        // the page loads only its own files; images arrive as data: URLs
+        ctx.header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'");
+        ctx.header("X-Content-Type-Options", "nosniff");
+        ctx.header("Cache-Control", "no-cache");
+        ctx.contentType(type).result(body);
+    }
+
+    private static void json(Context ctx, int status, Object value) {
+        ctx.status(status).contentType(JSON).result(Json.compact(value));
+    }
+
+    private static void error(Context ctx, int status, String message) {
+        json(ctx, status, Map.of("error", message == null ? "(no message)" : message));
+    }
+
+    private static double round(double ms) { return Math.round(ms * 100) / 100.0; }
+
+    private static byte[] resource(String name) {
+        try (InputStream in = Server.class.getResourceAsStream(WEB + name)) {
+            if (in == null) throw new IllegalStateException("classpath resource " + WEB + name + " missing from the build");
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read " + WEB + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String rootMessage(Throwable e) {
+        while (e.getCause() != null) e = e.getCause();
+        return e.getMessage() == null ? e.toString() : e.getMessage();
+    }
+}

@@ -1,0 +1,153 @@
+// add4j serve: redraw the student's images as the user types. Plain JS, no build step.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const DEBOUNCE_MS = 250;   // one request per pause in typing, not one per key
+const N = 4;               // images per request: a 2x2 grid
+
+let info = null;
+let timer = null;
+let sent = 0;              // id of the latest student request sent
+let shown = 0;             // id of the request whose images are on screen: older answers are stale
+let teacherSent = 0;
+
+function body(model, steps) {
+  return { prompt: $('prompt').value, steps, seed: seedValue(), n: N, model };
+}
+
+function seedValue() {
+  const v = Number.parseInt($('seed').value, 10);
+  return Number.isFinite(v) ? v : 0;
+}
+
+async function post(req) {
+  const r = await fetch('/api/generate', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(req),
+  });
+  let json = null;
+  try { json = await r.json(); } catch (e) { /* a proxy's HTML error page: reported below */ }
+  return { ok: r.ok, status: r.status, retryAfter: Number(r.headers.get('Retry-After') || 1), json };
+}
+
+function render(grid, images, prompt) {
+  const imgs = images.map((b64, i) => {
+    const img = new Image(32, 32);
+    img.src = 'data:image/png;base64,' + b64;
+    img.alt = `${prompt || '(no prompt)'}, image ${i + 1}`;
+    return img;
+  });
+  grid.replaceChildren(...imgs);
+  grid.dataset.prompt = prompt;
+}
+
+function timingText(j) {
+  const steps = `${j.steps} step${j.steps === 1 ? '' : 's'}`;
+  const batch = j.batch_images > j.images.length ? ` · batched with others (${j.batch_images} images)` : '';
+  return `${j.ms_per_image.toFixed(1)} ms per image · ${j.images.length} images · ${steps} · seed ${j.seed} · ${j.ms_total.toFixed(0)} ms total${batch}`;
+}
+
+function setStatus(text, error) {
+  $('status').textContent = text || '\u00a0';
+  $('status').classList.toggle('error', !!error);
+}
+
+function schedule() {
+  clearTimeout(timer);
+  timer = setTimeout(generate, DEBOUNCE_MS);
+}
+
+async function generate() {
+  const id = ++sent;
+  const req = body('student', Number($('steps').value));
+  $('grid').classList.add('busy');
+  let res;
+  try {
+    res = await post(req);
+  } catch (e) {
+    if (id === sent) setStatus('cannot reach the server: ' + e.message, true);
+    return;
+  }
+  if (id < shown) return;                       // stale: a newer answer is already on screen
+  if (id === sent) $('grid').classList.remove('busy');
+  if (!res.ok) {
+    if (res.status === 503 && id === sent) {    // queue full: try again, unless the user typed since
+      setStatus('server busy, retrying…');
+      setTimeout(() => { if (id === sent) generate(); }, res.retryAfter * 1000);
+      return;
+    }
+    if (id === sent) setStatus((res.json && res.json.error) || `HTTP ${res.status}`, true);
+    return;
+  }
+  shown = id;
+  history.replaceState(null, '', '?' + new URLSearchParams({ prompt: req.prompt, steps: req.steps, seed: req.seed }));
+  render($('grid'), res.json.images, req.prompt);
+  $('timing').textContent = timingText(res.json);
+  setStatus('');
+}
+
+async function teacher() {
+  const steps = Number($('teacher-steps').value);
+  const id = ++teacherSent;
+  const req = body('teacher', steps);
+  $('teacher-run').disabled = true;
+  $('teacher-timing').textContent = `teacher at ${steps} steps…`;
+  try {
+    const res = await post(req);
+    if (id !== teacherSent) return;
+    if (!res.ok) {
+      $('teacher-timing').textContent = (res.json && res.json.error) || `HTTP ${res.status}`;
+      return;
+    }
+    render($('teacher-grid'), res.json.images, req.prompt);
+    $('teacher-timing').textContent = timingText(res.json);
+  } catch (e) {
+    $('teacher-timing').textContent = 'cannot reach the server: ' + e.message;
+  } finally {
+    if (id === teacherSent) $('teacher-run').disabled = false;
+  }
+}
+
+function teacherLabel() {
+  $('teacher-run').textContent = `teacher at ${$('teacher-steps').value} steps`;
+}
+
+async function start() {
+  try {
+    info = await (await fetch('/api/info')).json();
+  } catch (e) {
+    setStatus('cannot reach the server: ' + e.message, true);
+    return;
+  }
+  const s = info.models.student, t = info.models.teacher;
+  $('steps').max = String(s.max_steps);
+  $('prompt').maxLength = info.limits.max_chars;
+  $('student-title').textContent = s.kind === 'student' ? 'student' : 'fast model';
+  $('student-file').textContent = s.kind === 'student'
+    ? `${s.file} · ${s.sampler} · 1-${s.max_steps} steps`
+    : `${s.file} · no student yet: the teacher, ${s.sampler} · 1-${s.max_steps} steps`;
+  $('teacher-file').textContent = `${t.file} · ${t.sampler}`;
+  const select = $('teacher-steps');
+  select.replaceChildren(...info.compare_steps.filter((n) => n <= t.max_steps).map((n) => new Option(String(n), String(n))));
+  select.value = String(info.compare_steps.includes(t.default_steps) ? t.default_steps : info.compare_steps[0]);
+  // a link can carry the state: ?prompt=a+bag&steps=2&seed=7&teacher=25 (teacher: run the comparison at once)
+  const q = new URLSearchParams(location.search);
+  if (q.has('prompt')) $('prompt').value = q.get('prompt');
+  if (q.has('steps')) { $('steps').value = q.get('steps'); $('steps-out').textContent = $('steps').value; }
+  if (q.has('seed')) $('seed').value = q.get('seed');
+  if (q.has('teacher') && info.compare_steps.includes(Number(q.get('teacher')))) select.value = q.get('teacher');
+  teacherLabel();
+
+  $('prompt').addEventListener('input', schedule);
+  $('steps').addEventListener('input', () => { $('steps-out').textContent = $('steps').value; schedule(); });
+  $('seed').addEventListener('input', schedule);
+  $('new-seed').addEventListener('click', () => {
+    $('seed').value = String(Math.floor(Math.random() * 2 ** 31));
+    generate();
+  });
+  select.addEventListener('change', teacherLabel);
+  $('teacher-run').addEventListener('click', teacher);
+  await generate();
+  if (q.has('teacher')) teacher();   // after the fast images: the worker runs requests in order
+}
+
+start();

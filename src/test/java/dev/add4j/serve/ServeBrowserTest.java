@@ -1,0 +1,115 @@
+package dev.add4j.serve;
+
+import dev.add4j.TorchRuntime;
+import dev.add4j.text.TextEncoder;
+import org.bytedeco.pytorch.Device;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.WebDriverWait;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The real page in headless Chromium (Debian's chromium and chromium-driver; nothing is downloaded): typing a
+ * prompt redraws the images and shows the time per image. Skipped where the browser is missing, unless
+ * ADD4J_REQUIRE_BROWSER=1 (CI sets it, after installing the browser), which makes a missing browser a failure.
+ */
+class ServeBrowserTest {
+    static final File CHROMIUM = new File("/usr/bin/chromium"), CHROMEDRIVER = new File("/usr/bin/chromedriver");
+    static final Path SCREENSHOT = Path.of("target/serve-screenshot.png");
+
+    @TempDir static Path dir;
+    static TextEncoder text;
+    static GenerationService service;
+    static Server server;
+
+    @BeforeAll static void init() {
+        boolean present = CHROMIUM.canExecute() && CHROMEDRIVER.canExecute();
+        if (!present && "1".equals(System.getenv("ADD4J_REQUIRE_BROWSER")))
+            fail("ADD4J_REQUIRE_BROWSER=1 but " + CHROMIUM + " or " + CHROMEDRIVER + " is missing: apt-get install chromium chromium-driver");
+        assumeTrue(present, "no " + CHROMIUM + " or " + CHROMEDRIVER + " (apt-get install chromium chromium-driver): browser test skipped");
+        TorchRuntime.init();
+        text = TinyModels.text();
+        service = GenerationService.load(TinyModels.student(dir), TinyModels.teacher(dir), text, new Device("cpu"), 8);
+        server = Server.start(service, "127.0.0.1", 0);
+    }
+
+    @AfterAll static void close() {
+        if (server != null) server.close();
+        if (service != null) service.close();
+    }
+
+    /**
+     * A headless Chromium driven through the given chromedriver. The explicit driver and browser paths keep
+     * Selenium Manager from looking for (and downloading) either.
+     */
+    static ChromeDriver chromium(Path profile) {
+        Logger.getLogger("org.openqa.selenium").setLevel(Level.SEVERE);   // CDP version notices: not about add4j
+        ChromeOptions options = new ChromeOptions();
+        options.setBinary(CHROMIUM);
+        options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1100,900", "--user-data-dir=" + profile.toAbsolutePath());
+        ChromeDriverService driver = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER).usingAnyFreePort().build();
+        return new ChromeDriver(driver, options);
+    }
+
+    @Test void typingAPromptRedrawsTheImagesAndShowsTheTimePerImage() throws Exception {
+        ChromeDriver browser = chromium(Files.createDirectory(dir.resolve("profile")));
+        try {
+            var wait = new WebDriverWait(browser, Duration.ofSeconds(60));
+            browser.get("http://127.0.0.1:" + server.port() + "/");
+            WebElement grid = browser.findElement(By.id("grid"));
+            // the page draws the empty prompt first; then typing replaces it (debounced, stale answers dropped)
+            wait.until(d -> grid.findElements(By.tagName("img")).size() == 4);
+            String prompt = "a photo of a sneaker";
+            browser.findElement(By.id("prompt")).sendKeys(prompt);
+            wait.until(d -> prompt.equals(grid.getAttribute("data-prompt")));
+            List<WebElement> imgs = grid.findElements(By.tagName("img"));
+            assertEquals(4, imgs.size());
+            for (WebElement img : imgs) {
+                assertTrue(img.getAttribute("src").startsWith("data:image/png;base64,"));
+                Object loaded = ((JavascriptExecutor) browser).executeScript("return arguments[0].complete && arguments[0].naturalWidth", img);
+                assertEquals(32L, loaded, "decoded 32 px PNG");
+                assertEquals("pixelated", img.getCssValue("image-rendering"));
+                assertEquals(128, img.getRect().getWidth(), "shown 4x");
+            }
+            String timing = browser.findElement(By.id("timing")).getText();
+            assertTrue(timing.matches("(?s).*\\d+(\\.\\d+)? ms.*"), timing);
+            assertTrue(browser.findElement(By.id("status")).getText().isBlank(), browser.findElement(By.id("status")).getText());
+
+            // the teacher comparison draws the same prompt beside it
+            browser.findElement(By.id("teacher-steps")).sendKeys("4");
+            WebElement run = browser.findElement(By.id("teacher-run"));
+            assertEquals("teacher at 4 steps", run.getText());
+            run.click();
+            WebElement teacherGrid = browser.findElement(By.id("teacher-grid"));
+            wait.until(d -> prompt.equals(teacherGrid.getAttribute("data-prompt")));
+            assertEquals(4, teacherGrid.findElements(By.tagName("img")).size());
+            assertTrue(browser.findElement(By.id("teacher-timing")).getText().matches("(?s).*\\d+(\\.\\d+)? ms.*"));
+
+            Files.createDirectories(SCREENSHOT.getParent());
+            Files.write(SCREENSHOT, browser.getScreenshotAs(OutputType.BYTES));
+        } finally {
+            browser.quit();
+        }
+    }
+}

@@ -1,0 +1,234 @@
+package dev.add4j.serve;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.add4j.TorchRuntime;
+import dev.add4j.io.Json;
+import dev.add4j.serve.GenerationService.Role;
+import dev.add4j.text.TextEncoder;
+import org.bytedeco.pytorch.Device;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.Socket;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ServerTest {
+    @TempDir static Path dir;
+    static TextEncoder text;
+    static GenerationService service;
+    static Server server;
+    static final HttpClient HTTP = HttpClient.newHttpClient();
+
+    @BeforeAll static void init() {
+        TorchRuntime.init();
+        text = TinyModels.text();
+        service = GenerationService.load(TinyModels.student(dir), TinyModels.teacher(dir), text, new Device("cpu"), 8);
+        server = Server.start(service, "127.0.0.1", 0);
+    }
+
+    @AfterAll static void close() {
+        server.close();
+        service.close();
+    }
+
+    static URI uri(Server s, String pathAndQuery) { return URI.create("http://127.0.0.1:" + s.port() + pathAndQuery); }
+
+    static HttpResponse<byte[]> get(String pathAndQuery) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(uri(server, pathAndQuery)).build(), HttpResponse.BodyHandlers.ofByteArray());
+    }
+
+    static HttpResponse<String> post(Server s, String json) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(uri(s, "/api/generate")).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(json)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static String type(HttpResponse<?> r) { return r.headers().firstValue("Content-Type").orElse(""); }
+
+    static BufferedImage png(byte[] bytes) throws IOException { return ImageIO.read(new ByteArrayInputStream(bytes)); }
+
+    /** Asserts a JSON error with this status and returns its message. */
+    static String jsonError(int status, HttpResponse<String> r) {
+        assertEquals(status, r.statusCode(), r.body());
+        assertTrue(type(r).startsWith("application/json"), type(r));
+        JsonNode error = Json.tree(r.body()).get("error");
+        assertNotNull(error, r.body());
+        return error.asText();
+    }
+
+    @Test void thePageAndItsTwoFilesAreServedWithTheirContentTypes() throws Exception {
+        var page = get("/");
+        assertEquals(200, page.statusCode());
+        assertTrue(type(page).startsWith("text/html"), type(page));
+        String html = new String(page.body(), StandardCharsets.UTF_8);
+        assertTrue(html.contains("id=\"prompt\"") && html.contains("/app.js") && html.contains("/style.css"), html);
+        assertTrue(page.headers().firstValue("Content-Security-Policy").isPresent());
+        assertTrue(type(get("/app.js")).startsWith("text/javascript"));
+        var css = get("/style.css");
+        assertTrue(type(css).startsWith("text/css"));
+        assertTrue(new String(css.body(), StandardCharsets.UTF_8).contains("image-rendering: pixelated"));
+    }
+
+    @Test void postGenerateGivesNBase64PngsOf32By32AndItsTimings() throws Exception {
+        var r = post(server, "{\"prompt\": \"a photo of a sneaker\", \"steps\": 2, \"seed\": 5, \"n\": 3, \"model\": \"student\"}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertTrue(type(r).startsWith("application/json"));
+        JsonNode j = Json.tree(r.body());
+        assertEquals(3, j.get("images").size());
+        for (JsonNode b64 : j.get("images")) {
+            BufferedImage img = png(Base64.getDecoder().decode(b64.asText()));
+            assertEquals(32, img.getWidth());
+            assertEquals(32, img.getHeight());
+        }
+        assertTrue(j.get("ms_per_image").asDouble() > 0 && j.get("ms_total").asDouble() > 0, r.body());
+        assertEquals(2, j.get("steps").asInt());
+        assertEquals(5, j.get("seed").asLong());
+        assertEquals("student", j.get("model").asText());
+    }
+
+    @Test void aRequestRepeatedOverHttpGivesTheSameImages() throws Exception {
+        String body = "{\"prompt\": \"a shirt\", \"steps\": 1, \"seed\": 123456789012, \"n\": 2}";
+        assertEquals(Json.tree(post(server, body).body()).get("images"), Json.tree(post(server, body).body()).get("images"));
+    }
+
+    @Test void badRequestsGet400WithAJsonErrorThatSaysWhatWasWrong() throws Exception {
+        assertEquals("steps must be in 1..4 for the student, got 5", jsonError(400, post(server, "{\"prompt\": \"a\", \"steps\": 5}")));
+        assertEquals("steps must be in 1..4 for the student, got 0", jsonError(400, post(server, "{\"steps\": 0}")));
+        assertEquals("n must be in 1..16, got 17", jsonError(400, post(server, "{\"prompt\": \"a\", \"n\": 17}")));
+        assertTrue(jsonError(400, post(server, "{\"prompt\": \"" + "x".repeat(201) + "\"}")).startsWith("prompt too long: 201 characters"));
+        assertTrue(jsonError(400, post(server, "{\"model\": \"turbo\"}")).contains("\"student\" or \"teacher\""));
+        assertTrue(jsonError(400, post(server, "{\"promt\": \"typo\"}")).contains("unknown field 'promt'"));
+        assertTrue(jsonError(400, post(server, "{\"seed\": \"abc\"}")).contains("seed"));
+        assertTrue(jsonError(400, post(server, "not json")).contains("not valid JSON"));
+        assertTrue(jsonError(400, post(server, "null")).contains("expected an object"));
+        jsonError(413, post(server, "{\"prompt\": \"" + "x".repeat(100_000) + "\"}"));   // a body over 64 KB
+    }
+
+    @Test void anEmptyBodyTakesTheDefaultsFourUnconditionalImagesFromTheStudentAtOneStep() throws Exception {
+        JsonNode j = Json.tree(post(server, "").body());
+        assertEquals(4, j.get("images").size());
+        assertEquals(1, j.get("steps").asInt());
+        assertEquals("student", j.get("model").asText());
+    }
+
+    @Test void generatePngGivesOnePngGridOfTheImages() throws Exception {
+        var r = get("/api/generate.png?prompt=" + URLEncoder.encode("a bag & a coat", StandardCharsets.UTF_8) + "&steps=3&seed=2&n=4&model=teacher");
+        assertEquals(200, r.statusCode(), new String(r.body(), StandardCharsets.UTF_8));
+        assertEquals("image/png", type(r));
+        BufferedImage grid = png(r.body());
+        // 2x2 images of 32 px scaled 4 times, 2 px gaps: 2 * (128 + 2) + 2
+        assertEquals(262, grid.getWidth());
+        assertEquals(262, grid.getHeight());
+    }
+
+    @Test void badQueryParametersGet400WithAJsonError() throws Exception {
+        var r = HTTP.send(HttpRequest.newBuilder(uri(server, "/api/generate.png?steps=two")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals("steps must be an integer, got 'two'", jsonError(400, r));
+        r = HTTP.send(HttpRequest.newBuilder(uri(server, "/api/generate.png?model=teacher&steps=51")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals("steps must be in 1..50 for the teacher, got 51", jsonError(400, r));
+        r = HTTP.send(HttpRequest.newBuilder(uri(server, "/api/generate.png?file=/etc/passwd")).build(), HttpResponse.BodyHandlers.ofString());
+        assertTrue(jsonError(400, r).startsWith("unknown parameter 'file'"));
+    }
+
+    @Test void infoListsBothRolesWithTheirSamplersAndTheLimits() throws Exception {
+        var r = get("/api/info");
+        assertEquals(200, r.statusCode());
+        JsonNode j = Json.tree(new String(r.body(), StandardCharsets.UTF_8));
+        assertEquals("add", j.at("/models/student/sampler").asText());
+        assertEquals(4, j.at("/models/student/max_steps").asInt());
+        assertEquals("ddim", j.at("/models/teacher/sampler").asText());
+        assertEquals(50, j.at("/models/teacher/max_steps").asInt());
+        assertEquals("tiny-teacher.safetensors", j.at("/models/teacher/file").asText(), "a file name, not the server's path");
+        assertEquals(TextEncoder.MAX_CHARS, j.at("/limits/max_chars").asInt());
+        assertEquals(16, j.at("/limits/max_n").asInt());
+        assertEquals(8, j.at("/limits/queue").asInt());
+    }
+
+    @Test void noRequestPathReachesFilesOrOtherClasspathResources() throws Exception {
+        for (String path : List.of("/index.html", "/dev/add4j/serve/web/index.html", "/simplelogger.properties",
+                "/api/../pom.xml", "/%2e%2e/pom.xml", "/models/teacher-fmnist.safetensors", "/app.js/..%2f..%2fpom.xml")) {
+            var r = get(path);
+            assertTrue(r.statusCode() == 404 || r.statusCode() == 400, path + " gave " + r.statusCode());
+        }
+        var r = HTTP.send(HttpRequest.newBuilder(uri(server, "/nothing")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals("not found: /nothing", jsonError(404, r));
+    }
+
+    @Test void theServerListensOnLoopbackOnlyWhenBoundTo127001() throws Exception {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), server.port()), 2000);
+        }
+        List<InetAddress> others = new ArrayList<>();
+        for (NetworkInterface nif : Collections.list(NetworkInterface.getNetworkInterfaces()))
+            if (nif.isUp() && !nif.isLoopback())
+                for (InetAddress a : Collections.list(nif.getInetAddresses())) if (a instanceof Inet4Address) others.add(a);
+        for (InetAddress a : others)
+            try (Socket s = new Socket()) {
+                assertThrows(IOException.class, () -> s.connect(new InetSocketAddress(a, server.port()), 2000),
+                        "reachable on " + a.getHostAddress());
+            }
+    }
+
+    @Test void aFullQueueGets503WithRetryAfterAndAJsonError() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1), release = new CountDownLatch(1);
+        AtomicBoolean first = new AtomicBoolean(true);
+        var held = new GenerationService(service.slot(Role.STUDENT), service.slot(Role.TEACHER), text, new Device("cpu"), 1, () -> {
+            if (!first.getAndSet(false)) return;
+            entered.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try (Server s = Server.start(held, "127.0.0.1", 0)) {
+            String body = "{\"prompt\": \"a coat\", \"n\": 1}";
+            CompletableFuture<HttpResponse<String>> running = CompletableFuture.supplyAsync(() -> send(s, body));
+            assertTrue(entered.await(30, TimeUnit.SECONDS));
+            CompletableFuture<HttpResponse<String>> waiting = CompletableFuture.supplyAsync(() -> send(s, body));
+            for (int i = 0; i < 300 && held.queued() < 1; i++) Thread.sleep(10);
+            var refused = post(s, body);
+            assertTrue(jsonError(503, refused).contains("already waiting"));
+            assertEquals("1", refused.headers().firstValue("Retry-After").orElse(""));
+            release.countDown();
+            assertEquals(200, running.get(60, TimeUnit.SECONDS).statusCode());
+            assertEquals(200, waiting.get(60, TimeUnit.SECONDS).statusCode());
+        } finally {
+            release.countDown();
+            held.close();
+        }
+    }
+
+    private static HttpResponse<String> send(Server s, String body) {
+        try {
+            return post(s, body);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+package dev.add4j.serve;
+
+import dev.add4j.diffusion.ModelFile;
+import dev.add4j.nn.Ops;
+import dev.add4j.nn.UNet;
+import dev.add4j.text.TextEncoder;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+/** Tiny model files for the serve tests: a tiny UNet whose zero-initialised layers are nudged, so images depend on seed and prompt. */
+final class TinyModels {
+    private TinyModels() {}
+
+    private static TextEncoder text;
+
+    /** One text encoder for all serve tests (loading MiniLM takes seconds); it lives as long as the test JVM. */
+    static synchronized TextEncoder text() {
+        if (text == null) text = new TextEncoder();
+        return text;
+    }
+
+    /** A tiny teacher file. */
+    static Path teacher(Path dir) { return save(dir.resolve("tiny-teacher.safetensors"), "teacher", Map.of(), 1); }
+
+    /** A tiny student file, with the student's four timesteps in its metadata. */
+    static Path student(Path dir) {
+        return save(dir.resolve("tiny-student.safetensors"), "student", Map.of(ModelFile.STUDENT_TIMESTEPS, "999,749,499,249"), 2);
+    }
+
+    private static Path save(Path file, String kind, Map<String, String> meta, long seed) {
+        try (var scope = new PointerScope(); var g = new NoGradGuard()) {
+            torch.manual_seed(seed);
+            UNet net = new UNet(UNet.Config.tiny());
+            // the output conv starts at zero (v = 0 gives grey images whatever the seed): perturb every weight
+            for (Tensor p : net.namedParameters().values()) p.add_(torch.randn(Ops.shape(p)).mul(Ops.s(0.05)));
+            ModelFile.save(file, net, kind, meta);
+        }
+        return file;
+    }
+}
