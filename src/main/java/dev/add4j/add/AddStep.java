@@ -8,6 +8,7 @@ import org.bytedeco.pytorch.Adam;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 import java.util.LinkedHashMap;
@@ -25,6 +26,7 @@ public final class AddStep {
     private final Discriminator disc;
     private final Adam studentOpt, discOpt;
     private final Tensor studentTimesteps; // [N] int64
+    private final TensorVector studentParams;
 
     public AddStep(AddConfig cfg, VPredictionModel student, TeacherTarget teacher, Discriminator disc, Adam studentOpt, Adam discOpt) {
         this.cfg = cfg;
@@ -35,6 +37,7 @@ public final class AddStep {
         this.discOpt = discOpt;
         long[] ts = cfg.studentTimesteps().stream().mapToLong(Integer::longValue).toArray();
         this.studentTimesteps = Ops.fromLongs(ts, ts.length).retainReference();
+        this.studentParams = student.net().parameterVector().retainReference(); // outlives the caller's scope
     }
 
     /**
@@ -56,11 +59,11 @@ public final class AddStep {
             Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, cond, gen)) : zero(x0);
             Tensor lDistill = cfg.loss().distillation() ? AddLosses.distillation(x0Hat, teacher.of(x0Hat, text, gen)) : zero(x0);
             Tensor lG = lAdv.add(lDistill.mul(Ops.s(cfg.lambda())));
-            update(studentOpt, lG, true);
             Map<String, Double> stats = new LinkedHashMap<>();
-            stats.put("loss_g", Ops.f(lG));
-            stats.put("loss_adv", Ops.f(lAdv));
-            stats.put("loss_distill", Ops.f(lDistill));
+            stats.put("skip_g", update(studentOpt, lG, true) ? 0.0 : 1.0);
+            putFinite(stats, "loss_g", lG);
+            putFinite(stats, "loss_adv", lAdv);
+            putFinite(stats, "loss_distill", lDistill);
             // 4.7  L_D = hinge(real, fake) + gamma R1 on the heads' input features of the real images
             if (cfg.loss().adversarial()) {
                 List<Tensor> realInputs = disc.realHeadInputs(x0, gen);
@@ -68,24 +71,41 @@ public final class AddStep {
                 List<Tensor> fake = disc.logits(x0Hat.detach(), cond, gen);                            // sg: the student is not trained here
                 Tensor lHinge = AddLosses.hingeD(real, fake);
                 Tensor lR1 = cfg.r1() > 0 ? AddLosses.r1Penalty(real, realInputs) : zero(x0);
-                update(discOpt, lHinge.add(lR1.mul(Ops.s(cfg.r1()))), false);
-                stats.put("loss_d", Ops.f(lHinge));
-                stats.put("r1", Ops.f(lR1));
-                stats.put("d_real", Ops.f(mean(real)));
-                stats.put("d_fake", Ops.f(mean(fake)));
+                stats.put("skip_d", update(discOpt, lHinge.add(lR1.mul(Ops.s(cfg.r1()))), false) ? 0.0 : 1.0);
+                putFinite(stats, "loss_d", lHinge);
+                putFinite(stats, "r1", lR1);
+                putFinite(stats, "d_real", mean(real));
+                putFinite(stats, "d_fake", mean(fake));
                 stats.put("d_acc", accuracy(real, fake));
             }
             return stats;
         }
     }
 
-    /** One optimiser step on {@code loss}; the heads take no gradient during the student's update. */
-    private void update(Adam opt, Tensor loss, boolean student) {
+    /**
+     * One optimiser step on {@code loss}; the heads take no gradient during the student's update. A step whose
+     * loss or gradient is not finite is skipped (and counted by the caller), as mixed-precision loss scalers do:
+     * one bad batch must not turn every weight into NaN.
+     * @return whether the step was taken
+     */
+    private boolean update(Adam opt, Tensor loss, boolean student) {
         disc.heads().requiresGrad(!student);
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        disc.heads().requiresGrad(true);
+        try {
+            opt.zero_grad();
+            if (!Double.isFinite(Ops.f(loss))) return false;
+            loss.backward();
+            TensorVector params = student ? studentParams : disc.heads().parameterVector();
+            if (!Double.isFinite(torch.clip_grad_norm_(params, Float.MAX_VALUE))) { opt.zero_grad(); return false; }
+            opt.step();
+            return true;
+        } finally {
+            disc.heads().requiresGrad(true);
+        }
+    }
+
+    private static void putFinite(Map<String, Double> stats, String key, Tensor value) {
+        double v = Ops.f(value);
+        if (Double.isFinite(v)) stats.put(key, v);
     }
 
     /** s drawn uniformly from the student timesteps. [B] int64 on the CPU. */

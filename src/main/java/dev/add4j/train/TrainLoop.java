@@ -39,7 +39,7 @@ public final class TrainLoop {
     public static long run(long start, Options o, Step step, Checkpointer ckpt, PrintStream out) {
         long t0 = System.nanoTime(), lastSaved = start;
         Map<String, Double> sums = new LinkedHashMap<>();
-        int n = 0;
+        Map<String, Integer> counts = new LinkedHashMap<>(); // per key: a step may leave a statistic out
         long s = start;
         while (s < o.total()) {
             Map<String, Double> stats = step.run(s);
@@ -48,22 +48,21 @@ public final class TrainLoop {
                     throw new dev.add4j.Add4jException(String.format("%s is %s at step %d: stopping without a checkpoint, so the last "
                             + "saved one (step %d) stays as it was; lower the learning rate or resume from it", e.getKey(), e.getValue(), s + 1, lastSaved));
             s++;
-            stats.forEach((k, v) -> sums.merge(k, v, Double::sum));
-            n++;
+            stats.forEach((k, v) -> { sums.merge(k, v, Double::sum); counts.merge(k, 1, Integer::sum); });
             double elapsed = (System.nanoTime() - t0) / 1e9;
             boolean outOfTime = o.maxMinutes() > 0 && elapsed > o.maxMinutes() * 60;
             if (s % o.logEvery() == 0 || s == o.total() || outOfTime) {
                 double rate = (s - start) / elapsed;
                 Map<String, Object> rec = new LinkedHashMap<>();
                 rec.put("step", s);
-                for (var e : sums.entrySet()) rec.put(e.getKey(), e.getValue() / n);
+                for (var e : sums.entrySet()) rec.put(e.getKey(), e.getValue() / counts.get(e.getKey()));
                 rec.put("it_per_s", rate);
                 rec.put("elapsed_s", elapsed);
                 rec.put("rss_mib", ResourceUsage.rssMiB());
                 out.println(progressLine(s, o.total(), rec, rate));
                 if (o.log() != null) append(o.log(), Json.compact(rec));
                 sums.clear();
-                n = 0;
+                counts.clear();
             }
             if ((o.checkpointEvery() > 0 && s % o.checkpointEvery() == 0) || outOfTime) {
                 ckpt.save(s);

@@ -100,6 +100,22 @@ class AddTrainerTest {
         assertTrue(l.get(24) < 0.8 * l.get(0) && falls >= 22, "distillation loss falls step after step: " + l);
     }
 
+    @Test void aStepWithANonFiniteLossIsSkippedAndLeavesTheWeightsAsTheyWere(@TempDir Path dir) {
+        try (AddTrainer t = trainer(cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 2), dir, false);
+             var scope = new org.bytedeco.javacpp.PointerScope()) {
+            CaptionedImages.Batch b = data.batch(3, 0, 8, 0.0);
+            org.bytedeco.pytorch.Tensor before = t.student().net().namedParameters().values().iterator().next().clone();
+            Map<String, Double> st = t.addStep().step(b.x0().mul(dev.add4j.nn.Ops.s(Double.NaN)), b.cond(), 0);
+            assertEquals(1.0, st.get("skip_g"));
+            assertEquals(1.0, st.get("skip_d"));
+            assertFalse(st.containsKey("loss_g"), "a non-finite loss is left out of the statistics");
+            assertTrue(torch.equal(before, t.student().net().namedParameters().values().iterator().next()), "student unchanged");
+            Map<String, Double> ok = t.addStep().step(b.x0(), b.cond(), 1);
+            assertEquals(0.0, ok.get("skip_g"));
+            assertTrue(Double.isFinite(ok.get("loss_g")));
+        }
+    }
+
     @Test void resumeGivesTheSameNextLossesAsAnUninterruptedRun(@TempDir Path dir) {
         AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 4);
         List<Map<String, Double>> straight = new ArrayList<>();
