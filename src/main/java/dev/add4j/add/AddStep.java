@@ -5,9 +5,11 @@ import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Adam;
+import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorArrayRefOptional;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
@@ -27,6 +29,7 @@ public final class AddStep {
     private final Adam studentOpt, discOpt;
     private final Tensor studentTimesteps; // [N] int64
     private final TensorVector studentParams;
+    private PhaseTimer timer = PhaseTimer.NONE;
 
     public AddStep(AddConfig cfg, VPredictionModel student, TeacherTarget teacher, Discriminator disc, Adam studentOpt, Adam discOpt) {
         this.cfg = cfg;
@@ -38,6 +41,17 @@ public final class AddStep {
         long[] ts = cfg.studentTimesteps().stream().mapToLong(Integer::longValue).toArray();
         this.studentTimesteps = Ops.fromLongs(ts, ts.length).retainReference();
         this.studentParams = student.net().parameterVector().retainReference(); // outlives the caller's scope
+    }
+
+    /**
+     * Times the phases of every later iteration (add4j bench): student forward/backward, teacher, discriminator, R1.
+     * With a timer other than {@link PhaseTimer#NONE} the discriminator's update runs two backward passes in place of
+     * one (see {@link #updateDisc}): the same gradient, a little more work.
+     * @return this step
+     */
+    public AddStep timePhases(PhaseTimer timer) {
+        this.timer = timer;
+        return this;
     }
 
     /**
@@ -57,10 +71,14 @@ public final class AddStep {
             Tensor x0Hat = student.x0(xS, s, text);                                                     // [B,C,H,W]
             // 4.4-4.6  L_G = L_adv^G + lambda L_distill, the heads frozen
             Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, cond, gen)) : zero(x0);
-            Tensor lDistill = cfg.loss().distillation() ? AddLosses.distillation(x0Hat, teacher.of(x0Hat, text, gen)) : zero(x0);
+            timer.mark(PhaseTimer.STUDENT);
+            TeacherTarget.Target target = cfg.loss().distillation() ? teacher.of(x0Hat, text, gen) : null;
+            timer.mark(PhaseTimer.TEACHER);
+            Tensor lDistill = cfg.loss().distillation() ? AddLosses.distillation(x0Hat, target) : zero(x0);
             Tensor lG = lAdv.add(lDistill.mul(Ops.s(cfg.lambda())));
             Map<String, Double> stats = new LinkedHashMap<>();
             stats.put("skip_g", update(studentOpt, lG, true) ? 0.0 : 1.0);
+            timer.mark(PhaseTimer.STUDENT);
             putFinite(stats, "loss_g", lG);
             putFinite(stats, "loss_adv", lAdv);
             putFinite(stats, "loss_distill", lDistill);
@@ -70,8 +88,10 @@ public final class AddStep {
                 List<Tensor> real = disc.heads().logits(realInputs, cond);
                 List<Tensor> fake = disc.logits(x0Hat.detach(), cond, gen);                            // sg: the student is not trained here
                 Tensor lHinge = AddLosses.hingeD(real, fake);
+                timer.mark(PhaseTimer.DISCRIMINATOR);
                 Tensor lR1 = cfg.r1() > 0 ? AddLosses.r1Penalty(real, realInputs) : zero(x0);
-                stats.put("skip_d", update(discOpt, lHinge.add(lR1.mul(Ops.s(cfg.r1()))), false) ? 0.0 : 1.0);
+                timer.mark(PhaseTimer.R1);
+                stats.put("skip_d", updateDisc(lHinge, lR1.mul(Ops.s(cfg.r1()))) ? 0.0 : 1.0);
                 putFinite(stats, "loss_d", lHinge);
                 putFinite(stats, "r1", lR1);
                 putFinite(stats, "d_real", mean(real));
@@ -106,6 +126,26 @@ public final class AddStep {
     private static void putFinite(Map<String, Double> stats, String key, Tensor value) {
         double v = Ops.f(value);
         if (Double.isFinite(v)) stats.put(key, v);
+    }
+
+    /**
+     * The discriminator's step on L_D = hinge + γR1. Timed, it backpropagates γR1 first (keeping the graph of the
+     * real logits, which the hinge shares) and then the hinge: the gradients add up to those of the sum, and R1's
+     * second-order part is timed alone, at the cost of a second pass through the heads' graph on the real images.
+     */
+    private boolean updateDisc(Tensor lHinge, Tensor lR1Weighted) {
+        if (timer == PhaseTimer.NONE || cfg.r1() == 0) {
+            boolean taken = update(discOpt, lHinge.add(lR1Weighted), false);
+            timer.mark(PhaseTimer.DISCRIMINATOR);
+            return taken;
+        }
+        discOpt.zero_grad();
+        lR1Weighted.backward(new Tensor(), new BoolOptional(true), false, new TensorArrayRefOptional());
+        timer.mark(PhaseTimer.R1);
+        lHinge.backward();
+        discOpt.step();
+        timer.mark(PhaseTimer.DISCRIMINATOR);
+        return true;
     }
 
     /** s drawn uniformly from the student timesteps. [B] int64 on the CPU. */

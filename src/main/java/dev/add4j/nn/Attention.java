@@ -28,6 +28,7 @@ public final class Attention {
      * @return [B,h,N,d]
      */
     public static Tensor scaledDotProduct(Tensor q, Tensor k, Tensor v, Tensor mask, boolean math) {
+        FlopCounter.attention(q, k, v);
         if (!math && q.is_cuda())
             return torch.scaled_dot_product_attention(q, k, v, mask == null ? new TensorOptional() : new TensorOptional(mask),
                     0.0, false, new DoubleOptional(), false);

@@ -23,7 +23,9 @@ public final class Layers {
             bias = withBias ? param("bias", uniform(bound, out)) : null;
         }
         public Tensor forward(Tensor x) {
-            return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+            Tensor y = bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+            FlopCounter.layer(x, weight, y);
+            return y;
         }
         /** Sets the weights (and bias) to zero: a residual branch that starts as the identity. */
         public Linear zeroInit() { torch.zero_(weight.detach()); if (bias != null) torch.zero_(bias.detach()); return this; }
@@ -41,8 +43,10 @@ public final class Layers {
             this.padding = padding;
         }
         public Tensor forward(Tensor x) {
-            return torch.conv2d(x, weight, new TensorOptional(bias), new long[]{stride, stride},
+            Tensor y = torch.conv2d(x, weight, new TensorOptional(bias), new long[]{stride, stride},
                     new long[]{padding, padding}, new long[]{1, 1}, 1);
+            FlopCounter.layer(x, weight, y);
+            return y;
         }
 
         /** Sets weights and bias to zero (output layers, residual branches). */

@@ -41,7 +41,9 @@ public final class SpectralConv1d extends Module {
 
     public Tensor forward(Tensor x) {
         Tensor w = weight.div(sigma());                                                        // [out,in,k]
-        return torch.conv1d(x, w, new TensorOptional(bias), new long[]{1}, new long[]{kernel / 2}, new long[]{1}, 1);
+        Tensor y = torch.conv1d(x, w, new TensorOptional(bias), new long[]{1}, new long[]{kernel / 2}, new long[]{1}, 1);
+        FlopCounter.layer(x, weight, y);
+        return y;
     }
 
     private static Tensor unit(Tensor x) { return x.div(x.norm().add(Ops.s(1e-12))); }
