@@ -140,6 +140,7 @@ public final class HtmlReport {
                 .append("</title>\n<style>\n").append(STYLE).append("</style>\n</head>\n<body>\n");
         b.append("<h1>").append(esc(c.title())).append("</h1>\n<p>").append(esc(ADD_INTRO)).append("</p>\n");
         settings(b, c.settings());
+        summary(b, c.models());
         gridTable(b, c.models());
         metricsTable(b, c.models());
         training(b, c.curves(), c.samples());
@@ -154,8 +155,10 @@ public final class HtmlReport {
             table { border-collapse: collapse; margin: 0.5em 0 1em; }
             th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
             td.num { text-align: right; font-variant-numeric: tabular-nums; }
+            table.grids { width: 100%; table-layout: fixed; }
+            table.grids th:first-child { width: 170px; }
             table.grids td { text-align: center; }
-            table.grids img { width: 100%; max-width: 270px; image-rendering: pixelated; }
+            table.grids img { width: 100%; max-width: 300px; image-rendering: pixelated; }
             .small { color: #666; font-size: 0.85em; }
             .plots { display: flex; flex-wrap: wrap; gap: 12px; }
             .samples { display: flex; flex-wrap: wrap; gap: 12px; }
@@ -169,6 +172,22 @@ public final class HtmlReport {
         b.append("<table class=\"settings\">\n");
         settings.forEach((k, v) -> b.append("<tr><th>").append(esc(k)).append("</th><td>").append(esc(v)).append("</td></tr>\n"));
         b.append("</table>\n");
+    }
+
+    /** One line: each model's FID at 1 step, and each model's best FID with its step count. */
+    private static void summary(StringBuilder b, List<Model> models) {
+        List<String> oneStep = new ArrayList<>(), best = new ArrayList<>();
+        for (Model m : models) {
+            Evaluation.Row bestRow = null;
+            for (Evaluation.Row r : m.report().rows()) {
+                if (r.steps() == 1) oneStep.add(String.format(Locale.ROOT, "%s %.2f", m.label(), r.fid()));
+                if (bestRow == null || r.fid() < bestRow.fid()) bestRow = r;
+            }
+            if (bestRow != null) best.add(String.format(Locale.ROOT, "%s %.2f at %d %s", m.label(), bestRow.fid(), bestRow.steps(), bestRow.steps() == 1 ? "step" : "steps"));
+        }
+        if (best.isEmpty()) return;
+        b.append("<p><strong>In short</strong>: ").append(esc((oneStep.isEmpty() ? "" : "FID at 1 step: " + String.join(", ", oneStep) + ". ")
+                + "Lowest FID of each: " + String.join(", ", best) + ".")).append("</p>\n");
     }
 
     /** Columns: every step count any model was sampled at; rows: models; a dash where a model has no such row. */
@@ -319,9 +338,10 @@ public final class HtmlReport {
         return b.append("</svg>").toString();
     }
 
-    /** A short axis label: 3 significant digits, no exponent for everyday magnitudes. */
+    /** A short axis label: integers as such (iterations), else 3 significant digits, no exponent for everyday magnitudes. */
     static String label(double v) {
         double a = Math.abs(v);
+        if (v == Math.rint(v) && a < 1e6) return Long.toString((long) v);
         if (a != 0 && (a < 1e-3 || a >= 1e5)) return String.format(Locale.ROOT, "%.2e", v);
         if (a >= 100) return String.format(Locale.ROOT, "%.0f", v);
         return String.format(Locale.ROOT, "%.3g", v);

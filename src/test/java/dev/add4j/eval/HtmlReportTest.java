@@ -64,6 +64,8 @@ class HtmlReportTest {
                 "run/samples/step-000000.png", "run/samples/step-000015.png")), links.toString());
         assertTrue(links.stream().noneMatch(l -> l.startsWith("/") || l.contains(":")), "relative links only: " + links);
         assertFalse(html.contains("<script"), "static: no scripts");
+        assertTrue(html.contains("FID at 1 step: teacher 35.40, student &lt;b&gt; 7.25. Lowest FID of each: teacher 2.04 at 50 steps, "
+                + "student &lt;b&gt; 7.25 at 1 step."), "the one-line summary");
     }
 
     @Test void everyTextIsEscaped(@TempDir Path dir) throws Exception {
@@ -99,6 +101,8 @@ class HtmlReportTest {
         assertTrue(one.contains("<circle "), one);
         String signed = HtmlReport.svgPlot("loss", "", List.of(new HtmlReport.Point(0, -1), new HtmlReport.Point(10, 1)));
         assertTrue(signed.contains("stroke-dasharray"), "a zero line when the curve crosses 0");
+        assertEquals(List.of("150", "0.00877", "-1.20", "1.00e-05"), List.of(HtmlReport.label(150), HtmlReport.label(0.008765),
+                HtmlReport.label(-1.2), HtmlReport.label(1e-5)), "iterations as integers, values to 3 digits");
     }
 
     static int count(String s, String needle) {
