@@ -60,6 +60,21 @@ public final class DemoCommand implements Callable<Integer> {
      */
     static final int EVAL_BATCH = 50;
 
+    /** Restarts of the training from its last checkpoint after a non-finite loss. [choice] */
+    static final int MAX_RESTARTS = 2;
+
+    /** A non-finite loss in the demo's training: "loss_g is NaN at iteration 31". */
+    private static final class NonFiniteLoss extends RuntimeException {
+        NonFiniteLoss(String message) { super(message); }
+    }
+
+    /** The step's statistics, or a {@link NonFiniteLoss} when one of them is not finite. */
+    private static Map<String, Double> finite(Map<String, Double> stats, long step) {
+        for (var e : stats.entrySet())
+            if (!Double.isFinite(e.getValue())) throw new NonFiniteLoss(e.getKey() + " is " + e.getValue() + " at iteration " + (step + 1));
+        return stats;
+    }
+
     @Option(names = "--out", defaultValue = "report", paramLabel = "DIR",
             description = "Where the report goes; must not hold one yet (default: ${DEFAULT-VALUE}).") Path out;
     @Option(names = "--iterations", defaultValue = "150",
@@ -108,6 +123,7 @@ public final class DemoCommand implements Callable<Integer> {
         String dataName = FashionMnist.EMBEDDED.equals(data) ? "Fashion-MNIST (embedded subset)" : "Fashion-MNIST (" + FashionMnist.locate(data) + ")";
 
         List<HtmlReport.Phase> phases = new ArrayList<>();
+        List<String> restarts = new ArrayList<>();
         long t = System.nanoTime();
         Device device = deviceOption.init();
         // as in serve: libtorch warns "Could not initialize NNPACK" on each CPU convolution where NNPACK cannot run,
@@ -136,12 +152,28 @@ public final class DemoCommand implements Callable<Integer> {
             prov.put("add4j.features", featuresFile.toString());
             prov.put("add4j.data", data + " (" + train.n() + " images)");
             long sampleEvery = Math.max(1, iterations / 3), logEvery = Math.max(1, iterations / 30);
-            try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, runDir, false, prov,
-                    new AddTrainer.Monitor(sampleEvery, 0, null))) {
-                System.out.printf(Locale.ROOT, "demo 1/3: ADD distillation into %s: %d iterations at batch %d (paper defaults, lambda %.1f, "
-                        + "student timesteps %s), sample grids every %d%n", runDir, iterations, batch, cfg.lambda(), cfg.studentTimesteps(), sampleEvery);
-                trainer.writeSamples(0); // the starting point: the student is the teacher here
-                trainer.train(0, 0, logEvery, System.out);
+            var monitor = new AddTrainer.Monitor(sampleEvery, 0, null);
+            // AddTrainer.train's loop, checkpointing with each sample grid, with a step that reports a non-finite loss
+            var loop = new TrainLoop.Options(iterations, logEvery, sampleEvery, 0, runDir.resolve(AddTrainer.LOG));
+            System.out.printf(Locale.ROOT, "demo 1/3: ADD distillation into %s: %d iterations at batch %d (paper defaults, lambda %.1f, "
+                    + "student timesteps %s), sample grids every %d%n", runDir, iterations, batch, cfg.lambda(), cfg.studentTimesteps(), sampleEvery);
+            for (int restart = 0; ; restart++) {
+                try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, runDir, restart > 0, prov, monitor)) {
+                    if (restart == 0) {
+                        trainer.writeSamples(0); // the starting point: the student is the teacher here
+                        trainer.save(0);         // so that a restart always has a checkpoint to resume
+                    }
+                    TrainLoop.run(trainer.startStep(), loop, step -> finite(trainer.step(step), step), trainer::save, System.out);
+                    break;
+                } catch (NonFiniteLoss e) {
+                    // libtorch's CPU kernels have given sporadic NaN in add4j's training (see nn.Attention): the same
+                    // iterations run again from the checkpoint usually pass; a NaN the maths makes would come back
+                    if (restart == MAX_RESTARTS)
+                        throw new Add4jException(e.getMessage() + " (after " + MAX_RESTARTS + " restarts from the last checkpoint): stopping; try another --seed");
+                    String note = e.getMessage() + ": resumed from the last checkpoint (restart " + (restart + 1) + " of at most " + MAX_RESTARTS + ")";
+                    restarts.add(note);
+                    System.out.println("demo: " + note);
+                }
             }
             trainSeconds = (System.nanoTime() - t) / 1e9;
             phases.add(new HtmlReport.Phase(String.format(Locale.ROOT, "ADD distillation (%d iterations at batch %d)", iterations, batch), trainSeconds));
@@ -189,7 +221,7 @@ public final class DemoCommand implements Callable<Integer> {
         AtomicFiles.writeString(out.resolve(METRICS), Json.write(reports) + "\n");
         Path page = out.resolve(REPORT);
         HtmlReport.write(page, new HtmlReport.Content("add4j demo: Adversarial Diffusion Distillation on Fashion-MNIST",
-                settings(cfg, teacherFile, featuresFile, netFile, dataName, train, test, device), models,
+                settings(cfg, teacherFile, featuresFile, netFile, dataName, train, test, device, restarts), models,
                 HtmlReport.readLog(runDir.resolve(AddTrainer.LOG)), trainingSamples(runDir),
                 commands(iterations / trainSeconds, shipped != null), phases));
         for (Evaluation.Report r : reports) System.out.print(r.model() + "\n" + Evaluation.table(r.rows()));
@@ -231,7 +263,7 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     private Map<String, String> settings(AddConfig cfg, Path teacherFile, Path featuresFile, Path netFile, String dataName,
-                                         FashionMnist.Split train, FashionMnist.Split test, Device device) {
+                                         FashionMnist.Split train, FashionMnist.Split test, Device device, List<String> restarts) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("command", Main.invocation());
         m.put("teacher", teacherFile.toString());
@@ -242,6 +274,7 @@ public final class DemoCommand implements Callable<Integer> {
                         + "student Adam lr %.0e, heads' Adam lr %.0e, EMA %.2f; seed %d",
                 cfg.steps(), cfg.batch(), cfg.lambda(), cfg.weighting().name().toLowerCase(Locale.ROOT), cfg.r1(),
                 cfg.studentTimesteps(), cfg.studentLr(), cfg.discLr(), cfg.emaDecay(), cfg.seed()));
+        if (!restarts.isEmpty()) m.put("training restarts", String.join("; ", restarts));
         m.put("evaluation", String.format(Locale.ROOT, "%d class-balanced images per row, seed %d, eval net %s", n, seed, netFile));
         m.put("device", device.str().getString() + ", " + torch.get_num_threads() + " libtorch threads, "
                 + Runtime.getRuntime().availableProcessors() + " cores visible to the JVM");

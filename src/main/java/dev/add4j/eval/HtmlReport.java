@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
@@ -101,7 +102,8 @@ public final class HtmlReport {
 
     /**
      * The curves of {@link #CURVES} found in a training log ({@code metrics.jsonl}: one JSON object a line with
-     * "step" and the averaged statistics). Keys a line lacks, and non-finite values, are skipped.
+     * "step" and the averaged statistics), in step order. Keys a line lacks, and non-finite values, are skipped;
+     * of two lines for one step (a run resumed from an earlier checkpoint logs those steps again) the later counts.
      * @throws Add4jException when the file cannot be read or a line is not JSON
      */
     public static List<Series> readLog(Path jsonl) {
@@ -111,18 +113,20 @@ public final class HtmlReport {
         } catch (IOException e) {
             throw new Add4jException(jsonl + ": cannot read the training log (" + e.getMessage() + ")", e);
         }
-        Map<String, List<Point>> byKey = new LinkedHashMap<>();
-        for (String key : CURVES.keySet()) byKey.put(key, new ArrayList<>());
+        TreeMap<Double, JsonNode> byStep = new TreeMap<>();
         for (String line : lines) {
             if (line.isBlank()) continue;
             JsonNode j = Json.tree(line);
-            if (!j.has("step")) continue;
-            double step = j.get("step").asDouble();
+            if (j.has("step")) byStep.put(j.get("step").asDouble(), j);
+        }
+        Map<String, List<Point>> byKey = new LinkedHashMap<>();
+        for (String key : CURVES.keySet()) byKey.put(key, new ArrayList<>());
+        byStep.forEach((step, j) -> {
             for (var e : byKey.entrySet()) {
                 JsonNode v = j.get(e.getKey());
                 if (v != null && v.isNumber() && Double.isFinite(v.asDouble())) e.getValue().add(new Point(step, v.asDouble()));
             }
-        }
+        });
         List<Series> out = new ArrayList<>();
         byKey.forEach((k, pts) -> { if (!pts.isEmpty()) out.add(new Series(k, pts)); });
         return out;

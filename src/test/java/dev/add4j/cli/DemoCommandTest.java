@@ -139,6 +139,21 @@ class DemoCommandTest {
         assertFalse(Files.exists(out), "nothing was written");
     }
 
+    @Test void aLossThatStaysNonFiniteAfterTwoRestartsStopsTheDemoWithOneErrorLine() throws Exception {
+        Path nanTeacher = dir.resolve("nan-teacher.safetensors");
+        try (var scope = new PointerScope(); var g = new org.bytedeco.pytorch.NoGradGuard()) {
+            UNet net = new UNet(UNet.Config.tiny());
+            net.namedParameters().values().iterator().next().fill_(new org.bytedeco.pytorch.Scalar(Double.NaN));
+            ModelFile.save(nanTeacher, net, "teacher", Map.of());
+        }
+        Path out = dir.resolve("nan");
+        Run r = run(args(out, "--teacher", nanTeacher.toString()));
+        assertTrue(r.badInput().matches("error: loss_\\w+ is NaN at iteration 1 \\(after 2 restarts from the last checkpoint\\): stopping; try another --seed"),
+                r.err());
+        assertEquals(2, r.out().lines().filter(l -> l.startsWith("demo: loss_") && l.contains("resumed from the last checkpoint")).count(), r.out());
+        assertFalse(Files.exists(out.resolve("index.html")));
+    }
+
     @Test void anOutThatHoldsAReportOrAnUnfinishedDemoIsRefusedAndLeftAsItWas() throws Exception {
         Path out = dir.resolve("done");
         Files.createDirectories(out);

@@ -30,6 +30,7 @@ class HtmlReportTest {
                 {"step":10,"loss_g":0.3,"loss_adv":0.1,"loss_distill":0.02,"d_acc":0.6}
 
                 {"step":15,"loss_g":0.1,"loss_adv":0.2,"loss_distill":0.03,"loss_d":9.1,"d_acc":0.7}
+                {"step":10,"loss_g":0.25,"loss_adv":0.1,"loss_distill":0.02,"d_acc":0.6}
                 """);
         var teacher = new Evaluation.Report("models/teacher.safetensors", "models/evalnet.safetensors", "test split & co", 0,
                 List.of(row(1, "ddim", 35.4012, 0.6), row(50, "ddim", 2.044, 0.85)));
@@ -86,12 +87,13 @@ class HtmlReportTest {
         assertEquals(1, count(grids, "&ndash;"), "the student has no 50-step grid");
     }
 
-    @Test void readLogSkipsMissingKeysAndBlankLines(@TempDir Path dir) throws Exception {
+    @Test void readLogSkipsMissingKeysAndBlankLinesAndKeepsTheLastLineOfARepeatedStep(@TempDir Path dir) throws Exception {
         content(dir);
         List<HtmlReport.Series> s = HtmlReport.readLog(dir.resolve("metrics.jsonl"));
         assertEquals(List.of("loss_g", "loss_adv", "loss_distill", "loss_d", "d_acc"), s.stream().map(HtmlReport.Series::key).toList());
         assertEquals(List.of(new HtmlReport.Point(5, 9.8), new HtmlReport.Point(15, 9.1)), s.get(3).points(), "no loss_d at step 10");
-        assertEquals(3, s.get(0).points().size());
+        assertEquals(List.of(new HtmlReport.Point(5, 0.5), new HtmlReport.Point(10, 0.25), new HtmlReport.Point(15, 0.1)), s.get(0).points(),
+                "step 10 logged again after a restart: the later line, in step order");
     }
 
     @Test void aFlatOrSinglePointCurveStillGivesFiniteCoordinates() {
