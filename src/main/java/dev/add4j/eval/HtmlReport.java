@@ -163,12 +163,12 @@ public final class HtmlReport {
             table.grids th:first-child { width: 170px; }
             table.grids td { text-align: center; }
             table.grids img { width: 100%; max-width: 300px; image-rendering: pixelated; }
-            .small { color: #666; font-size: 0.85em; }
+            .small { color: #666; font-size: 0.85em; overflow-wrap: anywhere; }
             .plots { display: flex; flex-wrap: wrap; gap: 12px; }
             .samples { display: flex; flex-wrap: wrap; gap: 12px; }
             .samples figure { margin: 0; }
             .samples img { width: 260px; image-rendering: pixelated; }
-            pre { background: #f4f4f4; padding: 0.6em; overflow-x: auto; }
+            pre { background: #f4f4f4; padding: 0.6em; white-space: pre-wrap; overflow-wrap: anywhere; }
             """;
 
     private static void settings(StringBuilder b, Map<String, String> settings) {
