@@ -1,0 +1,336 @@
+package dev.add4j.cli;
+
+import dev.add4j.Add4jException;
+import dev.add4j.add.AddConfig;
+import dev.add4j.add.AddTrainer;
+import dev.add4j.data.FashionMnist;
+import dev.add4j.diffusion.ModelFile;
+import dev.add4j.eval.EvalNet;
+import dev.add4j.eval.Evaluation;
+import dev.add4j.eval.HtmlReport;
+import dev.add4j.eval.Reference;
+import dev.add4j.features.Vit;
+import dev.add4j.io.AtomicFiles;
+import dev.add4j.io.Images;
+import dev.add4j.io.Json;
+import dev.add4j.io.Provenance;
+import dev.add4j.text.TextEncoder;
+import dev.add4j.train.CaptionedImages;
+import dev.add4j.train.TrainLoop;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/**
+ * {@code add4j demo}: the method end to end in a few minutes on a fresh clone. A short ADD run from the shipped
+ * teacher, then {@code add4j eval}'s measurements of teacher and students, then a static HTML report.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"The whole method in a few minutes, with nothing to set up: distil the shipped teacher into a "
+                + "1-4 step student with a short ADD run, evaluate the teacher (DDIM, 1, 4 and 50 steps) and the student "
+                + "(1, 2 and 4 steps) as add4j eval does, and write a static report, OUT/index.html: sample grids side "
+                + "by side by step count, the metrics, the loss curves and the commands that go further.",
+                "Also writes OUT/run/ (the distillation run, as add4j distill writes it), OUT/metrics.json (one "
+                        + "add4j eval report per model) and OUT/grids/. Prints the report's path at the end."})
+public final class DemoCommand implements Callable<Integer> {
+    /** Step counts of the rows: the teacher's few-step failure, its full quality, and the student's range. */
+    static final List<Integer> TEACHER_STEPS = List.of(1, 4, 50), STUDENT_STEPS = List.of(1, 2, 4), SHIPPED_STEPS = List.of(1, 4);
+    static final String REPORT = "index.html", METRICS = "metrics.json", RUN = "run", GRIDS = "grids";
+    /**
+     * Images per sampling and eval-net batch. [choice] Measured here (the teacher's UNet, one CPU thread): 9-10 ms
+     * per image and pass at batch 25 to 100, 41-75 ms at 250 (add4j eval's default), whose activations no longer
+     * fit the caches; 50 also keeps the demo's memory small.
+     */
+    static final int EVAL_BATCH = 50;
+
+    /**
+     * Restarts of the training from its last checkpoint after a non-finite loss, and iterations between checkpoints.
+     * [choice] Measured here: 3 sporadic NaN in about 500 demo iterations (none of them again when the same
+     * iterations ran from the checkpoint), so 5 restarts leave a 150-iteration run well under a 1 % chance of
+     * failing, and a restart repeats at most 24 iterations.
+     */
+    static final int MAX_RESTARTS = 5, CHECKPOINT_EVERY = 25;
+
+    /** A non-finite loss in the demo's training: "loss_g is NaN at iteration 31". */
+    private static final class NonFiniteLoss extends RuntimeException {
+        NonFiniteLoss(String message) { super(message); }
+    }
+
+    /** The step's statistics, or a {@link NonFiniteLoss} when one of them is not finite. */
+    private static Map<String, Double> finite(Map<String, Double> stats, long step) {
+        for (var e : stats.entrySet())
+            if (!Double.isFinite(e.getValue())) throw new NonFiniteLoss(e.getKey() + " is " + e.getValue() + " at iteration " + (step + 1));
+        return stats;
+    }
+
+    @Option(names = "--out", defaultValue = "report", paramLabel = "DIR",
+            description = "Where the report goes; must not hold one yet (default: ${DEFAULT-VALUE}).") Path out;
+    @Option(names = "--iterations", defaultValue = "150",
+            description = "ADD iterations of the demo's run (default: ${DEFAULT-VALUE}; add4j distill's full run: 1000).") int iterations;
+    @Option(names = "--batch", defaultValue = "32", description = "Images per ADD iteration (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--n", defaultValue = "300",
+            description = "Images per evaluated row, a multiple of 10 (default: ${DEFAULT-VALUE}; add4j eval's: 1000).") int n;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the run, the prompts and image 0 (default: ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--data", defaultValue = FashionMnist.EMBEDDED, paramLabel = "embedded|DIR",
+            description = "Training and test images: the 4,000-image subset in the jar, or a Fashion-MNIST directory (default: ${DEFAULT-VALUE}).") String data;
+    @Option(names = "--teacher", paramLabel = "FILE", description = "The teacher (default: models/teacher-fmnist.safetensors).") Path teacher;
+    @Option(names = "--features", paramLabel = "FILE", description = "The discriminator's frozen feature ViT (default: models/features-fmnist.safetensors).") Path features;
+    @Option(names = "--eval-net", paramLabel = "FILE", description = "The eval net of the metrics (default: models/evalnet-fmnist.safetensors).") Path evalNet;
+    @Option(names = "--shipped-student", paramLabel = "FILE",
+            description = "A fully trained student to show beside the demo's, at 1 and 4 steps (default: models/student-fmnist.safetensors when it exists).") Path shippedStudent;
+    @Option(names = "--caption-cache", hidden = true, paramLabel = "FILE",
+            description = "Cache of the training captions' MiniLM embeddings, as add4j distill's (the tests share one).") Path captionCache;
+    @Mixin Main.DeviceOption deviceOption;
+
+    /** A model to evaluate: its label on the page, its file name stem under grids/, the file, the step counts. */
+    private record Entry(String label, String slug, Path file, List<Integer> steps, ModelFile.Loaded loaded) {}
+
+    @Override
+    public Integer call() {
+        // every check on the input comes before anything is loaded, computed or written
+        if (iterations < 1) throw new Add4jException("--iterations must be >= 1, got " + iterations);
+        if (batch < 2) throw new Add4jException("--batch must be >= 2, got " + batch);
+        try {
+            Evaluation.checkN(n);
+        } catch (IllegalArgumentException e) {
+            throw new Add4jException("--" + e.getMessage());
+        }
+        for (String name : List.of(REPORT, METRICS, RUN, GRIDS))
+            if (Files.exists(out.resolve(name)))
+                throw new Add4jException("--out " + out + " already holds " + (name.equals(REPORT)
+                        ? "a report (" + out.resolve(name) + "): choose another --out"
+                        : "an unfinished demo's files (" + out.resolve(name) + "): choose another --out or remove them")
+                        + "; nothing saved is overwritten");
+        Path teacherFile = existing(teacher != null ? teacher : DistillCommand.DEFAULT_TEACHER, "--teacher", "add4j train-teacher --out DIR");
+        Path featuresFile = existing(features != null ? features : DistillCommand.DEFAULT_FEATURES, "--features",
+                "add4j train-features --out " + DistillCommand.DEFAULT_FEATURES);
+        Path netFile = existing(evalNet != null ? evalNet : EvalCommand.DEFAULT_EVAL_NET, "--eval-net",
+                "add4j train-eval-net --out " + EvalCommand.DEFAULT_EVAL_NET);
+        Path shipped = shippedStudent != null ? existing(shippedStudent, "--shipped-student", "add4j distill --out DIR")
+                : Files.isRegularFile(ServeCommand.DEFAULT_STUDENT) ? ServeCommand.DEFAULT_STUDENT : null;
+        AddConfig cfg = AddConfig.paperDefaults(iterations, batch, seed);
+        FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
+        String dataName = FashionMnist.EMBEDDED.equals(data) ? "Fashion-MNIST (embedded subset)" : "Fashion-MNIST (" + FashionMnist.locate(data) + ")";
+
+        List<HtmlReport.Phase> phases = new ArrayList<>();
+        List<String> restarts = new ArrayList<>();
+        long t = System.nanoTime();
+        Device device = deviceOption.init();
+        // as in serve: libtorch warns "Could not initialize NNPACK" on each CPU convolution where NNPACK cannot run,
+        // and the convolutions it falls back to are what runs then anyway
+        torch.globalContext().setUserEnabledNNPACK(false);
+        Path runDir = out.resolve(RUN);
+        System.out.printf(Locale.ROOT, "demo: teacher %s, feature ViT %s, eval net %s, %s (%,d training and %,d test images), device %s, %d threads%n",
+                teacherFile, featuresFile, netFile, dataName, train.n(), test.n(), device.str().getString(), torch.get_num_threads());
+        ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
+        if (teacherModel.isStudent()) throw new Add4jException("--teacher " + teacherFile + ": expected a teacher model, got a student");
+        Vit vit = Vit.load(featuresFile);
+        try { // only now, so that a file that fails to load leaves no directory behind
+            Files.createDirectories(runDir);
+            Files.createDirectories(out.resolve(GRIDS));
+        } catch (IOException e) {
+            throw new Add4jException("--out " + out + ": cannot create the directory (" + e.getMessage() + ")", e);
+        }
+
+        // 1. a short ADD run, exactly as add4j distill makes one
+        double trainSeconds;
+        try (var scope = new PointerScope(); CaptionedImages images = new CaptionedImages(train, captionCache, device)) {
+            phases.add(phase("load teacher, feature ViT, captions", t));
+            t = System.nanoTime();
+            var prov = Provenance.of(Main.invocation());
+            prov.put("add4j.teacher", teacherFile.toString());
+            prov.put("add4j.features", featuresFile.toString());
+            prov.put("add4j.data", data + " (" + train.n() + " images)");
+            long sampleEvery = Math.max(1, iterations / 3), logEvery = Math.max(1, iterations / 30);
+            var monitor = new AddTrainer.Monitor(sampleEvery, 0, null);
+            // AddTrainer.train's loop, with a step that reports a non-finite loss
+            var loop = new TrainLoop.Options(iterations, logEvery, CHECKPOINT_EVERY, 0, runDir.resolve(AddTrainer.LOG));
+            System.out.printf(Locale.ROOT, "demo 1/3: ADD distillation into %s: %d iterations at batch %d (paper defaults, lambda %.1f, "
+                    + "student timesteps %s), sample grids every %d%n", runDir, iterations, batch, cfg.lambda(), cfg.studentTimesteps(), sampleEvery);
+            for (int restart = 0; ; restart++) {
+                try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, runDir, restart > 0, prov, monitor)) {
+                    if (restart == 0) {
+                        trainer.writeSamples(0); // the starting point: the student is the teacher here
+                        trainer.save(0);         // so that a restart always has a checkpoint to resume
+                    }
+                    TrainLoop.run(trainer.startStep(), loop, step -> finite(trainer.step(step), step), trainer::save, System.out);
+                    break;
+                } catch (NonFiniteLoss e) {
+                    // libtorch's CPU kernels have given sporadic NaN in add4j's training (see nn.Attention): the same
+                    // iterations run again from the checkpoint usually pass; a NaN the maths makes would come back
+                    if (restart == MAX_RESTARTS)
+                        throw new Add4jException(e.getMessage() + " (after " + MAX_RESTARTS + " restarts from the last checkpoint): stopping; try another --seed");
+                    String note = e.getMessage() + ": resumed from the last checkpoint (restart " + (restart + 1) + " of at most " + MAX_RESTARTS + ")";
+                    restarts.add(note);
+                    System.out.println("demo: " + note);
+                }
+            }
+            trainSeconds = (System.nanoTime() - t) / 1e9;
+            phases.add(new HtmlReport.Phase(String.format(Locale.ROOT, "ADD distillation (%d iterations at batch %d)", iterations, batch), trainSeconds));
+        }
+
+        // 2. teacher and students measured as add4j eval measures them, on one set of prompts and seeds
+        List<Entry> entries = new ArrayList<>();
+        entries.add(new Entry("teacher", "teacher", teacherFile, TEACHER_STEPS, teacherModel));
+        entries.add(new Entry("demo student", "demo-student", runDir.resolve(AddTrainer.MODEL), STUDENT_STEPS, null));
+        if (shipped != null) entries.add(new Entry("shipped student", "shipped-student", shipped, SHIPPED_STEPS, null));
+        List<HtmlReport.Model> models = new ArrayList<>();
+        List<Evaluation.Report> reports = new ArrayList<>();
+        t = System.nanoTime();
+        try (var scope = new PointerScope(); TextEncoder text = new TextEncoder()) {
+            EvalNet net = EvalNet.load(netFile, device).net();
+            Reference ref = Reference.of(net, netFile, test, dataName + " test split", n, EVAL_BATCH, System.out::println);
+            Evaluation.Prompts prompts = Evaluation.Prompts.classBalanced(n, seed);
+            Evaluation.Setup setup = new Evaluation.Setup(net, ref, text, device, prompts, seed, EVAL_BATCH);
+            phases.add(phase("eval net and reference statistics", t));
+            System.out.printf(Locale.ROOT, "demo 2/3: evaluation, %d class-balanced images per row%n", n);
+            for (Entry e : entries) {
+                t = System.nanoTime();
+                ModelFile.Loaded model = e.loaded() != null ? e.loaded() : ModelFile.load(e.file(), device);
+                List<Evaluation.Row> rows = new ArrayList<>();
+                Map<Integer, String> grids = new LinkedHashMap<>();
+                for (int s : e.steps()) {
+                    try (var rowScope = new PointerScope()) {
+                        Evaluation.Result r = Evaluation.evaluate(setup, model, s, 0.0, progress(e.label(), s, model));
+                        rows.add(r.row());
+                        String link = GRIDS + "/" + e.slug() + "-steps-" + s + ".png";
+                        Images.writePng(out.resolve(link), Evaluation.grid(r.images(), prompts));
+                        grids.put(s, link);
+                        System.out.printf(Locale.ROOT, "%s, %s: FID %.2f, class accuracy %.3f, %.1f ms/image%n",
+                                e.label(), steps(s), r.row().fid(), r.row().classAccuracy(), r.row().msPerImage());
+                    }
+                }
+                Evaluation.Report report = new Evaluation.Report(e.file().toString(), netFile.toString(), ref.description(), seed, rows);
+                reports.add(report);
+                models.add(new HtmlReport.Model(e.label(), about(e, model), report, grids));
+                phases.add(phase("evaluate " + e.label() + " at " + e.steps().stream().map(String::valueOf).collect(Collectors.joining(", ")) + " steps", t));
+            }
+        }
+
+        // 3. the report
+        AtomicFiles.writeString(out.resolve(METRICS), Json.write(reports) + "\n");
+        Path page = out.resolve(REPORT);
+        HtmlReport.write(page, new HtmlReport.Content("add4j demo: Adversarial Diffusion Distillation on Fashion-MNIST",
+                settings(cfg, teacherFile, featuresFile, netFile, dataName, train, test, device, restarts), models,
+                HtmlReport.readLog(runDir.resolve(AddTrainer.LOG)), trainingSamples(runDir),
+                commands(iterations / trainSeconds, shipped != null), phases));
+        for (Evaluation.Report r : reports) System.out.print(r.model() + "\n" + Evaluation.table(r.rows()));
+        double total = phases.stream().mapToDouble(HtmlReport.Phase::seconds).sum();
+        System.out.println("demo 3/3: wall time " + phases.stream().map(p -> String.format(Locale.ROOT, "%s %.1f s", p.name(), p.seconds()))
+                .collect(Collectors.joining("; ")) + String.format(Locale.ROOT, "; total %.1f s (%s)", total, TrainLoop.duration(total)));
+        System.out.println("report: " + page.toAbsolutePath().normalize());
+        return 0;
+    }
+
+    private static HtmlReport.Phase phase(String name, long startNanos) {
+        return new HtmlReport.Phase(name, (System.nanoTime() - startNanos) / 1e9);
+    }
+
+    private static Path existing(Path f, String option, String howToMake) {
+        if (!Files.isRegularFile(f)) throw new Add4jException(option + " " + f + ": no such file; make one with: " + howToMake);
+        return f;
+    }
+
+    /** "ddim, models/teacher-fmnist.safetensors" or "add, timesteps 999,749,499,249, report/run/student.safetensors". */
+    private static String about(Entry e, ModelFile.Loaded model) {
+        if (!model.isStudent()) return "DDIM sampler, " + e.file();
+        List<Integer> own = model.studentTimesteps();
+        return "ADD sampler" + (own == null ? "" : ", trained at t = " + own.stream().map(String::valueOf).collect(Collectors.joining(", ")))
+                + (model.metadata().containsKey("add4j.steps") ? ", " + model.metadata().get("add4j.steps") + " iterations" : "")
+                + ", " + e.file();
+    }
+
+    /** "teacher, 50 steps (ddim): 250/500 images, 390.1 ms/image, ETA 98 s", at most every 15 s; the row's result line ends it. */
+    private static Evaluation.Progress progress(String label, int steps, ModelFile.Loaded model) {
+        String sampler = Evaluation.Plan.of(model, steps).samplerName();
+        double[] printed = {0};
+        return (done, total, seconds) -> {
+            if (done == total || seconds - printed[0] < 15) return;
+            printed[0] = seconds;
+            System.out.printf(Locale.ROOT, "%s, %s (%s): %d/%d images, %.1f ms/image, ETA %.0f s%n",
+                    label, steps(steps), sampler, done, total, seconds * 1e3 / done, seconds / done * (total - done));
+        };
+    }
+
+    private Map<String, String> settings(AddConfig cfg, Path teacherFile, Path featuresFile, Path netFile, String dataName,
+                                         FashionMnist.Split train, FashionMnist.Split test, Device device, List<String> restarts) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("command", Main.invocation());
+        m.put("teacher", teacherFile.toString());
+        m.put("discriminator features", featuresFile + " (frozen ViT)");
+        m.put("data", String.format(Locale.ROOT, "%s: %,d training images, %,d test images", dataName, train.n(), test.n()));
+        m.put("distillation", String.format(Locale.ROOT, "%d iterations at batch %d; paper defaults: adversarial + distillation loss "
+                        + "(lambda %.1f, %s weighting), R1 gamma %.0e, student timesteps %s, student from the teacher's weights; "
+                        + "student Adam lr %.0e, heads' Adam lr %.0e, EMA %.2f; seed %d",
+                cfg.steps(), cfg.batch(), cfg.lambda(), cfg.weighting().name().toLowerCase(Locale.ROOT), cfg.r1(),
+                cfg.studentTimesteps(), cfg.studentLr(), cfg.discLr(), cfg.emaDecay(), cfg.seed()));
+        if (!restarts.isEmpty()) m.put("training restarts", String.join("; ", restarts));
+        m.put("evaluation", String.format(Locale.ROOT, "%d class-balanced images per row, seed %d, eval net %s", n, seed, netFile));
+        m.put("device", device.str().getString() + ", " + torch.get_num_threads() + " libtorch threads, "
+                + Runtime.getRuntime().availableProcessors() + " cores visible to the JVM");
+        Map<String, String> prov = Provenance.of(Main.invocation());
+        m.put("made", prov.get("add4j.created") + ", git commit " + prov.get("add4j.git_commit") + ", Java " + prov.get("add4j.java")
+                + ", " + prov.get("add4j.os") + ", " + prov.get("add4j.libtorch"));
+        return m;
+    }
+
+    /** The grids written during the run, in iteration order, linked relative to the report. */
+    private static List<HtmlReport.Sample> trainingSamples(Path runDir) {
+        Path dir = runDir.resolve(AddTrainer.SAMPLES);
+        if (!Files.isDirectory(dir)) return List.of();
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.map(p -> p.getFileName().toString()).filter(f -> f.matches("step-\\d+\\.png")).sorted()
+                    .map(f -> new HtmlReport.Sample(Long.parseLong(f.substring(5, f.length() - 4)), RUN + "/" + AddTrainer.SAMPLES + "/" + f))
+                    .toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** What to run next, with this run's paths and options; bench only where this build has the command. */
+    private List<HtmlReport.Command> commands(double itPerS, boolean hasShipped) {
+        String d = shell(data), student = shell(out.resolve(RUN).resolve(AddTrainer.MODEL).toString());
+        List<HtmlReport.Command> c = new ArrayList<>();
+        c.add(new HtmlReport.Command("this report again, into a new directory (nothing saved is overwritten)",
+                String.format(Locale.ROOT, "./add4j demo --out runs/demo-2 --iterations %d --batch %d --n %d --seed %d --data %s", iterations, batch, n, seed, d)));
+        c.add(new HtmlReport.Command(String.format(Locale.ROOT, "a full distillation: 1000 iterations (about %s at this run's %.2f it/s), and a "
+                        + "1-step evaluation every 100 that keeps the best student; --data DIR trains on all 60,000 images",
+                TrainLoop.duration(1000 / Math.max(itPerS, 1e-9)), itPerS),
+                "./add4j distill --out runs/student --data " + d + " --steps 1000 --batch " + batch + " --eval-every 100 --eval-n 500"));
+        c.add(new HtmlReport.Command("its student at 1, 2 and 4 steps, on 2,000 images",
+                "./add4j eval --model runs/student/student-best.safetensors --steps 1,2,4 --n 2000 --data " + d + " --out runs/eval-student"));
+        c.add(new HtmlReport.Command("16 images from this demo's student in one step",
+                "./add4j sample --model " + student + " --prompt \"a photo of a sneaker\" --steps 1 --n 16 --out out/sneakers-1-step"));
+        c.add(new HtmlReport.Command("this demo's student in the browser, redrawing as you type, beside the teacher",
+                "./add4j serve --model " + student));
+        if (hasShipped) c.add(new HtmlReport.Command("the shipped, fully trained student in the browser", "./add4j serve"));
+        if (new CommandLine(new Main()).getSubcommands().containsKey("bench"))
+            c.add(new HtmlReport.Command("latency and throughput of teacher and student on this machine", "./add4j bench"));
+        return c;
+    }
+
+    /** "1 step", "4 steps". */
+    private static String steps(int s) { return s + (s == 1 ? " step" : " steps"); }
+
+    /** {@code s} as one shell word: unchanged when it is plain, else single-quoted. */
+    static String shell(String s) {
+        return s.matches("[A-Za-z0-9_./:=+-]+") ? s : "'" + s.replace("'", "'\\''") + "'";
+    }
+}
