@@ -96,12 +96,19 @@ public final class TeacherTrainer implements AutoCloseable {
             opt.param_groups().get(0).options().set_lr(lr);
             opt.zero_grad();
             loss.backward();
-            double gradNorm = torch.clip_grad_norm_(params, cfg.gradClip());
-            opt.step();
+            double gradNorm = torch.clip_grad_norm_(params, cfg.gradClip()), l = Ops.f(loss);
+            // A step with a non-finite loss or gradient is skipped: on the CPU such steps turn up now and then
+            // (README, "Notes for developers"), and one of them must not make every weight NaN.
+            boolean finite = Double.isFinite(gradNorm) && Double.isFinite(l);
+            if (finite) opt.step();
+            else opt.zero_grad();
             emaUpdate.update(s);
             Map<String, Double> stats = new LinkedHashMap<>();
-            stats.put("loss", Ops.f(loss));
-            stats.put("grad_norm", gradNorm);
+            stats.put("skipped", finite ? 0.0 : 1.0);
+            if (finite) {
+                stats.put("loss", l);
+                stats.put("grad_norm", gradNorm);
+            }
             stats.put("lr", lr);
             return stats;
         }
