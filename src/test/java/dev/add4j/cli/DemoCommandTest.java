@@ -140,7 +140,9 @@ class DemoCommandTest {
         assertFalse(Files.exists(out), "nothing was written");
     }
 
-    @Test void aLossThatStaysNonFiniteAfterFiveRestartsStopsTheDemoWithOneErrorLine() throws Exception {
+    @Test void aTeacherThatGivesNaNStopsTheDemoWithOneErrorLineAndNoReport() throws Exception {
+        // every student step is skipped (AddStep skips non-finite losses); the NaN then surfaces, as one error line,
+        // when the teacher's images are measured
         Path nanTeacher = dir.resolve("nan-teacher.safetensors");
         try (var scope = new PointerScope(); var g = new org.bytedeco.pytorch.NoGradGuard()) {
             UNet net = new UNet(UNet.Config.tiny());
@@ -149,9 +151,7 @@ class DemoCommandTest {
         }
         Path out = dir.resolve("nan");
         Run r = run(args(out, "--teacher", nanTeacher.toString()));
-        assertTrue(r.badInput().matches("error: loss_\\w+ is NaN at iteration 1 \\(after 5 restarts from the last checkpoint\\): stopping; try another --seed"),
-                r.err());
-        assertEquals(DemoCommand.MAX_RESTARTS, r.out().lines().filter(l -> l.startsWith("demo: loss_") && l.contains("resumed from the last checkpoint")).count(), r.out());
+        assertTrue(r.badInput().contains("NaN"), r.err());
         assertFalse(Files.exists(out.resolve("index.html")));
     }
 
