@@ -95,11 +95,9 @@ public final class TeacherTarget {
      */
     Tensor nfsd(Tensor x0Hat, Tensor xT, Tensor t, Tensor alpha, Tensor sigma, TextCond c) {
         long b = xT.size(0);
-        Tensor both = teacher.x0(torch.cat(new TensorVector(xT, xT), 0), torch.cat(new TensorVector(t, t), 0),
-                c.cat(empty.expandTo(b)));                                                             // [2B,C,H,W]
-        Tensor a2 = torch.cat(new TensorVector(alpha, alpha), 0), s2 = torch.cat(new TensorVector(sigma, sigma), 0);
-        Tensor eps = Prediction.epsFromX0(torch.cat(new TensorVector(xT, xT), 0), both, a2, s2);     // [2B,C,H,W]
-        Tensor epsCond = eps.narrow(0, 0, b), epsUncond = eps.narrow(0, b, b);
+        Tensor both = condAndUncond(xT, t, c);                                                        // [2B,C,H,W]
+        Tensor epsCond = Prediction.epsFromX0(xT, both.narrow(0, 0, b), alpha, sigma);
+        Tensor epsUncond = Prediction.epsFromX0(xT, both.narrow(0, b, b), alpha, sigma);
         Tensor deltaC = epsCond.sub(epsUncond);
         Tensor small = Ops.perSample(t.lt(Ops.s(NFSD_SMALL_T)).to(torch.ScalarType.Float));           // [B,1,1,1]
         Tensor deltaD = epsUncond.mul(small);
@@ -111,9 +109,14 @@ public final class TeacherTarget {
     private Tensor guidedX0(Tensor xT, Tensor t, TextCond c, double w) {
         if (w == 0.0 || w == 1.0) return teacher.x0(xT, t, c);
         long b = xT.size(0);
-        Tensor both = teacher.x0(torch.cat(new TensorVector(xT, xT), 0), torch.cat(new TensorVector(t, t), 0),
-                c.cat(empty.expandTo(b)));                                                             // [2B,C,H,W]
+        Tensor both = condAndUncond(xT, t, c);                                                        // [2B,C,H,W]
         Tensor cond = both.narrow(0, 0, b), none = both.narrow(0, b, b);
         return none.add(cond.sub(none).mul(Ops.s(w)));
+    }
+
+    /** The teacher's x0 with the condition (first B) and with the empty prompt (last B), in one batch of 2B. */
+    private Tensor condAndUncond(Tensor xT, Tensor t, TextCond c) {
+        return teacher.x0(torch.cat(new TensorVector(xT, xT), 0), torch.cat(new TensorVector(t, t), 0),
+                c.cat(empty.expandTo(xT.size(0))));
     }
 }

@@ -127,7 +127,7 @@ public final class DemoCommand implements Callable<Integer> {
                 : Files.isRegularFile(ServeCommand.DEFAULT_STUDENT) ? ServeCommand.DEFAULT_STUDENT : null;
         AddConfig cfg = AddConfig.paperDefaults(iterations, batch, seed);
         FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
-        String dataName = FashionMnist.EMBEDDED.equals(data) ? "Fashion-MNIST (embedded subset)" : "Fashion-MNIST (" + FashionMnist.locate(data) + ")";
+        String dataName = FashionMnist.describe(data);
 
         List<HtmlReport.Phase> phases = new ArrayList<>();
         List<String> restarts = new ArrayList<>();

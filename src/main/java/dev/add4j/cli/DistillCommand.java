@@ -121,7 +121,7 @@ public final class DistillCommand implements Callable<Integer> {
     private Evaluation.Setup evalSetup(Path netFile, TextEncoder text, Device device) {
         FashionMnist.Split test = FashionMnist.load(data, false);
         EvalNet net = EvalNet.load(netFile, device).net();
-        String name = FashionMnist.EMBEDDED.equals(data) ? "Fashion-MNIST (embedded subset)" : "Fashion-MNIST (" + FashionMnist.locate(data) + ")";
+        String name = FashionMnist.describe(data);
         Reference ref = Reference.of(net, netFile, test, name + " test split", evalN, 250, System.err::println);
         return new Evaluation.Setup(net, ref, text, device, Evaluation.Prompts.classBalanced(evalN, seed + 1), seed + 1, 250);
     }

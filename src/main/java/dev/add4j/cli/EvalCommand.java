@@ -141,8 +141,7 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     private String dataName() {
-        if (FashionMnist.EMBEDDED.equals(data)) return "Fashion-MNIST (embedded subset)";
-        return "Fashion-MNIST (" + FashionMnist.locate(data) + ")";
+        return FashionMnist.describe(data);
     }
 
     /** Prints "steps 4 (add): 500/1000 images, 2.10 ms/image, ETA 1 s" to stderr after every batch. */

@@ -156,4 +156,9 @@ public final class FashionMnist {
         if (in == null) throw new Add4jException("classpath:" + name + ": missing from the build (run dev.add4j.data.EmbeddedSubset)");
         return in;
     }
+
+    /** How reports name the data a {@code --data} option picks: "Fashion-MNIST (embedded subset)" or its directory. */
+    public static String describe(String option) {
+        return EMBEDDED.equals(option) ? "Fashion-MNIST (embedded subset)" : "Fashion-MNIST (" + locate(option) + ")";
+    }
 }
