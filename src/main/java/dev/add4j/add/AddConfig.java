@@ -34,6 +34,12 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
                         int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
                         double emaDecay, long seed) {
 
+    /** This config with another iteration count: a resumed run may be extended (nothing else depends on it). */
+    public AddConfig withSteps(int newSteps) {
+        return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
+                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed);
+    }
+
     /** The student's losses (Table 1d). */
     public enum Loss {
         ADV_DISTILL("adv+distill"), ADV("adv"), DISTILL("distill");

@@ -110,7 +110,7 @@ public final class AddTrainer implements AutoCloseable {
             sampleCond = retained(data.batch(cfg.seed() + 7, 0, 40, 0.0).cond()); // 40 fixed captions for the grids
         }
         if (resume) restore(ckpt);
-        else AtomicFiles.writeString(out.resolve(CONFIG), Json.write(cfg));
+        AtomicFiles.writeString(out.resolve(CONFIG), Json.write(cfg)); // on resume: the same, or a longer run
     }
 
     public VPredictionModel student() { return student; }
@@ -226,7 +226,7 @@ public final class AddTrainer implements AutoCloseable {
     private void restore(Path ckpt) {
         SafeTensors.Contents c = SafeTensors.read(ckpt);
         AddConfig saved = Json.read(c.metadata().getOrDefault("config", "{}"), AddConfig.class);
-        if (!saved.equals(cfg))
+        if (!saved.withSteps(cfg.steps()).equals(cfg))                       // --steps may grow on resume
             throw new Add4jException(ckpt + ": was made with other settings; resume with the same options (saved: " + Json.compact(saved) + ")");
         try (var scope = new PointerScope()) {
             load(student.net(), c, "student.", ckpt);

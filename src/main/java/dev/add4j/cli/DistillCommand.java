@@ -56,7 +56,7 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--disc-lr", defaultValue = "2e-3", description = "Discriminator heads' Adam learning rate, betas (0, 0.99) (default: ${DEFAULT-VALUE}).") double discLr;
     @Option(names = "--ema", defaultValue = "0.99", description = "EMA decay of the student (default: ${DEFAULT-VALUE}).") double ema;
     @Option(names = "--seed", defaultValue = "0", description = "Seed (default: ${DEFAULT-VALUE}).") long seed;
-    @Option(names = "--resume", description = "Continue the run in --out from its checkpoint (same options).") boolean resume;
+    @Option(names = "--resume", description = "Continue the run in --out from its checkpoint (same options; --steps may be raised).") boolean resume;
     @Option(names = "--max-minutes", defaultValue = "0", description = "Stop (with a checkpoint) after this many minutes; 0: no limit.") double maxMinutes;
     @Option(names = "--checkpoint-every", defaultValue = "100", description = "Iterations between checkpoints (default: ${DEFAULT-VALUE}).") long checkpointEvery;
     @Option(names = "--log-every", defaultValue = "10", description = "Iterations between progress lines (default: ${DEFAULT-VALUE}).") long logEvery;

@@ -1,5 +1,6 @@
 package dev.add4j.add;
 
+import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
@@ -134,6 +135,21 @@ class AddTrainerTest {
                 for (String k : want.keySet()) assertEquals(want.get(k), got.get(k), 1e-5 * Math.max(1, Math.abs(want.get(k))), k + " at step " + s);
             }
         }
+    }
+
+    @Test void aRunResumesWithMoreStepsButNotWithOtherSettings(@TempDir Path dir) throws Exception {
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2);
+        try (AddTrainer t = trainer(c, dir, false)) {
+            t.step(0);
+            t.save(1);
+        }
+        try (AddTrainer t = trainer(c.withSteps(6), dir, true)) {
+            assertEquals(1, t.startStep());
+        }
+        assertEquals(6, Json.tree(Files.readString(dir.resolve(AddTrainer.CONFIG))).get("steps").asInt());
+        AddConfig otherLr = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 3e-4, 6);
+        var e = assertThrows(Add4jException.class, () -> trainer(otherLr, dir, true).close());
+        assertTrue(e.getMessage().contains("other settings"), e.getMessage());
     }
 
     @Test void aSavedStudentIsAStudentWithItsTimestepsAndSamplesInOneStep(@TempDir Path dir) {
