@@ -15,6 +15,7 @@ import dev.add4j.io.Provenance;
 import dev.add4j.text.TextEncoder;
 import dev.add4j.train.CaptionedImages;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AnomalyMode;
 import org.bytedeco.pytorch.Device;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -65,6 +66,8 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--eval-n", defaultValue = "500", description = "Images per evaluation during training (default: ${DEFAULT-VALUE}).") int evalN;
     @Option(names = "--eval-net", paramLabel = "FILE", description = "Eval network for --eval-every (default: models/evalnet-fmnist.safetensors).") Path evalNet;
     @Option(names = "--caption-cache", paramLabel = "FILE", description = "Cache of the captions' MiniLM embeddings.") Path captionCache;
+    @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
+            + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
@@ -78,6 +81,7 @@ public final class DistillCommand implements Callable<Integer> {
         if (evalEvery > 0) Evaluation.checkN(evalN);
         FashionMnist.Split train = FashionMnist.load(data, true); // bad --data fails before anything is written
         Device device = deviceOption.init();
+        if (detectAnomaly) AnomalyMode.set_enabled(true, true);
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
         Vit vit = Vit.load(featuresFile);
         Files.createDirectories(out);
