@@ -81,7 +81,6 @@ public final class DistillCommand implements Callable<Integer> {
         if (evalEvery > 0) Evaluation.checkN(evalN);
         FashionMnist.Split train = FashionMnist.load(data, true); // bad --data fails before anything is written
         Device device = deviceOption.init();
-        if (detectAnomaly) AnomalyMode.set_enabled(true, true);
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
         Vit vit = Vit.load(featuresFile);
         Files.createDirectories(out);
@@ -89,6 +88,7 @@ public final class DistillCommand implements Callable<Integer> {
         prov.put("add4j.teacher", teacherFile.toString());
         prov.put("add4j.features", featuresFile.toString());
         prov.put("add4j.data", (data == null ? "default" : data) + " (" + train.n() + " images)");
+        if (detectAnomaly) AnomalyMode.set_enabled(true, true); // process-wide: turned off again below
         try (var scope = new PointerScope(); TextEncoder text = evalEvery > 0 ? new TextEncoder() : null;
              CaptionedImages images = new CaptionedImages(train, captionCache, device)) {
             AddTrainer.Monitor monitor = new AddTrainer.Monitor(sampleEvery, evalEvery, evalEvery > 0 ? evalSetup(evalNetFile, text, device) : null);
@@ -102,6 +102,8 @@ public final class DistillCommand implements Callable<Integer> {
                 System.out.println("wrote " + out.resolve(AddTrainer.MODEL) + " after " + done + " iterations"
                         + (evalEvery > 0 ? " (best 1-step student: " + out.resolve(AddTrainer.BEST) + ")" : ""));
             }
+        } finally {
+            if (detectAnomaly) AnomalyMode.set_enabled(false);
         }
         return 0;
     }
