@@ -28,16 +28,35 @@ import java.util.Locale;
  * @param discLr           Adam learning rate of the heads, 2e-3 with betas (0, 0.99) (StyleGAN-T)
  * @param emaDecay         EMA of the student's weights [choice]
  * @param seed             seed of the student's input noise, t, the augmentations and the batch order
+ * @param classGroups      [choice, off by default] batches made of groups of {@value dev.add4j.nn.LocalBatchNorm#GROUP}
+ *                         images of one class, the groups the heads' batch norm takes its statistics over: a group
+ *                         of fakes that all look alike then differs from a group of real images in those statistics,
+ *                         which lets the discriminator see a student that ignores its noise (mode collapse)
  */
 public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                         StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
                         int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
-                        double emaDecay, long seed) {
+                        double emaDecay, long seed, boolean classGroups) {
+
+    /** A config with the paper's plain batches (no class groups). */
+    public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
+                     StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
+                     int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
+                     double emaDecay, long seed) {
+        this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
+                diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, false);
+    }
 
     /** This config with another iteration count: a resumed run may be extended (nothing else depends on it). */
     public AddConfig withSteps(int newSteps) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed);
+                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, classGroups);
+    }
+
+    /** This config with class-grouped batches on or off. */
+    public AddConfig withClassGroups(boolean on) {
+        return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
+                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, on);
     }
 
     /** The student's losses (Table 1d). */
@@ -98,6 +117,8 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         if (batch < 2) throw new Add4jException("--batch must be >= 2, got " + batch);
         if (!(studentLr > 0) || !(discLr > 0)) throw new Add4jException("learning rates must be > 0, got " + studentLr + " and " + discLr);
         if (emaDecay < 0 || emaDecay >= 1) throw new Add4jException("--ema must be in [0,1), got " + emaDecay);
+        if (classGroups && batch % dev.add4j.nn.LocalBatchNorm.GROUP != 0)
+            throw new Add4jException("--class-groups needs a --batch that is a multiple of " + dev.add4j.nn.LocalBatchNorm.GROUP + ", got " + batch);
     }
 
     /** The paper's settings (and our choices where it is silent) for a run of {@code steps} x {@code batch}. */

@@ -2,6 +2,7 @@ package dev.add4j.add;
 
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.nn.LocalBatchNorm;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Adam;
@@ -148,9 +149,14 @@ public final class AddStep {
         return true;
     }
 
-    /** s drawn uniformly from the student timesteps. [B] int64 on the CPU. */
+    /**
+     * s drawn uniformly from the student timesteps, per sample; with class groups one s per group, so that a group
+     * of fakes made from pure noise shows the heads whether the student uses its noise. [B] int64 on the CPU.
+     */
     private Tensor studentTimesteps(long b, Generator gen) {
-        Tensor idx = torch.randint(studentTimesteps.size(0), new long[]{b}, new GeneratorOptional(gen));
+        long group = cfg.classGroups() ? LocalBatchNorm.GROUP : 1;
+        Tensor idx = torch.randint(studentTimesteps.size(0), new long[]{b / group}, new GeneratorOptional(gen));
+        if (group > 1) idx = idx.repeat_interleave(group);
         return torch.index_select(studentTimesteps, 0, idx);
     }
 

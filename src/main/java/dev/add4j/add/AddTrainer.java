@@ -12,6 +12,7 @@ import dev.add4j.io.Images;
 import dev.add4j.io.Json;
 import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.Module;
+import dev.add4j.nn.LocalBatchNorm;
 import dev.add4j.nn.UNet;
 import dev.add4j.text.TextEncoder;
 import dev.add4j.train.CaptionedImages;
@@ -124,7 +125,9 @@ public final class AddTrainer implements AutoCloseable {
     public Map<String, Double> step(long s) {
         Map<String, Double> stats;
         try (var scope = new PointerScope()) {
-            CaptionedImages.Batch b = data.batch(cfg.seed(), s, cfg.batch(), 0.0); // no caption dropout: no guidance
+            CaptionedImages.Batch b = cfg.classGroups()                               // no caption dropout: no guidance
+                    ? data.classGroupedBatch(cfg.seed(), s, cfg.batch(), LocalBatchNorm.GROUP)
+                    : data.batch(cfg.seed(), s, cfg.batch(), 0.0);
             stats = addStep.step(b.x0(), b.cond(), s);
         }
         emaUpdate.update(s);

@@ -66,6 +66,8 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--eval-n", defaultValue = "500", description = "Images per evaluation during training (default: ${DEFAULT-VALUE}).") int evalN;
     @Option(names = "--eval-net", paramLabel = "FILE", description = "Eval network for --eval-every (default: models/evalnet-fmnist.safetensors).") Path evalNet;
     @Option(names = "--caption-cache", paramLabel = "FILE", description = "Cache of the captions' MiniLM embeddings.") Path captionCache;
+    @Option(names = "--class-groups", description = "Batches of groups of 8 images of one class (the heads' batch-norm "
+            + "groups), so the discriminator can see fakes that all look alike. Not in the paper; off by default.") boolean classGroups;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.DeviceOption deviceOption;
@@ -121,7 +123,7 @@ public final class DistillCommand implements Callable<Integer> {
         List<Integer> ts = Timesteps.parse(studentTimesteps, true);
         return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting), AddConfig.Cond.parse(cond),
                 AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, !noDiffAugment,
-                steps, batch, studentLr, discLr, ema, seed);
+                steps, batch, studentLr, discLr, ema, seed, classGroups);
     }
 
     private Evaluation.Setup evalSetup(Path netFile, TextEncoder text, Device device) {

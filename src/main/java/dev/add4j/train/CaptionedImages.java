@@ -30,6 +30,7 @@ public final class CaptionedImages implements AutoCloseable {
     private final int[] labels;
     private final TextCond captions;        // [K+1,...] on device; row K is ""
     private final int[][] captionsOfClass;  // class -> rows of the caption table
+    private final int[][] imagesOfClass;    // class -> indices of its images
     private final int emptyRow;
     private final Device device;
 
@@ -53,6 +54,11 @@ public final class CaptionedImages implements AutoCloseable {
             List<Integer> rows = new ArrayList<>();
             for (int k = 0; k < emptyRow; k++) if (Captions.classOf(k) == c) rows.add(k);
             captionsOfClass[c] = rows.stream().mapToInt(Integer::intValue).toArray();
+        }
+        imagesOfClass = new int[FashionMnist.CLASSES][];
+        for (int c = 0; c < FashionMnist.CLASSES; c++) {
+            final int cls = c;
+            imagesOfClass[c] = java.util.stream.IntStream.range(0, labels.length).filter(i -> labels[i] == cls).toArray();
         }
     }
 
@@ -78,6 +84,33 @@ public final class CaptionedImages implements AutoCloseable {
             int[] cands = captionsOfClass[labels[k]];
             rows[i] = rng.nextDouble() < dropCaption ? emptyRow : cands[rng.nextInt(cands.length)];
         }
+        return select(idx, rows, labs);
+    }
+
+    /**
+     * Like {@link #batch} without caption dropout, but made of groups of {@code group} consecutive images of one
+     * class each (the class drawn per group; a class with no images is drawn again). Depends only on (seed, step).
+     */
+    public Batch classGroupedBatch(long seed, long step, int size, int group) {
+        if (group < 1 || size % group != 0) throw new IllegalArgumentException("batch " + size + " is not a multiple of group " + group);
+        Random rng = new Random(seed * 0x9E3779B97F4A7C15L + step);
+        long[] idx = new long[size], rows = new long[size], labs = new long[size];
+        for (int g = 0; g < size; g += group) {
+            int cls;
+            do cls = rng.nextInt(FashionMnist.CLASSES); while (imagesOfClass[cls].length == 0);
+            for (int i = g; i < g + group; i++) {
+                int k = imagesOfClass[cls][rng.nextInt(imagesOfClass[cls].length)];
+                idx[i] = k;
+                labs[i] = cls;
+                int[] cands = captionsOfClass[cls];
+                rows[i] = cands[rng.nextInt(cands.length)];
+            }
+        }
+        return select(idx, rows, labs);
+    }
+
+    private Batch select(long[] idx, long[] rows, long[] labs) {
+        int size = idx.length;
         Tensor x0 = torch.index_select(images, 0, Ops.fromLongs(idx, size).to(device, torch.ScalarType.Long));
         TextCond c = captions.select(Ops.fromLongs(rows, size).to(device, torch.ScalarType.Long));
         return new Batch(x0, c, Ops.fromLongs(labs, size).to(device, torch.ScalarType.Long));

@@ -6,7 +6,9 @@ import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.features.Vit;
 import dev.add4j.nn.UNet;
+import dev.add4j.nn.Ops;
 import dev.add4j.train.CaptionedImages;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.AfterAll;
@@ -150,6 +152,30 @@ class AddTrainerTest {
         AddConfig otherLr = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 3e-4, 6);
         var e = assertThrows(Add4jException.class, () -> trainer(otherLr, dir, true).close());
         assertTrue(e.getMessage().contains("other settings"), e.getMessage());
+    }
+
+    @Test void classGroupedBatchesHoldOneClassPerGroupAndDependOnlyOnSeedAndStep() {
+        try (var scope = new PointerScope()) {
+            CaptionedImages.Batch a = data.classGroupedBatch(3, 5, 32, 8), again = data.classGroupedBatch(3, 5, 32, 8),
+                    next = data.classGroupedBatch(3, 6, 32, 8);
+            long[] labels = Ops.toLongs(a.labels());
+            for (int i = 0; i < 32; i++) assertEquals(labels[i - i % 8], labels[i], "label " + i + " of group " + i / 8);
+            assertTrue(torch.equal(a.x0(), again.x0()), "same (seed, step), same images");
+            assertFalse(torch.equal(a.x0(), next.x0()), "another step, other images");
+            assertThrows(IllegalArgumentException.class, () -> data.classGroupedBatch(3, 5, 30, 8));
+        }
+    }
+
+    @Test void aClassGroupedRunTakesFiniteStepsAndNeedsABatchOfWholeGroups(@TempDir Path dir) {
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2).withClassGroups(true);
+        assertEquals(8, c.batch());
+        try (AddTrainer t = trainer(c, dir, false)) {
+            for (long s = 0; s < 2; s++)
+                for (var e : t.step(s).entrySet()) assertTrue(Double.isFinite(e.getValue()), e.getKey() + " at step " + s);
+        }
+        var e = assertThrows(Add4jException.class, () -> new AddConfig(c.studentTimesteps(), c.loss(), c.weighting(), c.cond(),
+                c.studentInit(), 1, 2.5, 1e-5, 0, 20, 980, true, 2, 12, 1e-4, 2e-3, 0.99, 0, true));
+        assertTrue(e.getMessage().contains("--class-groups"), e.getMessage());
     }
 
     @Test void aSavedStudentIsAStudentWithItsTimestepsAndSamplesInOneStep(@TempDir Path dir) {
