@@ -48,15 +48,14 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     }
 
     /** This config with another iteration count: a resumed run may be extended (nothing else depends on it). */
-    public AddConfig withSteps(int newSteps) {
-        return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, classGroups);
-    }
+    public AddConfig withSteps(int newSteps) { return with(newSteps, classGroups); }
 
     /** This config with class-grouped batches on or off. */
-    public AddConfig withClassGroups(boolean on) {
+    public AddConfig withClassGroups(boolean on) { return with(steps, on); }
+
+    private AddConfig with(int newSteps, boolean groups) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, on);
+                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups);
     }
 
     /** The student's losses (Table 1d). */

@@ -37,16 +37,23 @@ class AddTrainerTest {
     @BeforeAll static void load() {
         TorchRuntime.init();
         data = new CaptionedImages(FashionMnist.load("embedded", true), shared.resolve("captions.safetensors"), new Device("cpu"));
+        teacher = tinyTeacher(shared);
+    }
+
+    /**
+     * A tiny random teacher with something to teach (its zero-initialised layers, output and residual branches,
+     * made random), saved in {@code dir} and loaded back; the same for every caller (seed 11).
+     */
+    static ModelFile.Loaded tinyTeacher(Path dir) {
         torch.manual_seed(11);
-        Path t = shared.resolve("teacher.safetensors");
+        Path t = dir.resolve("teacher.safetensors");
         UNet net = new UNet(UNet.Config.tiny());
-        // a teacher with something to teach: its zero-initialised layers (output, residual branches) made random
         try (var g = new org.bytedeco.pytorch.NoGradGuard()) {
             for (var p : net.namedParameters().values())
-                if (dev.add4j.nn.Ops.f(p.abs().max()) == 0) p.copy_(torch.randn(dev.add4j.nn.Ops.shape(p)).mul(dev.add4j.nn.Ops.s(0.05)));
+                if (Ops.f(p.abs().max()) == 0) p.copy_(torch.randn(Ops.shape(p)).mul(Ops.s(0.05)));
         }
         ModelFile.save(t, net, "teacher", Map.of());
-        teacher = ModelFile.load(t, new Device("cpu"));
+        return ModelFile.load(t, new Device("cpu"));
     }
 
     @AfterAll static void close() { data.close(); }

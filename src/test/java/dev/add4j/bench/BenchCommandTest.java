@@ -2,6 +2,7 @@ package dev.add4j.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.add4j.TorchRuntime;
+import dev.add4j.cli.CliRun;
 import dev.add4j.cli.Main;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.features.Vit;
@@ -13,9 +14,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -42,23 +40,7 @@ class BenchCommandTest {
         captions = dir.resolve("captions.safetensors"); // made by the first run, read by the others
     }
 
-    /** Exit code, stdout and stderr of one run of the tool. */
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        var out = new ByteArrayOutputStream();
-        var err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int code = Main.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    static CliRun run(String... args) { return CliRun.of(args); }
 
     /** The tiny bench's arguments; {@code pairs} (option, value) replace or add to the defaults, a lone "--json" is a flag. */
     static String[] tiny(String... pairs) {
@@ -87,7 +69,7 @@ class BenchCommandTest {
 
     @Test void jsonHasEverySamplingRowSpeedupAndTrainingPhaseWithPositiveNumbers() {
         long t0 = System.nanoTime();
-        Run r = run(tiny("--json"));
+        CliRun r = run(tiny("--json"));
         assertEquals(0, r.code(), r.err());
         JsonNode j = Json.tree(r.out());                                       // stdout is the JSON object and nothing else
         assertEquals("cpu", j.get("device").asText());
@@ -123,7 +105,7 @@ class BenchCommandTest {
     }
 
     @Test void theTableShowsTheRowsTheSpeedupAndThePhases() {
-        Run r = run(tiny("--batches", "2", "--train-iterations", "0", "--student", teacher.toString()));
+        CliRun r = run(tiny("--batches", "2", "--train-iterations", "0", "--student", teacher.toString()));
         assertEquals(0, r.code(), r.err());
         String table = r.out();
         assertTrue(table.startsWith("add4j bench on cpu, "), table);
@@ -140,7 +122,7 @@ class BenchCommandTest {
         for (String[] bad : List.of(new String[]{"--runs", "0"}, new String[]{"--batches", "1,x"}, new String[]{"--batches", "0"},
                 new String[]{"--train-batch", "1"}, new String[]{"--teacher-steps", "0"}, new String[]{"--row-seconds", "0"},
                 new String[]{"--teacher", dir.resolve("missing.safetensors").toString()})) {
-            Run r = run(tiny(bad));
+            CliRun r = run(tiny(bad));
             assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.err());
             String line = r.err().strip();
             assertTrue(line.startsWith("error: ") && !line.contains("\n"), String.join(" ", bad) + " gave:\n" + r.err());

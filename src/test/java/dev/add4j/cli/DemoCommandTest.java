@@ -13,9 +13,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -61,42 +58,16 @@ class DemoCommandTest {
         m.put("--n", "20");
         m.put("--device", "cpu");
         m.put("--caption-cache", shared.resolve("captions.safetensors").toString()); // encoded once for the class
-        for (int i = 0; i < override.length; i += 2) m.put(override[i], override[i + 1]);
         List<String> a = new ArrayList<>(List.of("demo"));
-        m.forEach((k, v) -> { if (v != null) { a.add(k); a.add(v); } });
+        a.addAll(CliRun.options(m, override));
         return a.toArray(String[]::new);
     }
 
-    /** Exit code, standard output and standard error of one run of the tool. */
-    record Run(int code, String out, String err) {
-        /** Asserts a bad-input failure, exit 2 and one "error:" line, and returns the line. */
-        String badInput() {
-            assertEquals(2, code, err);
-            String line = err.strip();
-            assertTrue(line.startsWith("error: "), err);
-            assertFalse(line.contains("\n"), "one line, got:\n" + err);
-            return line;
-        }
-    }
-
-    static Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        var out = new ByteArrayOutputStream();
-        var err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int code = Main.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
+    static CliRun run(String... args) { return CliRun.of(args); }
 
     @Test void aTinyDemoWritesTheRunTheMetricsTheGridsAndAPageWhoseLinksAllResolve() throws Exception {
         Path out = dir.resolve("report");
-        Run r = run(args(out));
+        CliRun r = run(args(out));
         assertEquals(0, r.code(), r.err() + r.out());
         String[] lines = r.out().strip().split("\n");
         assertEquals("report: " + out.resolve("index.html").toAbsolutePath(), lines[lines.length - 1], "the last line names the page");
@@ -150,7 +121,7 @@ class DemoCommandTest {
             ModelFile.save(nanTeacher, net, "teacher", Map.of());
         }
         Path out = dir.resolve("nan");
-        Run r = run(args(out, "--teacher", nanTeacher.toString()));
+        CliRun r = run(args(out, "--teacher", nanTeacher.toString()));
         assertTrue(r.badInput().contains("NaN"), r.err());
         assertFalse(Files.exists(out.resolve("index.html")));
     }

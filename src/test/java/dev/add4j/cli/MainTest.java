@@ -14,9 +14,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,29 +38,7 @@ class MainTest {
         }
     }
 
-    /** The exit code and what the tool wrote to standard error. */
-    record Result(int code, String err) {
-        /** Asserts a bad-input failure: exit 2 and exactly one line starting "error:". */
-        String badInput() {
-            assertEquals(2, code, err);
-            String line = err.strip();
-            assertTrue(line.startsWith("error: "), err);
-            assertFalse(line.contains("\n"), "one line, got:\n" + err);
-            return line;
-        }
-    }
-
-    static Result run(String... args) {
-        PrintStream old = System.err;
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
-        try {
-            int code = Main.execute(args);
-            return new Result(code, buf.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setErr(old);
-        }
-    }
+    static CliRun run(String... args) { return CliRun.of(args); }
 
     @Test void anUnknownOptionExitsWith2AndOneErrorLine() {
         String line = run("--bogus").badInput();
@@ -123,7 +99,7 @@ class MainTest {
 
     @Test void sampleWithATinyModelWritesTwoPngsAGridAndTheCsv(@TempDir Path dir) throws IOException {
         Path out = dir.resolve("samples");
-        Result r = run("sample", "--model", tinyModel.toString(), "--prompt", "a pair of trousers", "--n", "2",
+        CliRun r = run("sample", "--model", tinyModel.toString(), "--prompt", "a pair of trousers", "--n", "2",
                 "--steps", "2", "--seed", "7", "--device", "cpu", "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         for (String png : List.of("img-0000.png", "img-0001.png")) {
@@ -138,7 +114,7 @@ class MainTest {
 
     @Test void trainTeacherTinyForThreeStepsWritesTheModelConfigAndLog(@TempDir Path dir) throws IOException {
         Path out = dir.resolve("run");
-        Result r = run("train-teacher", "--size", "tiny", "--steps", "3", "--batch", "4", "--data", "embedded",
+        CliRun r = run("train-teacher", "--size", "tiny", "--steps", "3", "--batch", "4", "--data", "embedded",
                 "--device", "cpu", "--caption-cache", dir.resolve("captions.safetensors").toString(), "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         for (String f : List.of("teacher.safetensors", "config.json", "train-log.jsonl"))

@@ -16,7 +16,6 @@ import picocli.CommandLine;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -87,10 +86,7 @@ class EvalCommandTest {
         m.put("--batch", "8");
         m.put("--device", "cpu");
         m.put("--out", out.toString());
-        for (int i = 0; i < override.length; i += 2) m.put(override[i], override[i + 1]);
-        List<String> a = new ArrayList<>();
-        m.forEach((k, v) -> { if (v != null) { a.add(k); a.add(v); } });
-        return a.toArray(String[]::new);
+        return dev.add4j.cli.CliRun.options(m, override).toArray(String[]::new);
     }
 
     @Test void badInputGivesOneClearLineBeforeAnyWork() {
