@@ -32,30 +32,56 @@ import java.util.Locale;
  *                         images of one class, the groups the heads' batch norm takes its statistics over: a group
  *                         of fakes that all look alike then differs from a group of real images in those statistics,
  *                         which lets the discriminator see a student that ignores its noise (mode collapse)
+ * @param warmup           [choice, off by default] regression of the student onto the teacher's ODE before ADD
+ *                         ({@link OdeWarmup}); its iterations are the run's first ones and count in {@code steps}
  */
 public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                         StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
                         int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
-                        double emaDecay, long seed, boolean classGroups) {
+                        double emaDecay, long seed, boolean classGroups, Warmup warmup) {
 
-    /** A config with the paper's plain batches (no class groups). */
+    /**
+     * The ODE warm-up (not in the paper): the student learns z → DDIM_k(z) of the frozen teacher before ADD starts.
+     * @param steps        warm-up iterations (0: none), the first of the run
+     * @param pairs        (noise, teacher sample) pairs, made once at the start and cycled through
+     * @param teacherSteps the teacher's DDIM steps per pair
+     * @param lr           the student's learning rate during the warm-up
+     */
+    public record Warmup(int steps, int pairs, int teacherSteps, double lr) {
+        public static final Warmup NONE = new Warmup(0, 0, 0, 0);
+        public boolean on() { return steps > 0; }
+    }
+
+    /** A config with the paper's plain batches (no class groups) and no warm-up. */
     public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                      StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
                      int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
                      double emaDecay, long seed) {
         this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
-                diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, false);
+                diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, false, Warmup.NONE);
+    }
+
+    /** A config without the ODE warm-up. */
+    public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
+                     StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
+                     int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
+                     double emaDecay, long seed, boolean classGroups) {
+        this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
+                diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, Warmup.NONE);
     }
 
     /** This config with another iteration count: a resumed run may be extended (nothing else depends on it). */
-    public AddConfig withSteps(int newSteps) { return with(newSteps, classGroups); }
+    public AddConfig withSteps(int newSteps) { return with(newSteps, classGroups, warmup); }
 
     /** This config with class-grouped batches on or off. */
-    public AddConfig withClassGroups(boolean on) { return with(steps, on); }
+    public AddConfig withClassGroups(boolean on) { return with(steps, on, warmup); }
 
-    private AddConfig with(int newSteps, boolean groups) {
+    /** This config with another ODE warm-up. */
+    public AddConfig withWarmup(Warmup w) { return with(steps, classGroups, w); }
+
+    private AddConfig with(int newSteps, boolean groups, Warmup w) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups);
+                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w);
     }
 
     /** The student's losses (Table 1d). */
@@ -118,6 +144,16 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         if (emaDecay < 0 || emaDecay >= 1) throw new Add4jException("--ema must be in [0,1), got " + emaDecay);
         if (classGroups && batch % dev.add4j.nn.LocalBatchNorm.GROUP != 0)
             throw new Add4jException("--class-groups needs a --batch that is a multiple of " + dev.add4j.nn.LocalBatchNorm.GROUP + ", got " + batch);
+        if (warmup == null) warmup = Warmup.NONE;                       // a config.json from before the warm-up existed
+        if (warmup.steps() < 0) throw new Add4jException("--ode-warmup must be >= 0, got " + warmup.steps());
+        if (warmup.on()) {
+            if (warmup.steps() >= steps)
+                throw new Add4jException("--ode-warmup (" + warmup.steps() + ") must be below --steps (" + steps + "), which counts it");
+            if (warmup.pairs() < batch) throw new Add4jException("--ode-pairs must be >= --batch (" + batch + "), got " + warmup.pairs());
+            if (warmup.teacherSteps() < 1 || warmup.teacherSteps() > NoiseSchedule.T)
+                throw new Add4jException("--ode-teacher-steps must be in 1..1000, got " + warmup.teacherSteps());
+            if (!(warmup.lr() > 0)) throw new Add4jException("--ode-lr must be > 0, got " + warmup.lr());
+        }
     }
 
     /** The paper's settings (and our choices where it is silent) for a run of {@code steps} x {@code batch}. */

@@ -73,6 +73,9 @@ public final class AddTrainer implements AutoCloseable {
     private final Adam studentOpt, discOpt;
     private final AddStep addStep;
     private final TextCond sampleCond;
+    private final VPredictionModel teacherModel;
+    private final org.bytedeco.pytorch.TensorVector studentParams;
+    private OdeWarmup warmup;                            // the warm-up's pairs, made when the first warm-up step runs
     private long start;
     private double bestFid = Double.POSITIVE_INFINITY;
 
@@ -87,6 +90,7 @@ public final class AddTrainer implements AutoCloseable {
         this.out = out;
         this.provenance = provenance;
         this.monitor = monitor;
+        this.teacherModel = teacher.model();
         Path ckpt = out.resolve(CHECKPOINT);
         if (!resume && (Files.exists(ckpt) || Files.exists(out.resolve(MODEL))))
             throw new Add4jException(out + " already holds an ADD run: pass --resume to continue it, or choose another --out");
@@ -104,7 +108,8 @@ public final class AddTrainer implements AutoCloseable {
         features.to(data.device());
         disc = new Discriminator(features, cfg.cond(), cfg.diffAugment(), TextEncoder.DIM);
         disc.heads().to(data.device());
-        studentOpt = Optimizers.adam(net.parameterVector(), cfg.studentLr(), 0.9, 0.999, 1e-8);
+        studentParams = net.parameterVector();
+        studentOpt = Optimizers.adam(studentParams, cfg.studentLr(), 0.9, 0.999, 1e-8);
         discOpt = Optimizers.adam(disc.heads().parameterVector(), cfg.discLr(), 0.0, 0.99, 1e-8); // StyleGAN-T
         try (var scope = new PointerScope()) {
             addStep = new AddStep(cfg, student, new TeacherTarget(teacher.model(), retained(data.empty()), cfg), disc, studentOpt, discOpt);
@@ -121,20 +126,42 @@ public final class AddTrainer implements AutoCloseable {
     /** The iteration itself, for callers that bring their own batches. */
     public AddStep addStep() { return addStep; }
 
-    /** One ADD iteration on the batch of (seed, step), then the EMA update and whatever the monitor asks for. */
+    /**
+     * One iteration, then the EMA update and whatever the monitor asks for: an ODE warm-up step for the first
+     * {@code cfg.warmup().steps()} iterations, an ADD iteration on the batch of (seed, step) after them.
+     */
     public Map<String, Double> step(long s) {
         Map<String, Double> stats;
-        try (var scope = new PointerScope()) {
-            CaptionedImages.Batch b = cfg.classGroups()                               // no caption dropout: no guidance
-                    ? data.classGroupedBatch(cfg.seed(), s, cfg.batch(), LocalBatchNorm.GROUP)
-                    : data.batch(cfg.seed(), s, cfg.batch(), 0.0);
-            stats = addStep.step(b.x0(), b.cond(), s);
-        }
+        if (s < cfg.warmup().steps()) stats = warmupStep(s);
+        else stats = addIteration(s);
         emaUpdate.update(s);
         long done = s + 1;
         if (monitor.sampleEvery() > 0 && done % monitor.sampleEvery() == 0) writeSamples(done);
         if (monitor.evalEvery() > 0 && monitor.eval() != null && done % monitor.evalEvery() == 0) quickEval(done, System.out);
         return stats;
+    }
+
+    private Map<String, Double> warmupStep(long s) {
+        if (warmup == null) warmup = new OdeWarmup(teacherModel, data, cfg, System.out);
+        setStudentLr(cfg.warmup().lr());
+        Map<String, Double> stats = warmup.step(student, studentOpt, studentParams, s);
+        if (s + 1 == cfg.warmup().steps()) {                   // the pairs are not needed any more
+            warmup.close();
+            warmup = null;
+        }
+        return stats;
+    }
+
+    private void setStudentLr(double lr) { studentOpt.param_groups().get(0).options().set_lr(lr); }
+
+    private Map<String, Double> addIteration(long s) {
+        if (cfg.warmup().on()) setStudentLr(cfg.studentLr());
+        try (var scope = new PointerScope()) {
+            CaptionedImages.Batch b = cfg.classGroups()                               // no caption dropout: no guidance
+                    ? data.classGroupedBatch(cfg.seed(), s, cfg.batch(), LocalBatchNorm.GROUP)
+                    : data.batch(cfg.seed(), s, cfg.batch(), 0.0);
+            return addStep.step(b.x0(), b.cond(), s);
+        }
     }
 
     /** A grid of the EMA student at 1 step (top half) and at all its steps (bottom half), on fixed prompts and noise. */
@@ -270,6 +297,7 @@ public final class AddTrainer implements AutoCloseable {
     }
 
     @Override public void close() {
+        if (warmup != null) warmup.close();
         studentOpt.close();
         discOpt.close();
     }

@@ -68,6 +68,12 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--caption-cache", paramLabel = "FILE", description = "Cache of the captions' MiniLM embeddings.") Path captionCache;
     @Option(names = "--class-groups", description = "Batches of groups of 8 images of one class (the heads' batch-norm "
             + "groups), so the discriminator can see fakes that all look alike. Not in the paper; off by default.") boolean classGroups;
+    @Option(names = "--ode-warmup", defaultValue = "0", paramLabel = "N", description = "First regress the student for N "
+            + "iterations onto the teacher's DDIM samples z -> DDIM(z), so the 1-step student starts using its noise; "
+            + "counted in --steps. Not in the paper; 0 (default): off.") int odeWarmup;
+    @Option(names = "--ode-pairs", defaultValue = "4096", description = "Warm-up (noise, teacher sample) pairs (default: ${DEFAULT-VALUE}).") int odePairs;
+    @Option(names = "--ode-teacher-steps", defaultValue = "8", description = "Teacher DDIM steps per warm-up pair (default: ${DEFAULT-VALUE}).") int odeTeacherSteps;
+    @Option(names = "--ode-lr", defaultValue = "1e-4", description = "Student learning rate during the warm-up (default: ${DEFAULT-VALUE}).") double odeLr;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.DeviceOption deviceOption;
@@ -123,7 +129,8 @@ public final class DistillCommand implements Callable<Integer> {
         List<Integer> ts = Timesteps.parse(studentTimesteps, true);
         return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting), AddConfig.Cond.parse(cond),
                 AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, !noDiffAugment,
-                steps, batch, studentLr, discLr, ema, seed, classGroups);
+                steps, batch, studentLr, discLr, ema, seed, classGroups,
+                odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr) : AddConfig.Warmup.NONE);
     }
 
     private Evaluation.Setup evalSetup(Path netFile, TextEncoder text, Device device) {

@@ -185,6 +185,68 @@ class AddTrainerTest {
         assertTrue(e.getMessage().contains("--class-groups"), e.getMessage());
     }
 
+    // The ODE warm-up before ADD (OdeWarmup)
+
+    /** Paper defaults at batch 8, with {@code warm} warm-up steps on 16 pairs of 2-step DDIM, lr 2e-3. */
+    static AddConfig warm(int warm, int steps) {
+        return cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, steps)
+                .withWarmup(new AddConfig.Warmup(warm, 16, 2, 2e-3));
+    }
+
+    @Test void theWarmUpRegressesTheStudentOntoTheTeachersSamplesThenAddTakesOver(@TempDir Path dir) {
+        // only the pure-noise timestep: the warm-up is then a plain regression z -> DDIM(z) on 16 fixed pairs
+        AddConfig d = warm(40, 42);
+        AddConfig c = new AddConfig(List.of(999), d.loss(), d.weighting(), d.cond(), d.studentInit(), 1, d.lambda(), d.r1(), 0,
+                d.tMin(), d.tMax(), true, d.steps(), d.batch(), d.studentLr(), d.discLr(), d.emaDecay(), d.seed(), false, d.warmup());
+        List<Double> l = new ArrayList<>();
+        try (AddTrainer t = trainer(c, dir, false)) {
+            for (long s = 0; s < 40; s++) {
+                Map<String, Double> st = t.step(s);
+                assertFalse(st.containsKey("loss_adv"), "no ADD loss during the warm-up, step " + s);
+                if (st.containsKey("loss_ode")) l.add(st.get("loss_ode")); // a skipped (non-finite) step has none
+            }
+            Map<String, Double> add = t.step(40);
+            assertFalse(add.containsKey("loss_ode"), "after the warm-up: ADD");
+            assertTrue(add.containsKey("loss_adv") && add.containsKey("loss_d"), add.toString());
+        }
+        int n = l.size();
+        assertTrue(n >= 36, "nearly every warm-up step taken: " + n);
+        System.out.printf("AddTrainerTest ODE warm-up: regression loss %.4f -> %.4f%n", mean(l, 0, 5), mean(l, n - 5, n));
+        assertTrue(mean(l, n - 8, n) < 0.65 * mean(l, 0, 8), "the regression loss falls by a third or more: " + l);
+    }
+
+    @Test void aRunResumedInTheWarmUpContinuesAsAnUninterruptedOne(@TempDir Path dir) {
+        AddConfig c = warm(3, 5);
+        List<Map<String, Double>> straight = new ArrayList<>();
+        try (AddTrainer t = trainer(c, dir.resolve("straight"), false)) {
+            for (long s = 0; s < 5; s++) straight.add(t.step(s));
+        }
+        Path split = dir.resolve("split");
+        try (AddTrainer t = trainer(c, split, false)) {
+            for (long s = 0; s < 2; s++) t.step(s);
+            t.save(2);
+        }
+        try (AddTrainer t = trainer(c, split, true)) {        // the pairs are made again, the same
+            for (long s = 2; s < 5; s++) {
+                Map<String, Double> got = t.step(s), want = straight.get((int) s);
+                assertEquals(want.keySet(), got.keySet(), "step " + s);
+                for (String k : want.keySet()) assertEquals(want.get(k), got.get(k), 1e-5 * Math.max(1, Math.abs(want.get(k))), k + " at step " + s);
+            }
+        }
+    }
+
+    @Test void aWarmUpAsLongAsTheRunIsRefusedAndOldConfigsHaveNone() {
+        var e = assertThrows(Add4jException.class, () -> warm(5, 5));
+        assertTrue(e.getMessage().contains("--ode-warmup"), e.getMessage());
+        var p = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 9)
+                .withWarmup(new AddConfig.Warmup(3, 4, 2, 1e-3)));
+        assertTrue(p.getMessage().contains("--ode-pairs"), p.getMessage());
+        AddConfig plain = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 9);
+        String json = Json.compact(plain).replaceFirst(",\"warmup\":\\{[^}]*}", "");
+        assertFalse(json.contains("warmup"), json);
+        assertEquals(plain, Json.read(json, AddConfig.class), "a config.json from before the warm-up reads as no warm-up");
+    }
+
     @Test void aSavedStudentIsAStudentWithItsTimestepsAndSamplesInOneStep(@TempDir Path dir) {
         try (AddTrainer t = trainer(cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2), dir, false)) {
             t.step(0);
