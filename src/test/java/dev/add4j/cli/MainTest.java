@@ -77,6 +77,17 @@ class MainTest {
         assertFalse(Files.exists(dir.resolve("out")), "nothing is written");
     }
 
+    @Test void distillWithBadOdeWarmUpOptionsExitsWith2NamingTheOptionAndWritesNothing(@TempDir Path dir) {
+        Path out = dir.resolve("out");
+        String line = run("distill", "--out", out.toString(), "--steps", "5", "--ode-warmup", "5").badInput();
+        assertTrue(line.contains("--ode-warmup") && line.contains("--steps"), line);
+        line = run("distill", "--out", out.toString(), "--steps", "50", "--ode-warmup", "5", "--ode-lr", "0").badInput();
+        assertTrue(line.contains("--ode-lr"), line);
+        line = run("distill", "--out", out.toString(), "--steps", "50", "--ode-warmup", "5", "--ode-teacher-steps", "0").badInput();
+        assertTrue(line.contains("--ode-teacher-steps"), line);
+        assertFalse(Files.exists(out), "nothing is written");
+    }
+
     @Test void trainTeacherWithANonexistentDataDirectoryExitsWith2AndWritesNothing(@TempDir Path dir) {
         Path out = dir.resolve("run");
         String line = run("train-teacher", "--data", "/nonexistent", "--size", "tiny", "--steps", "1", "--device", "cpu",
