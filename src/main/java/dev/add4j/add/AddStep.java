@@ -67,7 +67,8 @@ public final class AddStep {
             Tensor s = studentTimesteps(b, gen).to(x0.device(), torch.ScalarType.Long);                 // [B]
             Tensor eps = torch.randn(Ops.shape(x0), new GeneratorOptional(gen)).to(x0.device(), torch.ScalarType.Float);
             Tensor xS = student.schedule().noised(x0, eps, s);                                          // [B,C,H,W]
-            Tensor cond = cfg.loss().adversarial() ? disc.condition(text, x0) : null;                   // [B,condDim]
+            Tensor seen = s.lt(Ops.s(cfg.studentTimesteps().get(0)));                                  // [B] input holds x0
+            Tensor cond = cfg.loss().adversarial() ? disc.condition(text, x0, seen) : null;             // [B,condDim]
             // 4.3  the student's x0 estimate
             Tensor x0Hat = student.x0(xS, s, text);                                                     // [B,C,H,W]
             // 4.4-4.6  L_G = L_adv^G + lambda L_distill, the heads frozen

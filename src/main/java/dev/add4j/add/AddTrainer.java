@@ -119,6 +119,16 @@ public final class AddTrainer implements AutoCloseable {
         AtomicFiles.writeString(out.resolve(CONFIG), Json.write(cfg)); // on resume: the same, or a longer run
     }
 
+    /**
+     * Starts the student (and its EMA) from other weights of the same network, e.g. the best student of an earlier
+     * run, before the first iteration; a resumed run has its own weights and refuses this.
+     */
+    public void initStudentFrom(UNet weights) {
+        if (start > 0) throw new Add4jException("--init-from: the run resumes at iteration " + start + " with its own weights");
+        weights.copyTo(student.net());
+        weights.copyTo(ema);
+    }
+
     public VPredictionModel student() { return student; }
     public UNet ema() { return ema; }
     public Discriminator discriminator() { return disc; }

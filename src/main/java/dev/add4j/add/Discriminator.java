@@ -46,11 +46,19 @@ public final class Discriminator {
      * The projection's condition: [c_text, c_img] concatenated (or one of them, or null for none).
      * @param x0 the real images the student's inputs were made from [B,C,H,W]
      */
-    public Tensor condition(TextCond text, Tensor x0) {
+    public Tensor condition(TextCond text, Tensor x0) { return condition(text, x0, null); }
+
+    /**
+     * The condition, with c_img zeroed for the samples where {@code seen} [B] (bool) is false, when the config's
+     * cond asks for that ({@link AddConfig.Cond#imageOnlyIfSeen}); {@code seen} null: every sample sees its x0.
+     */
+    public Tensor condition(TextCond text, Tensor x0, Tensor seen) {
         if (!cond.text() && !cond.image()) return null;
         try (var g = new NoGradGuard()) {
             if (!cond.image()) return text.pooled();                                                 // [B,384]
             Tensor cImg = features.cls(x0);                                                          // [B,C]
+            if (cond.imageOnlyIfSeen() && seen != null)
+                cImg = cImg.mul(seen.view(-1, 1).to(cImg.device(), torch.ScalarType.Float));
             return cond.text() ? torch.cat(new TensorVector(text.pooled(), cImg), 1) : cImg;         // [B,384+C]
         }
     }

@@ -44,8 +44,13 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "32", description = "Images per iteration (default: ${DEFAULT-VALUE}).") int batch;
     @Option(names = "--loss", defaultValue = "adv+distill", paramLabel = "adv+distill|adv|distill", description = "Student losses (default: ${DEFAULT-VALUE}).") String loss;
     @Option(names = "--weighting", defaultValue = "exp", paramLabel = "exp|sds|nfsd", description = "Distillation weighting c(t) (default: ${DEFAULT-VALUE}).") String weighting;
-    @Option(names = "--cond", defaultValue = "text+img", paramLabel = "text+img|text|img|none", description = "Discriminator conditioning (default: ${DEFAULT-VALUE}).") String cond;
+    @Option(names = "--cond", defaultValue = "text+img", paramLabel = "text+img|text|img|none|text+img-if-seen",
+            description = "Discriminator conditioning; text+img-if-seen (not in the paper) leaves the image embedding out "
+                    + "where the student's input was pure noise (default: ${DEFAULT-VALUE}).") String cond;
     @Option(names = "--student-init", defaultValue = "teacher", paramLabel = "teacher|random", description = "Student initialisation (default: ${DEFAULT-VALUE}).") String studentInit;
+    @Option(names = "--init-from", paramLabel = "FILE", description = "Start the student from this model file "
+            + "(a teacher or a student of the same network, e.g. an earlier run's student-best.safetensors) in place of "
+            + "--student-init; a new run only.") Path initFrom;
     @Option(names = "--teacher-steps", defaultValue = "1", paramLabel = "1|2|4", description = "Consecutive teacher steps for the target (default: ${DEFAULT-VALUE}).") int teacherSteps;
     @Option(names = "--student-timesteps", defaultValue = "999,749,499,249", description = "The student's timesteps, 999 first (default: ${DEFAULT-VALUE}).") String studentTimesteps;
     @Option(names = "--lambda", defaultValue = "2.5", description = "Weight of the distillation loss (default: ${DEFAULT-VALUE}).") double lambda;
@@ -83,6 +88,8 @@ public final class DistillCommand implements Callable<Integer> {
         AddConfig cfg = config();
         Path teacherFile = existing(teacher != null ? teacher : DEFAULT_TEACHER, "--teacher", "add4j train-teacher");
         Path featuresFile = existing(features != null ? features : DEFAULT_FEATURES, "--features", "add4j train-features --out FILE");
+        Path initFile = initFrom != null ? existing(initFrom, "--init-from", "add4j distill --out DIR (DIR/student-best.safetensors)") : null;
+        if (initFile != null && resume) throw new Add4jException("--init-from starts a new run; a resumed run continues from its checkpoint");
         Path evalNetFile = evalEvery > 0 ? existing(evalNet != null ? evalNet : EvalCommand.DEFAULT_EVAL_NET, "--eval-net", "add4j train-eval-net --out FILE") : null;
         if (evalEvery < 0 || sampleEvery < 0 || checkpointEvery < 0 || logEvery < 1)
             throw new Add4jException("--eval-every, --sample-every and --checkpoint-every must be >= 0, --log-every >= 1");
@@ -90,20 +97,23 @@ public final class DistillCommand implements Callable<Integer> {
         FashionMnist.Split train = FashionMnist.load(data, true); // bad --data fails before anything is written
         Device device = deviceOption.init();
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
+        ModelFile.Loaded initModel = initFile != null ? ModelFile.load(initFile, device) : null;
         Vit vit = Vit.load(featuresFile);
         Files.createDirectories(out);
         var prov = Provenance.of(Main.invocation());
         prov.put("add4j.teacher", teacherFile.toString());
         prov.put("add4j.features", featuresFile.toString());
+        if (initFile != null) prov.put("add4j.init_from", initFile.toString());
         prov.put("add4j.data", (data == null ? "default" : data) + " (" + train.n() + " images)");
         if (detectAnomaly) AnomalyMode.set_enabled(true, true); // process-wide: turned off again below
         try (var scope = new PointerScope(); TextEncoder text = evalEvery > 0 ? new TextEncoder() : null;
              CaptionedImages images = new CaptionedImages(train, captionCache, device)) {
             AddTrainer.Monitor monitor = new AddTrainer.Monitor(sampleEvery, evalEvery, evalEvery > 0 ? evalSetup(evalNetFile, text, device) : null);
             try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, out, resume, prov, monitor)) {
+                if (initModel != null) trainer.initStudentFrom(initModel.model().net());
                 System.out.printf("distill: student %,d parameters (init %s), feature ViT %d blocks x %d, %d heads (taps %s), "
                                 + "%d training images, device %s, iterations %d..%d%n",
-                        trainer.student().net().parameterCount(), cfg.studentInit().cliName(), vit.config().depth(), vit.width(),
+                        trainer.student().net().parameterCount(), initFile != null ? initFile.toString() : cfg.studentInit().cliName(), vit.config().depth(), vit.width(),
                         trainer.discriminator().heads().heads(), trainer.discriminator().taps(), images.size(),
                         device.str().getString(), trainer.startStep(), cfg.steps());
                 long done = trainer.train(maxMinutes, checkpointEvery, logEvery, System.out);

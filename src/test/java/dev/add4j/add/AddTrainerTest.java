@@ -10,6 +10,7 @@ import dev.add4j.nn.Ops;
 import dev.add4j.train.CaptionedImages;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -245,6 +246,46 @@ class AddTrainerTest {
         String json = Json.compact(plain).replaceFirst(",\"warmup\":\\{[^}]*}", "");
         assertFalse(json.contains("warmup"), json);
         assertEquals(plain, Json.read(json, AddConfig.class), "a config.json from before the warm-up reads as no warm-up");
+    }
+
+    @Test void theIfSeenConditionLeavesTheImageEmbeddingOutOnlyWhereTheInputWasPureNoise() {
+        assertEquals(AddConfig.Cond.TEXT_IMG_IF_SEEN, AddConfig.Cond.parse("text+img-if-seen"));
+        torch.manual_seed(5);
+        Vit vit = new Vit(Vit.Config.tiny());
+        Discriminator paper = new Discriminator(vit, AddConfig.Cond.TEXT_IMG, false, dev.add4j.text.TextEncoder.DIM);
+        Discriminator ifSeen = new Discriminator(vit, AddConfig.Cond.TEXT_IMG_IF_SEEN, false, dev.add4j.text.TextEncoder.DIM);
+        try (var scope = new PointerScope()) {
+            CaptionedImages.Batch b = data.batch(3, 0, 4, 0.0);
+            Tensor seen = Ops.fromLongs(new long[]{1, 0, 1, 0}, 4).to(torch.ScalarType.Bool);
+            Tensor full = paper.condition(b.cond(), b.x0(), seen), masked = ifSeen.condition(b.cond(), b.x0(), seen);
+            assertTrue(torch.equal(full, paper.condition(b.cond(), b.x0())), "the paper's condition ignores seen");
+            long text = dev.add4j.text.TextEncoder.DIM, width = full.size(1) - text;
+            assertTrue(torch.equal(masked.narrow(1, 0, text), full.narrow(1, 0, text)), "c_text kept everywhere");
+            for (long i = 0; i < 4; i++) {
+                Tensor img = masked.select(0, i).narrow(0, text, width);
+                if (i % 2 == 0) assertTrue(torch.equal(img, full.select(0, i).narrow(0, text, width)), "c_img kept for sample " + i);
+                else assertEquals(0.0, Ops.f(img.abs().sum()), "c_img zero for sample " + i);
+            }
+        }
+    }
+
+    @Test void aNewRunStartsFromGivenWeightsAndAResumedOneRefusesThem(@TempDir Path dir) {
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2);
+        torch.manual_seed(9);
+        UNet other = new UNet(UNet.Config.tiny());
+        try (AddTrainer t = trainer(c, dir, false); var scope = new PointerScope()) {
+            t.initStudentFrom(other);
+            for (var e : other.namedParameters().entrySet()) {
+                assertTrue(torch.equal(e.getValue(), t.student().net().namedParameters().get(e.getKey())), "student " + e.getKey());
+                assertTrue(torch.equal(e.getValue(), t.ema().namedParameters().get(e.getKey())), "EMA " + e.getKey());
+            }
+            t.step(0);
+            t.save(1);
+        }
+        try (AddTrainer t = trainer(c, dir, true)) {
+            var e = assertThrows(Add4jException.class, () -> t.initStudentFrom(other));
+            assertTrue(e.getMessage().contains("--init-from"), e.getMessage());
+        }
     }
 
     @Test void aSavedStudentIsAStudentWithItsTimestepsAndSamplesInOneStep(@TempDir Path dir) {

@@ -77,7 +77,7 @@ class MainTest {
         assertFalse(Files.exists(dir.resolve("out")), "nothing is written");
     }
 
-    @Test void distillWithBadOdeWarmUpOptionsExitsWith2NamingTheOptionAndWritesNothing(@TempDir Path dir) {
+    @Test void distillWithBadWarmUpInitOrCondOptionsExitsWith2NamingTheOptionAndWritesNothing(@TempDir Path dir) {
         Path out = dir.resolve("out");
         String line = run("distill", "--out", out.toString(), "--steps", "5", "--ode-warmup", "5").badInput();
         assertTrue(line.contains("--ode-warmup") && line.contains("--steps"), line);
@@ -85,6 +85,12 @@ class MainTest {
         assertTrue(line.contains("--ode-lr"), line);
         line = run("distill", "--out", out.toString(), "--steps", "50", "--ode-warmup", "5", "--ode-teacher-steps", "0").badInput();
         assertTrue(line.contains("--ode-teacher-steps"), line);
+        line = run("distill", "--out", out.toString(), "--init-from", dir.resolve("none.safetensors").toString()).badInput();
+        assertTrue(line.contains("--init-from") && line.contains("none.safetensors"), line);
+        line = run("distill", "--out", out.toString(), "--init-from", tinyModel.toString(), "--resume").badInput();
+        assertTrue(line.contains("--init-from"), line);
+        line = run("distill", "--out", out.toString(), "--cond", "text+image").badInput();
+        assertTrue(line.contains("text+img-if-seen"), line);
         assertFalse(Files.exists(out), "nothing is written");
     }
 
