@@ -4,6 +4,7 @@ import dev.add4j.Add4jException;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.diffusion.Samplers;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.Reference;
@@ -39,6 +40,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "FILE", description = "A .safetensors model made by add4j (teacher or student).") Path model;
     @Option(names = "--steps", paramLabel = "S1,S2,...", description = "Step counts, one row each, e.g. 1,2,4,50 (1..1000).") String steps;
     @Option(names = "--guidance", defaultValue = "0", description = "Classifier-free guidance scale; 0 or 1: none (default: ${DEFAULT-VALUE}).") double guidance;
+    @Option(names = "--sampler", paramLabel = "ddim|euler-a|add",
+            description = "Sampler (default: ddim for a teacher, add for a student).") String sampler;
     @Option(names = "--n", defaultValue = "1000", description = "Images per row, a multiple of 10 (default: ${DEFAULT-VALUE}).") int n;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of image 0 and of the captions (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--out", paramLabel = "DIR", description = "Output directory; must not hold metrics.json (default: runs/eval-<model name>).") Path out;
@@ -62,6 +65,7 @@ public final class EvalCommand implements Callable<Integer> {
         List<Integer> stepList = parseSteps(steps);
         checkCommon();
         if (!(guidance >= 0)) throw new Add4jException("--guidance must be >= 0, got " + guidance);
+        if (sampler != null) SampleCommand.kindOf(sampler, true);           // a bad name fails before any work
         Path dir = out != null ? out : Path.of("runs", "eval-" + stem(model));
         Path metricsFile = dir.resolve("metrics.json");
         if (Files.exists(metricsFile)) throw new Add4jException(metricsFile + " already exists: choose another --out");
@@ -72,6 +76,7 @@ public final class EvalCommand implements Callable<Integer> {
 
         Device device = deviceOption.init();
         ModelFile.Loaded loaded = ModelFile.load(model, device);
+        Samplers.Kind kind = sampler != null ? SampleCommand.kindOf(sampler, loaded.isStudent()) : null;
         List<Evaluation.Row> rows = new ArrayList<>();
         String referenceText;
         try (var scope = new PointerScope(); TextEncoder text = new TextEncoder()) {
@@ -83,7 +88,8 @@ public final class EvalCommand implements Callable<Integer> {
             Files.createDirectories(dir);
             for (int s : stepList) {
                 try (var rowScope = new PointerScope()) {
-                    Evaluation.Result r = Evaluation.evaluate(setup, loaded, s, guidance, progress(s, loaded));
+                    Evaluation.Plan plan = Evaluation.Plan.of(loaded, s, kind);
+                    Evaluation.Result r = Evaluation.evaluate(setup, loaded, plan, guidance, progress(plan));
                     rows.add(r.row());
                     Images.writePng(dir.resolve("grid-steps-" + s + ".png"), Evaluation.grid(r.images(), prompts));
                     System.err.printf(Locale.ROOT, "steps %d: fid %.3f, class accuracy %.4f, %.2f ms/image%n",
@@ -145,8 +151,9 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     /** Prints "steps 4 (add): 500/1000 images, 2.10 ms/image, ETA 1 s" to stderr after every batch. */
-    private static Evaluation.Progress progress(int steps, ModelFile.Loaded model) {
-        String sampler = Evaluation.Plan.of(model, steps).samplerName();
+    private static Evaluation.Progress progress(Evaluation.Plan plan) {
+        int steps = plan.steps();
+        String sampler = plan.samplerName();
         return (done, total, seconds) -> System.err.printf(Locale.ROOT, "steps %d (%s): %d/%d images, %.2f ms/image, ETA %.0f s%n",
                 steps, sampler, done, total, seconds * 1e3 / done, seconds / done * (total - done));
     }

@@ -128,11 +128,18 @@ public final class Evaluation {
     public record Plan(Samplers.Kind sampler, List<Integer> timesteps) {
         public Plan { timesteps = List.copyOf(timesteps); }
 
-        public static Plan of(ModelFile.Loaded model, int steps) {
-            if (!model.isStudent()) return new Plan(Samplers.Kind.DDIM, Timesteps.trailing(steps));
+        public static Plan of(ModelFile.Loaded model, int steps) { return of(model, steps, null); }
+
+        /**
+         * The plan with another sampler (null: the model's own, DDIM for a teacher and ADD for a student); a student
+         * keeps its own timesteps when their count is {@code steps}, whatever the sampler.
+         */
+        public static Plan of(ModelFile.Loaded model, int steps, Samplers.Kind sampler) {
+            if (!model.isStudent()) return new Plan(sampler != null ? sampler : Samplers.Kind.DDIM, Timesteps.trailing(steps));
+            Samplers.Kind kind = sampler != null ? sampler : Samplers.Kind.ADD;
             List<Integer> own = model.studentTimesteps();
-            if (own != null && own.size() == steps) return new Plan(Samplers.Kind.ADD, own);
-            return new Plan(Samplers.Kind.ADD, Timesteps.trailing(steps));
+            if (own != null && own.size() == steps) return new Plan(kind, own);
+            return new Plan(kind, Timesteps.trailing(steps));
         }
 
         public int steps() { return timesteps.size(); }
@@ -319,7 +326,11 @@ public final class Evaluation {
 
     /** Samples {@code model} at {@code steps} and measures the images: one row. */
     public static Result evaluate(Setup s, ModelFile.Loaded model, int steps, double guidance, Progress progress) {
-        Plan plan = Plan.of(model, steps);
+        return evaluate(s, model, Plan.of(model, steps), guidance, progress);
+    }
+
+    /** Samples {@code model} as {@code plan} says and measures the images: one row. */
+    public static Result evaluate(Setup s, ModelFile.Loaded model, Plan plan, double guidance, Progress progress) {
         Generated g = sample(model.model(), plan, guidance, s.prompts(), s.seed(), s.batch(), s.text(), s.device(), progress);
         Metrics m = metrics(s.net(), s.reference(), g.images(), s.prompts(), s.text(), s.batch());
         return new Result(Row.of(plan, guidance, s.prompts().size(), m, g.msPerImage()), g.images());

@@ -104,6 +104,7 @@ class EvalCommandTest {
         assertEquals("--n must be a positive multiple of 10 (the same number of images for each class), got 25",
                 error(out, args(out, "--n", "25")));
         assertEquals("--guidance must be >= 0, got -1.0", error(out, args(out, "--guidance", "-1")));
+        assertEquals("--sampler: expected ddim, euler-a or add, got 'heun'", error(out, args(out, "--sampler", "heun")));
         assertEquals("--model is required (or --sanity to check the metrics on real images)", error(out, args(out, "--model", null)));
         assertEquals("--sanity measures real images, not a model: drop --model and --steps", error(out, append(args(out), "--sanity")));
         assertFalse(Files.exists(out), "no output directory was made");

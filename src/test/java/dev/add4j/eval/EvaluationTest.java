@@ -74,6 +74,10 @@ class EvaluationTest {
         assertEquals(new Evaluation.Plan(Samplers.Kind.ADD, List.of(999, 800, 500, 200)), Evaluation.Plan.of(student, 4));
         assertEquals(new Evaluation.Plan(Samplers.Kind.ADD, List.of(999, 499)), Evaluation.Plan.of(student, 2), "other counts: trailing");
         assertEquals(new Evaluation.Plan(Samplers.Kind.ADD, List.of(999)), Evaluation.Plan.of(withMetadata("student", null), 1));
+        assertEquals(new Evaluation.Plan(Samplers.Kind.DDIM, List.of(999, 800, 500, 200)), Evaluation.Plan.of(student, 4, Samplers.Kind.DDIM),
+                "another sampler keeps the student's timesteps");
+        assertEquals(new Evaluation.Plan(Samplers.Kind.EULER_ANCESTRAL, Timesteps.trailing(4)),
+                Evaluation.Plan.of(withMetadata("teacher", null), 4, Samplers.Kind.EULER_ANCESTRAL));
     }
 
     @Test void imageIDependsOnlyOnSeedPlusINotOnTheBatch() {
