@@ -154,8 +154,8 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         if (warmup == null) warmup = Warmup.NONE;                       // a config.json from before the warm-up existed
         if (warmup.steps() < 0) throw new Add4jException("--ode-warmup must be >= 0, got " + warmup.steps());
         if (warmup.on()) {
-            if (warmup.steps() >= steps)
-                throw new Add4jException("--ode-warmup (" + warmup.steps() + ") must be below --steps (" + steps + "), which counts it");
+            if (warmup.steps() > steps)
+                throw new Add4jException("--ode-warmup (" + warmup.steps() + ") must not exceed --steps (" + steps + "), which counts it");
             if (warmup.pairs() < batch) throw new Add4jException("--ode-pairs must be >= --batch (" + batch + "), got " + warmup.pairs());
             if (warmup.teacherSteps() < 1 || warmup.teacherSteps() > NoiseSchedule.T)
                 throw new Add4jException("--ode-teacher-steps must be in 1..1000, got " + warmup.teacherSteps());

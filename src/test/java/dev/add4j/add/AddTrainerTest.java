@@ -237,7 +237,8 @@ class AddTrainerTest {
     }
 
     @Test void aWarmUpAsLongAsTheRunIsRefusedAndOldConfigsHaveNone() {
-        var e = assertThrows(Add4jException.class, () -> warm(5, 5));
+        assertEquals(5, warm(5, 5).warmup().steps(), "a run of warm-up only");
+        var e = assertThrows(Add4jException.class, () -> warm(6, 5));
         assertTrue(e.getMessage().contains("--ode-warmup"), e.getMessage());
         var p = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 9)
                 .withWarmup(new AddConfig.Warmup(3, 4, 2, 1e-3)));

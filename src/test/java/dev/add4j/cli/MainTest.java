@@ -79,7 +79,7 @@ class MainTest {
 
     @Test void distillWithBadWarmUpInitOrCondOptionsExitsWith2NamingTheOptionAndWritesNothing(@TempDir Path dir) {
         Path out = dir.resolve("out");
-        String line = run("distill", "--out", out.toString(), "--steps", "5", "--ode-warmup", "5").badInput();
+        String line = run("distill", "--out", out.toString(), "--steps", "5", "--ode-warmup", "6").badInput();
         assertTrue(line.contains("--ode-warmup") && line.contains("--steps"), line);
         line = run("distill", "--out", out.toString(), "--steps", "50", "--ode-warmup", "5", "--ode-lr", "0").badInput();
         assertTrue(line.contains("--ode-lr"), line);
