@@ -128,20 +128,28 @@ class AddTrainerTest {
     }
 
     @Test void resumeGivesTheSameNextLossesAsAnUninterruptedRun(@TempDir Path dir) {
-        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 4);
+        assertResumeMatchesAStraightRun(cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 4), dir, 2);
+    }
+
+    /**
+     * Runs {@code c} straight through, and again saved after {@code splitAt} steps and resumed: the resumed steps give
+     * the same statistics as the straight ones.
+     */
+    static void assertResumeMatchesAStraightRun(AddConfig c, Path dir, int splitAt) {
         List<Map<String, Double>> straight = new ArrayList<>();
         try (AddTrainer t = trainer(c, dir.resolve("straight"), false)) {
-            for (long s = 0; s < 4; s++) straight.add(t.step(s));
+            for (long s = 0; s < c.steps(); s++) straight.add(t.step(s));
         }
         Path split = dir.resolve("split");
         try (AddTrainer t = trainer(c, split, false)) {
-            for (long s = 0; s < 2; s++) t.step(s);
-            t.save(2);
+            for (long s = 0; s < splitAt; s++) t.step(s);
+            t.save(splitAt);
         }
         try (AddTrainer t = trainer(c, split, true)) {
-            assertEquals(2, t.startStep());
-            for (long s = 2; s < 4; s++) {
+            assertEquals(splitAt, t.startStep());
+            for (long s = splitAt; s < c.steps(); s++) {
                 Map<String, Double> got = t.step(s), want = straight.get((int) s);
+                assertEquals(want.keySet(), got.keySet(), "step " + s);
                 for (String k : want.keySet()) assertEquals(want.get(k), got.get(k), 1e-5 * Math.max(1, Math.abs(want.get(k))), k + " at step " + s);
             }
         }
@@ -217,23 +225,7 @@ class AddTrainerTest {
     }
 
     @Test void aRunResumedInTheWarmUpContinuesAsAnUninterruptedOne(@TempDir Path dir) {
-        AddConfig c = warm(3, 5);
-        List<Map<String, Double>> straight = new ArrayList<>();
-        try (AddTrainer t = trainer(c, dir.resolve("straight"), false)) {
-            for (long s = 0; s < 5; s++) straight.add(t.step(s));
-        }
-        Path split = dir.resolve("split");
-        try (AddTrainer t = trainer(c, split, false)) {
-            for (long s = 0; s < 2; s++) t.step(s);
-            t.save(2);
-        }
-        try (AddTrainer t = trainer(c, split, true)) {        // the pairs are made again, the same
-            for (long s = 2; s < 5; s++) {
-                Map<String, Double> got = t.step(s), want = straight.get((int) s);
-                assertEquals(want.keySet(), got.keySet(), "step " + s);
-                for (String k : want.keySet()) assertEquals(want.get(k), got.get(k), 1e-5 * Math.max(1, Math.abs(want.get(k))), k + " at step " + s);
-            }
-        }
+        assertResumeMatchesAStraightRun(warm(3, 5), dir, 2);   // the pairs are made again, the same; then ADD
     }
 
     @Test void aWarmUpAsLongAsTheRunIsRefusedAndOldConfigsHaveNone() {
