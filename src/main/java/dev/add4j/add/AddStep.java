@@ -4,6 +4,7 @@ import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.nn.LocalBatchNorm;
 import dev.add4j.nn.Ops;
+import dev.add4j.train.Optimizers;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Adam;
 import org.bytedeco.pytorch.BoolOptional;
@@ -105,21 +106,14 @@ public final class AddStep {
     }
 
     /**
-     * One optimiser step on {@code loss}; the heads take no gradient during the student's update. A step whose
-     * loss or gradient is not finite is skipped (and counted by the caller), as mixed-precision loss scalers do:
-     * one bad batch must not turn every weight into NaN.
+     * One optimiser step on {@code loss} ({@link Optimizers#stepIfFinite}: a non-finite step is skipped and counted
+     * by the caller); the heads take no gradient during the student's update.
      * @return whether the step was taken
      */
     private boolean update(Adam opt, Tensor loss, boolean student) {
         disc.heads().requiresGrad(!student);
         try {
-            opt.zero_grad();
-            if (!Double.isFinite(Ops.f(loss))) return false;
-            loss.backward();
-            TensorVector params = student ? studentParams : disc.heads().parameterVector();
-            if (!Double.isFinite(torch.clip_grad_norm_(params, Float.MAX_VALUE))) { opt.zero_grad(); return false; }
-            opt.step();
-            return true;
+            return Optimizers.stepIfFinite(opt, loss, student ? studentParams : disc.heads().parameterVector());
         } finally {
             disc.heads().requiresGrad(true);
         }

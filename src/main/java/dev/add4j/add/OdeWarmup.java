@@ -6,6 +6,7 @@ import dev.add4j.diffusion.Timesteps;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.nn.Ops;
 import dev.add4j.train.CaptionedImages;
+import dev.add4j.train.Optimizers;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Adam;
@@ -82,13 +83,8 @@ public final class OdeWarmup implements AutoCloseable {
             Tensor eps = torch.where(atNoise, z, fresh);                                              // 999: the pair's own z
             Tensor xS = student.schedule().noised(x, eps, s);
             Tensor loss = torch.mse_loss(student.x0(xS, s, cond(k)), x);
-            opt.zero_grad();
-            double l = Ops.f(loss);
-            if (!Double.isFinite(l)) return Map.of("skip_g", 1.0);
-            loss.backward();
-            if (!Double.isFinite(torch.clip_grad_norm_(params, Float.MAX_VALUE))) { opt.zero_grad(); return Map.of("skip_g", 1.0); }
-            opt.step();
-            return Map.of("loss_ode", l, "skip_g", 0.0);
+            if (!Optimizers.stepIfFinite(opt, loss, params)) return Map.of("skip_g", 1.0);
+            return Map.of("loss_ode", Ops.f(loss), "skip_g", 0.0);
         }
     }
 

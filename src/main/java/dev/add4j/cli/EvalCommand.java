@@ -65,7 +65,7 @@ public final class EvalCommand implements Callable<Integer> {
         List<Integer> stepList = parseSteps(steps);
         checkCommon();
         if (!(guidance >= 0)) throw new Add4jException("--guidance must be >= 0, got " + guidance);
-        if (sampler != null) SampleCommand.kindOf(sampler, true);           // a bad name fails before any work
+        Samplers.Kind kind = sampler != null ? SampleCommand.kindOf(sampler, true) : null; // null: the model's own; a bad name fails before any work
         Path dir = out != null ? out : Path.of("runs", "eval-" + stem(model));
         Path metricsFile = dir.resolve("metrics.json");
         if (Files.exists(metricsFile)) throw new Add4jException(metricsFile + " already exists: choose another --out");
@@ -76,7 +76,6 @@ public final class EvalCommand implements Callable<Integer> {
 
         Device device = deviceOption.init();
         ModelFile.Loaded loaded = ModelFile.load(model, device);
-        Samplers.Kind kind = sampler != null ? SampleCommand.kindOf(sampler, loaded.isStudent()) : null;
         List<Evaluation.Row> rows = new ArrayList<>();
         String referenceText;
         try (var scope = new PointerScope(); TextEncoder text = new TextEncoder()) {

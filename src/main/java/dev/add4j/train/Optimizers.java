@@ -2,7 +2,9 @@ package dev.add4j.train;
 
 import org.bytedeco.pytorch.Adam;
 import org.bytedeco.pytorch.AdamOptions;
+import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
 
 /** Optimisers whose options the preset API makes easy to get wrong. */
 public final class Optimizers {
@@ -22,5 +24,20 @@ public final class Optimizers {
         betas.put(1, beta1).put(0, beta2);
         o.eps().put(eps);
         return new Adam(params, o);
+    }
+
+    /**
+     * One step of {@code opt} on {@code loss}, skipped when the loss or the gradient of {@code params} is not finite
+     * (as mixed-precision loss scalers do: one bad batch must not turn every weight into NaN). The gradients are
+     * zeroed first, and again after a skipped step.
+     * @return whether the step was taken
+     */
+    public static boolean stepIfFinite(Adam opt, Tensor loss, TensorVector params) {
+        opt.zero_grad();
+        if (!Double.isFinite(dev.add4j.nn.Ops.f(loss))) return false;
+        loss.backward();
+        if (!Double.isFinite(torch.clip_grad_norm_(params, Float.MAX_VALUE))) { opt.zero_grad(); return false; }
+        opt.step();
+        return true;
     }
 }
