@@ -70,7 +70,8 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--eval-every", defaultValue = "0", description = "Iterations between 1-step evaluations that keep the best student; 0: none (default: ${DEFAULT-VALUE}).") long evalEvery;
     @Option(names = "--eval-n", defaultValue = "500", description = "Images per evaluation during training (default: ${DEFAULT-VALUE}).") int evalN;
     @Option(names = "--eval-net", paramLabel = "FILE", description = "Eval network for --eval-every (default: models/evalnet-fmnist.safetensors).") Path evalNet;
-    @Option(names = "--caption-cache", paramLabel = "FILE", description = "Cache of the captions' MiniLM embeddings.") Path captionCache;
+    @Option(names = "--caption-cache", paramLabel = "FILE", description = "Cache of the captions' MiniLM embeddings; "
+            + "where MiniLM's model is missing (a packed GPU runtime), --eval-every's prompts come from it too.") Path captionCache;
     @Option(names = "--class-groups", description = "Batches of groups of 8 images of one class (the heads' batch-norm "
             + "groups), so the discriminator can see fakes that all look alike. Not in the paper; off by default.") boolean classGroups;
     @Option(names = "--ode-warmup", defaultValue = "0", paramLabel = "N", description = "First regress the student for N "
@@ -106,7 +107,7 @@ public final class DistillCommand implements Callable<Integer> {
         if (initFile != null) prov.put("add4j.init_from", initFile.toString());
         prov.put("add4j.data", (data == null ? "default" : data) + " (" + train.n() + " images)");
         if (detectAnomaly) AnomalyMode.set_enabled(true, true); // process-wide: turned off again below
-        try (var scope = new PointerScope(); TextEncoder text = evalEvery > 0 ? new TextEncoder() : null;
+        try (var scope = new PointerScope(); TextEncoder text = evalEvery > 0 ? TextEncoder.forRuntime(captionCache) : null;
              CaptionedImages images = new CaptionedImages(train, captionCache, device)) {
             AddTrainer.Monitor monitor = new AddTrainer.Monitor(sampleEvery, evalEvery, evalEvery > 0 ? evalSetup(evalNetFile, text, device) : null);
             try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, out, resume, prov, monitor)) {

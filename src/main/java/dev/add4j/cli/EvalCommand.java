@@ -50,6 +50,8 @@ public final class EvalCommand implements Callable<Integer> {
             description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (1000 test images) "
                     + "(default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
     @Option(names = "--batch", defaultValue = "250", description = "Images per sampling and eval-net batch (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--caption-cache", paramLabel = "FILE", description = "Where MiniLM's model is missing (a packed GPU "
+            + "runtime): the prompts' embeddings from this cache of the training captions, as distill's.") Path captionCache;
     @Option(names = "--sanity", description = "Check the metrics on known image sets instead of evaluating a model.") boolean sanity;
     @Mixin Main.DeviceOption deviceOption;
 
@@ -78,7 +80,7 @@ public final class EvalCommand implements Callable<Integer> {
         ModelFile.Loaded loaded = ModelFile.load(model, device);
         List<Evaluation.Row> rows = new ArrayList<>();
         String referenceText;
-        try (var scope = new PointerScope(); TextEncoder text = new TextEncoder()) {
+        try (var scope = new PointerScope(); TextEncoder text = TextEncoder.forRuntime(captionCache)) {
             EvalNet net = EvalNet.load(netFile, device).net();
             Reference ref = Reference.of(net, netFile, test, dataName, n, batch, System.err::println);
             referenceText = ref.description();

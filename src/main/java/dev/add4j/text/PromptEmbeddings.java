@@ -49,13 +49,26 @@ public final class PromptEmbeddings {
         SafeTensors.write(file, t, Map.of("prompts", Json.compact(prompts), "encoder", "all-MiniLM-L6-v2"), SafeTensors.Dtype.F16);
     }
 
+    /** A cache file's prompts and their embeddings (tokens cut to the longest prompt's length). */
+    public record Saved(List<String> prompts, TextEncoder.Embedding embedding) {}
+
     /** Reads embeddings, checking they were made for {@code prompts}. */
     public static TextEncoder.Embedding load(Path file, List<String> prompts) {
+        Saved s = loadAny(file);
+        if (!s.prompts().equals(prompts))
+            throw new Add4jException(file + ": embeddings of other prompts (" + s.prompts().size() + " saved, "
+                    + prompts.size() + " wanted): delete it to recompute");
+        return s.embedding();
+    }
+
+    /** Reads a cache file whatever its prompts. */
+    public static Saved loadAny(Path file) {
+        if (!Files.isRegularFile(file)) throw new Add4jException(file + ": no such text cache file");
         SafeTensors.Contents c = SafeTensors.read(file);
         String[] saved = Json.read(c.metadata().getOrDefault("prompts", "[]"), String[].class);
-        if (!Arrays.asList(saved).equals(prompts))
-            throw new Add4jException(file + ": embeddings of other prompts (" + saved.length + " saved, "
-                    + prompts.size() + " wanted): delete it to recompute");
-        return new TextEncoder.Embedding(c.tensors().get("tokens"), c.tensors().get("mask"), c.tensors().get("pooled"));
+        Tensor tokens = c.tensors().get("tokens"), mask = c.tensors().get("mask"), pooled = c.tensors().get("pooled");
+        if (tokens == null || mask == null || pooled == null || tokens.size(0) != saved.length)
+            throw new Add4jException(file + ": not a text cache (needs tokens, mask, pooled and their prompts)");
+        return new Saved(Arrays.asList(saved), new TextEncoder.Embedding(tokens, mask, pooled));
     }
 }

@@ -9,11 +9,14 @@ import ai.onnxruntime.OrtSession;
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
 import dev.add4j.nn.Ops;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.FloatBuffer;
+import java.nio.file.Path;
 import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -61,12 +64,60 @@ public final class TextEncoder implements AutoCloseable {
     private final HuggingFaceTokenizer tokenizer;
     private final boolean wantsTypeIds;
     private final Map<String, Cached> cache;
+    private final Path cacheOnly; // set for an encoder made by fromCache: it knows only that file's prompts
 
     /** Loads the model and tokenizer from the classpath. */
     public TextEncoder() { this(CACHE_SIZE); }
 
+    /** Whether MiniLM's model is on the classpath; a packed GPU runtime leaves the 90 MB jar out. */
+    public static boolean modelAvailable() { return TextEncoder.class.getResource(MODEL_RESOURCE) != null; }
+
+    /**
+     * An encoder that runs no model and knows only the prompts of a {@link PromptEmbeddings} cache file (the
+     * training captions and ""): for a machine without MiniLM, where evaluation prompts are drawn from the same
+     * captions. Any other prompt is refused with an error that says why.
+     */
+    public static TextEncoder fromCache(Path file) {
+        TorchRuntime.init();
+        try (var scope = new PointerScope()) {
+            PromptEmbeddings.Saved saved = PromptEmbeddings.loadAny(file);
+            Embedding e = saved.embedding();
+            int used = (int) e.tokens().size(1);
+            float[] tokens = Ops.toFloats(e.tokens().to(torch.ScalarType.Float).contiguous());
+            float[] mask = Ops.toFloats(e.mask().to(torch.ScalarType.Float).contiguous());
+            float[] pooled = Ops.toFloats(e.pooled().to(torch.ScalarType.Float).contiguous());
+            Map<String, Cached> fixed = new HashMap<>();
+            for (int i = 0; i < saved.prompts().size(); i++) {
+                Cached c = new Cached(new float[MAX_TOKENS * DIM], new float[MAX_TOKENS], Arrays.copyOfRange(pooled, i * DIM, (i + 1) * DIM));
+                System.arraycopy(tokens, i * used * DIM, c.tokens(), 0, used * DIM);   // positions past `used` are padding
+                System.arraycopy(mask, i * used, c.mask(), 0, used);
+                fixed.put(saved.prompts().get(i), c);
+            }
+            return new TextEncoder(fixed, file);
+        }
+    }
+
+    /**
+     * MiniLM when its model is on the classpath, else (a packed GPU runtime) the prompts of {@code captionCache}.
+     * @throws Add4jException when there is neither
+     */
+    public static TextEncoder forRuntime(Path captionCache) {
+        if (modelAvailable() || captionCache == null) return new TextEncoder();
+        return fromCache(captionCache);
+    }
+
+    private TextEncoder(Map<String, Cached> fixed, Path source) {
+        env = null;
+        session = null;
+        tokenizer = null;
+        wantsTypeIds = false;
+        cache = fixed;
+        cacheOnly = source;
+    }
+
     /** As {@link #TextEncoder()}, keeping at most {@code cacheSize} prompts (least recently used leave first). */
     TextEncoder(int cacheSize) {
+        cacheOnly = null;
         cache = new LinkedHashMap<>(64, 0.75f, true) {
             @Override protected boolean removeEldestEntry(Map.Entry<String, Cached> e) { return size() > cacheSize; }
         };
@@ -100,6 +151,9 @@ public final class TextEncoder implements AutoCloseable {
         Set<String> missing = new LinkedHashSet<>();
         for (int i = 0; i < b; i++)
             if ((rows[i] = cache.get(checkLength(prompts.get(i)))) == null) missing.add(prompts.get(i));
+        if (!missing.isEmpty() && cacheOnly != null)
+            throw new Add4jException("prompt '" + missing.iterator().next() + "' is not in the text cache " + cacheOnly
+                    + " and this runtime has no MiniLM model to encode it");
         if (!missing.isEmpty()) {
             // kept locally too: a batch larger than the cache would evict its own first prompts
             Map<String, Cached> fresh = run(List.copyOf(missing));
@@ -124,6 +178,7 @@ public final class TextEncoder implements AutoCloseable {
     /** The number of tokens of a prompt without [CLS] and [SEP], for messages and tests. */
     public synchronized int tokenCount(String prompt) {
         if (prompt == null) throw new Add4jException("prompt is missing (null); use \"\" for no prompt");
+        if (cacheOnly != null) throw new Add4jException("this runtime has no MiniLM tokenizer (text cache " + cacheOnly + " only)");
         return tokenizer.encode(prompt).getIds().length - 2;
     }
 
@@ -205,6 +260,7 @@ public final class TextEncoder implements AutoCloseable {
     }
 
     @Override public synchronized void close() {
+        if (cacheOnly != null) return;
         tokenizer.close();
         closeSession();
     }

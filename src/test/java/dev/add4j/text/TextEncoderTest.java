@@ -143,4 +143,24 @@ class TextEncoderTest {
         for (int i = 0; i < a.length; i++) s += a[i] * b[i];
         return s;
     }
+
+    @Test void cacheBackedEncoderGivesTheCachedPromptsAndRefusesOthers(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        java.nio.file.Path file = dir.resolve("captions.safetensors");
+        List<String> prompts = List.of("a photo of a sneaker", "", "a grayscale image of a pair of trousers");
+        try (var scope = new PointerScope()) {
+            var real = encoder.encode(prompts);
+            PromptEmbeddings.save(file, prompts, real);
+            try (TextEncoder cached = TextEncoder.fromCache(file)) {
+                var e = cached.encode(List.of(prompts.get(2), prompts.get(0)));              // any order, full 32 positions
+                assertArrayEquals(new long[]{2, 32, 384}, Ops.shape(e.tokens()));
+                var want = encoder.encode(List.of(prompts.get(2), prompts.get(0)));
+                assertArrayEquals(Ops.toFloats(want.mask()), Ops.toFloats(e.mask()));
+                assertTrue(Ops.f(want.tokens().sub(e.tokens()).abs().max()) < 5e-3, "float16 rounding only");
+                assertTrue(Ops.f(want.pooled().sub(e.pooled()).abs().max()) < 1e-3);
+                Add4jException ex = assertThrows(Add4jException.class, () -> cached.encode("a photo of a coat"));
+                assertTrue(ex.getMessage().contains("not in the text cache"), ex.getMessage());
+            }
+        }
+        assertTrue(TextEncoder.modelAvailable());
+    }
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Packs add4j for a GPU machine that has CUDA PyTorch but no Java (the project's `device` tool) into
+# .device/device-run.tar.xz, with ../shared/tools/device-pack (or $DEVICE_PACK).
+# Only what the training commands need travels: the classes, libtorch's JNI glue, picocli and Jackson. MiniLM's
+# 90 MB model stays behind (the commands read the captions' embeddings from --caption-cache instead), but
+# ONNX Runtime's Java classes, without their native libraries, go along: the text encoder's class names them.
+# Usage: scripts/device-pack.sh   (after mvn compile; about 3 minutes at xz -9e)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pack=${DEVICE_PACK:-../shared/tools/device-pack}
+[ -f target/add4j.classpath ] || { echo "no target/add4j.classpath: run ./add4j --help once (it builds)"; exit 1; }
+stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
+ort=$(tr ':' '\n' < target/add4j.classpath | grep '/onnxruntime-[0-9.]*\.jar$')
+(mkdir "$stage/ort" && cd "$stage/ort" && unzip -q "$ort" && rm -rf ai/onnxruntime/native && zip -q -r "$stage/ort-classes.jar" .)
+cp=$(tr ':' '\n' < target/add4j.classpath | grep -E '/(pytorch|openblas|javacpp|picocli|jackson-[a-z]*)-[0-9]' | paste -sd:)
+mkdir -p .device
+XZ_OPT=${XZ_OPT:--9e -T1} bash "$pack" .device "$PWD/target/classes:$cp:$stage/ort-classes.jar"
