@@ -11,7 +11,6 @@ import dev.add4j.TorchRuntime;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -83,9 +82,9 @@ public final class TextEncoder implements AutoCloseable {
             PromptEmbeddings.Saved saved = PromptEmbeddings.loadAny(file);
             Embedding e = saved.embedding();
             int used = (int) e.tokens().size(1);
-            float[] tokens = Ops.toFloats(e.tokens().to(torch.ScalarType.Float).contiguous());
-            float[] mask = Ops.toFloats(e.mask().to(torch.ScalarType.Float).contiguous());
-            float[] pooled = Ops.toFloats(e.pooled().to(torch.ScalarType.Float).contiguous());
+            float[] tokens = Ops.toFloats(e.tokens());
+            float[] mask = Ops.toFloats(e.mask());
+            float[] pooled = Ops.toFloats(e.pooled());
             Map<String, Cached> fixed = new HashMap<>();
             for (int i = 0; i < saved.prompts().size(); i++) {
                 Cached c = new Cached(new float[MAX_TOKENS * DIM], new float[MAX_TOKENS], Arrays.copyOfRange(pooled, i * DIM, (i + 1) * DIM));
