@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Distils the shipped teacher into a student on a GPU machine that has CUDA PyTorch but no Java (the project's
 # `device` tool), with the shipped student's two-stage recipe (models/README.md) at GPU scale:
-#   A. an all-warm-up run: the student regresses onto the teacher's DDIM samples (--ode-warmup);
-#   B. ADD runs from A's best snapshot (--init-from, --cond text+img-if-seen), two settings side by side on the GPU.
+#   A. all-warm-up runs: the student regresses onto the teacher's DDIM samples (--ode-warmup); a second setting
+#      (W2_*) runs beside the first when W2_BATCH is set;
+#   B. ADD runs from A's best snapshot (--init-from, --cond text+img-if-seen), two settings side by side on the GPU;
+#      skipped when ADD_MIN is 0.
 # Each run keeps its best 1-step EMA snapshot by FID (--eval-every, n 500) and stops by the clock (--max-minutes).
 # Carried in .device/ (ignored): device-run.tar.xz (scripts/device-pack.sh), data/ (Fashion-MNIST, train images as
 # .xz to fit the 64 MiB carry limit) and captions.safetensors (the captions' MiniLM embeddings: no MiniLM there).
-# Run once on an H100 (2026-11-26): 12 warm-up it/s at batch 128; results in models/README.md.
+# Runs on an H100 are in models/README.md.
 # Usage there: scripts/device-distill.sh [DEVICE]   (default cuda; the settings below can be overridden by env)
 # Writes to $OUT (or ./device-out): one .tar.gz per run (config, logs, student-best.safetensors), gpu.txt.
 set -uo pipefail
@@ -14,7 +16,8 @@ device=${1:-cuda}
 out=${OUT:-$PWD/device-out}; mkdir -p "$out"
 rt=/tmp/add4j-rt; data=/tmp/add4j-data; runs=/tmp/add4j-runs
 WARM_MIN=${WARM_MIN:-4.5} ADD_MIN=${ADD_MIN:-2.5}
-W_BATCH=${W_BATCH:-128} W_STEPS=${W_STEPS:-40000} W_LR=${W_LR:-2e-4} W_PAIRS=${W_PAIRS:-16384} W_TSTEPS=${W_TSTEPS:-24} W_EVAL=${W_EVAL:-1000} W_EMA=${W_EMA:-0.999}
+W_BATCH=${W_BATCH:-128} W_STEPS=${W_STEPS:-40000} W_LR=${W_LR:-2e-4} W_PAIRS=${W_PAIRS:-16384} W_TSTEPS=${W_TSTEPS:-48} W_EVAL=${W_EVAL:-1000} W_EMA=${W_EMA:-0.999}
+W_INPUTS=${W_INPUTS:-trajectory} W2_BATCH=${W2_BATCH:-} W2_LR=${W2_LR:-$W_LR} W2_PAIRS=${W2_PAIRS:-$W_PAIRS}
 B_STEPS=${B_STEPS:-2000} B_EVAL=${B_EVAL:-25} B_LR=${B_LR:-1e-5} B1_BATCH=${B1_BATCH:-32} B2_BATCH=${B2_BATCH:-128}
 EVAL_N=${EVAL_N:-500}
 mkdir -p "$rt" "$data" "$runs"
@@ -35,12 +38,19 @@ keep() { # run name: its small files and best snapshot, as one archive
     tar -czf "$out/$1.tar.gz" -C "$d" $(cd "$d" && ls config.json metrics.jsonl eval.jsonl console.log student-best.safetensors 2>/dev/null)
 }
 t0=$(date +%s)
-echo "== A: warm-up, batch $W_BATCH, lr $W_LR, $W_PAIRS pairs of ${W_TSTEPS}-step DDIM, ${WARM_MIN} min"
-mkdir -p "$runs/w"
-run distill "${common[@]}" --out "$runs/w" --batch "$W_BATCH" --steps "$W_STEPS" --ode-warmup "$W_STEPS" --ode-lr "$W_LR" \
-    --ode-pairs "$W_PAIRS" --ode-teacher-steps "$W_TSTEPS" --eval-every "$W_EVAL" --ema "$W_EMA" --log-every 500 --max-minutes "$WARM_MIN" \
-    > "$runs/w/console.log" 2>&1
-echo "A exit $? after $(( $(date +%s) - t0 )) s"; grep -E "^(distill|ode|eval|wrote)|rror" "$runs/w/console.log" | tail -40; keep w
+warm() { # run name, batch, lr, pairs
+    mkdir -p "$runs/$1"
+    run distill "${common[@]}" --out "$runs/$1" --batch "$2" --steps "$W_STEPS" --ode-warmup "$W_STEPS" --ode-lr "$3" \
+        --ode-pairs "$4" --ode-teacher-steps "$W_TSTEPS" --ode-inputs "$W_INPUTS" --eval-every "$W_EVAL" --ema "$W_EMA" \
+        --log-every 500 --max-minutes "$WARM_MIN" > "$runs/$1/console.log" 2>&1
+    echo "A $1 exit $? after $(( $(date +%s) - t0 )) s"
+}
+echo "== A: warm-up, batch $W_BATCH, lr $W_LR, $W_PAIRS pairs of ${W_TSTEPS}-step DDIM ($W_INPUTS), ${WARM_MIN} min"
+warm w "$W_BATCH" "$W_LR" "$W_PAIRS" &
+[ -n "$W2_BATCH" ] && { echo "   and beside it batch $W2_BATCH, lr $W2_LR, $W2_PAIRS pairs"; warm w2 "$W2_BATCH" "$W2_LR" "$W2_PAIRS" & }
+wait
+for w in w w2; do [ -d "$runs/$w" ] || continue; echo "-- $w"; grep -E "^(distill|ode|eval|wrote)|rror" "$runs/$w/console.log" | tail -30; keep "$w"; done
+[ "$ADD_MIN" = 0 ] && { echo "total $(( $(date +%s) - t0 )) s"; ls -la "$out"; exit 0; }
 [ -f "$runs/w/student-best.safetensors" ] || exit 1
 echo "== B: ADD from A's best, lr $B_LR, batches $B1_BATCH and $B2_BATCH side by side, ${ADD_MIN} min"
 for b in 1 2; do

@@ -19,6 +19,10 @@ public final class TorchRuntime {
      * sgemm turned a tiny UNet's training to NaN within 150 steps (reproduced here with
      * {@code OPENBLAS_CORETYPE=Cooperlake}; Haswell and SkylakeX kernels train fine). So {@code ./add4j}, the tests
      * and CI set {@code OPENBLAS_CORETYPE=Haswell}; without it a warning is printed.
+     * <p>{@code ADD4J_ONEDNN=0} turns libtorch's oneDNN (mkldnn) CPU kernels off, convolutions then take libtorch's
+     * own im2col path: measured here, oneDNN made now and then a non-finite or different gradient in one step
+     * of an otherwise bit-reproducible run, and without it none did (README, "Notes for developers"), at about
+     * 3.7 times the cost of a UNet training step. The tests and CI set it; the commands leave oneDNN on.
      */
     public static synchronized void init() {
         if (initialised) return;
@@ -33,6 +37,7 @@ public final class TorchRuntime {
                     + "OpenBLAS's Cooperlake kernels, chosen on some Intel CPUs, give NaN in training");
         String threads = System.getenv("ADD4J_TORCH_THREADS"); // the tests set 1: bit-reproducible, no thread races
         if (threads != null && !threads.isBlank()) torch.set_num_threads(Integer.parseInt(threads.trim()));
+        if ("0".equals(System.getenv("ADD4J_ONEDNN"))) torch.globalContext().setUserEnabledMkldnn(false);
         initialised = true;
     }
 

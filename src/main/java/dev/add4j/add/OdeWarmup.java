@@ -10,9 +10,11 @@ import dev.add4j.train.Optimizers;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Adam;
+import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
@@ -29,10 +31,13 @@ import java.util.Map;
  * the noise. A student initialised from it starts by ignoring its noise, and ADD alone did not teach it to use
  * it (one image per prompt, recall ~0). The pairs give the 1-step student a noise-dependent start.
  * <p>Each iteration draws s from the student timesteps like ADD does; at 999 the input is the pair's own noise z,
- * below it the pair's image noised with fresh noise. The loss is the mean squared error to the pair's image.
+ * below it the teacher's DDIM state x_s on the way from z to the image (or, with {@link AddConfig.Warmup.Inputs#RENOISED},
+ * the pair's image noised with fresh noise). The loss is the mean squared error to the pair's image.
  */
 public final class OdeWarmup implements AutoCloseable {
-    private final List<Tensor> noise = new ArrayList<>(), images = new ArrayList<>(); // chunks of one batch each
+    // chunks of one batch each: the noise z [B,1,32,32], the image [B,1,32,32] and, for TRAJECTORY inputs, the DDIM
+    // states at the student timesteps [S,B,1,32,32] (states[0] = z)
+    private final List<Tensor> noise = new ArrayList<>(), images = new ArrayList<>(), states = new ArrayList<>();
     private final CaptionedImages data;
     private final AddConfig cfg;
     private final Tensor studentTimesteps;
@@ -57,9 +62,13 @@ public final class OdeWarmup implements AutoCloseable {
                 TextCond c = cond(k);
                 Generator gen = torch.make_generator_cpu(pairSeed * 1_000_003L + k);
                 Tensor z = torch.randn(new long[]{cfg.batch(), 1, 32, 32}, new GeneratorOptional(gen)).to(data.device(), torch.ScalarType.Float);
-                Tensor x = Samplers.ddim(teacher, teacher.schedule(), ddim, z, c);
+                List<Tensor> kept = new ArrayList<>();
+                Tensor x = Samplers.ddim(teacher, teacher.schedule(), ddim, z, c, (t, xt) -> {
+                    if (cfg.studentTimesteps().contains(t)) kept.add(xt);     // in the student's (descending) order
+                });
                 noise.add(z.retainReference());
                 images.add(x.retainReference());
+                if (trajectory()) states.add(torch.stack(new TensorVector(kept.toArray(new Tensor[0]))).retainReference());
             }
             if ((k + 1) % Math.max(1, chunks / 10) == 0 || k + 1 == chunks) {
                 double el = (System.nanoTime() - t0) / 1e9;
@@ -76,17 +85,25 @@ public final class OdeWarmup implements AutoCloseable {
             Tensor z = noise.get(k), x = images.get(k);
             Generator gen = torch.make_generator_cpu(cfg.seed() * 1_000_003L + step);
             long b = z.size(0);
-            Tensor s = torch.index_select(studentTimesteps, 0, torch.randint(studentTimesteps.size(0), new long[]{b}, new GeneratorOptional(gen)))
-                    .to(z.device(), torch.ScalarType.Long);                                           // [B]
+            Tensor j = torch.randint(studentTimesteps.size(0), new long[]{b}, new GeneratorOptional(gen)); // [B] timestep indices
+            Tensor s = torch.index_select(studentTimesteps, 0, j).to(z.device(), torch.ScalarType.Long); // [B]
             Tensor fresh = torch.randn(Ops.shape(z), new GeneratorOptional(gen)).to(z.device(), torch.ScalarType.Float);
-            Tensor atNoise = s.eq(Ops.s(cfg.studentTimesteps().get(0))).view(b, 1, 1, 1);
-            Tensor eps = torch.where(atNoise, z, fresh);                                              // 999: the pair's own z
-            Tensor xS = student.schedule().noised(x, eps, s);
+            Tensor xS;
+            if (trajectory()) {                                                                       // states[j, i] for sample i at timestep j
+                Tensor rows = j.mul(Ops.s(b)).add(torch.arange(new Scalar(b), Ops.longOn(new Device("cpu"))));
+                xS = states.get(k).flatten(0, 1).index_select(0, rows.to(z.device(), torch.ScalarType.Long));
+            } else {
+                Tensor atNoise = s.eq(Ops.s(cfg.studentTimesteps().get(0))).view(b, 1, 1, 1);
+                Tensor eps = torch.where(atNoise, z, fresh);                                          // 999: the pair's own z
+                xS = student.schedule().noised(x, eps, s);
+            }
             Tensor loss = torch.mse_loss(student.x0(xS, s, cond(k)), x);
             if (!Optimizers.stepIfFinite(opt, loss, params)) return Map.of("skip_g", 1.0);
             return Map.of("loss_ode", Ops.f(loss), "skip_g", 0.0);
         }
     }
+
+    private boolean trajectory() { return cfg.warmup().inputs() == AddConfig.Warmup.Inputs.TRAJECTORY; }
 
     /** The captions of chunk k: the same on every call. */
     private TextCond cond(int k) { return data.batch(pairSeed, k, cfg.batch(), 0.0).cond(); }
@@ -94,6 +111,7 @@ public final class OdeWarmup implements AutoCloseable {
     @Override public void close() {
         noise.forEach(Tensor::releaseReference);
         images.forEach(Tensor::releaseReference);
+        states.forEach(Tensor::releaseReference);
         studentTimesteps.releaseReference();
     }
 }

@@ -79,6 +79,9 @@ public final class DistillCommand implements Callable<Integer> {
             + "counted in --steps. Not in the paper; 0 (default): off.") int odeWarmup;
     @Option(names = "--ode-pairs", defaultValue = "4096", description = "Warm-up (noise, teacher sample) pairs (default: ${DEFAULT-VALUE}).") int odePairs;
     @Option(names = "--ode-teacher-steps", defaultValue = "8", description = "Teacher DDIM steps per warm-up pair (default: ${DEFAULT-VALUE}).") int odeTeacherSteps;
+    @Option(names = "--ode-inputs", defaultValue = "trajectory", paramLabel = "trajectory|renoised", description = "The warm-up's "
+            + "inputs below t = 999: the teacher's DDIM states on the way to the pair's image (needs the student timesteps "
+            + "among the DDIM ones), or the image noised afresh (default: ${DEFAULT-VALUE}).") String odeInputs;
     @Option(names = "--ode-lr", defaultValue = "1e-4", description = "Student learning rate during the warm-up (default: ${DEFAULT-VALUE}).") double odeLr;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
@@ -141,7 +144,7 @@ public final class DistillCommand implements Callable<Integer> {
         return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting), AddConfig.Cond.parse(cond),
                 AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, !noDiffAugment,
                 steps, batch, studentLr, discLr, ema, seed, classGroups,
-                odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr) : AddConfig.Warmup.NONE);
+                odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs)) : AddConfig.Warmup.NONE);
     }
 
     private Evaluation.Setup evalSetup(Path netFile, TextEncoder text, Device device) {

@@ -4,6 +4,7 @@ import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.List;
+import java.util.function.BiConsumer;
 
 /**
  * Samplers as stateless functions (k-diffusion's shape): each takes a denoiser, the schedule, timesteps from high
@@ -28,9 +29,18 @@ public final class Samplers {
 
     /** DDIM with eta = 0 (Song et al. 2021, eq. 12): x_prev = alpha_prev x0 + sigma_prev eps. */
     public static Tensor ddim(Denoiser d, NoiseSchedule s, List<Integer> ts, Tensor xT, TextCond c) {
+        return ddim(d, s, ts, xT, c, (t, xt) -> {});
+    }
+
+    /**
+     * DDIM as above, showing each state x_t of the trajectory to {@code visit} before it is denoised (x_T first):
+     * the ODE warm-up keeps the states at the student's timesteps. A kept state must be retained by the visitor.
+     */
+    public static Tensor ddim(Denoiser d, NoiseSchedule s, List<Integer> ts, Tensor xT, TextCond c, BiConsumer<Integer, Tensor> visit) {
         Tensor x = xT;
         for (int i = 0; i < ts.size(); i++) {
             int t = ts.get(i), prev = i + 1 < ts.size() ? ts.get(i + 1) : -1;   // -1: the clean image
+            visit.accept(t, x);
             Tensor xt = x;
             x = Ops.inScope(() -> {                                             // one scope a step: flat memory
                 Tensor x0 = d.x0(xt, t, c);
