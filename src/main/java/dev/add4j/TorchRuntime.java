@@ -21,8 +21,8 @@ public final class TorchRuntime {
      * and CI set {@code OPENBLAS_CORETYPE=Haswell}; without it a warning is printed.
      * <p>{@code ADD4J_ONEDNN=0} turns libtorch's oneDNN (mkldnn) CPU kernels off, convolutions then take libtorch's
      * own im2col path: measured here, oneDNN made now and then a non-finite or different gradient in one step
-     * of an otherwise bit-reproducible run, and without it none did (README, "Notes for developers"), at about
-     * 3.7 times the cost of a UNet training step. The tests and CI set it; the commands leave oneDNN on.
+     * of an otherwise bit-reproducible run, and without it none did (README, "Notes for developers"), but an ADD
+     * iteration cost 5.5 times as much. The tests and CI set it; the commands leave oneDNN on.
      */
     public static synchronized void init() {
         if (initialised) return;

@@ -87,12 +87,12 @@ public final class OdeWarmup implements AutoCloseable {
             long b = z.size(0);
             Tensor j = torch.randint(studentTimesteps.size(0), new long[]{b}, new GeneratorOptional(gen)); // [B] timestep indices
             Tensor s = torch.index_select(studentTimesteps, 0, j).to(z.device(), torch.ScalarType.Long); // [B]
-            Tensor fresh = torch.randn(Ops.shape(z), new GeneratorOptional(gen)).to(z.device(), torch.ScalarType.Float);
             Tensor xS;
             if (trajectory()) {                                                                       // states[j, i] for sample i at timestep j
                 Tensor rows = j.mul(Ops.s(b)).add(torch.arange(new Scalar(b), Ops.longOn(new Device("cpu"))));
                 xS = states.get(k).flatten(0, 1).index_select(0, rows.to(z.device(), torch.ScalarType.Long));
             } else {
+                Tensor fresh = torch.randn(Ops.shape(z), new GeneratorOptional(gen)).to(z.device(), torch.ScalarType.Float);
                 Tensor atNoise = s.eq(Ops.s(cfg.studentTimesteps().get(0))).view(b, 1, 1, 1);
                 Tensor eps = torch.where(atNoise, z, fresh);                                          // 999: the pair's own z
                 xS = student.schedule().noised(x, eps, s);
