@@ -12,11 +12,11 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * Not part of the suite (no "Test" in its name): the check that located the CPU bug of README's "Notes for
+ * Not part of the suite (no "Test" in its name): the check that measured the CPU bug of README's "Notes for
  * developers". It runs the same 4-iteration ADD run (AddTrainerTest's resume setting) REPS times (default 40) in
  * one JVM and counts the distinct loss sequences; a bit-reproducible libtorch gives one.
- * <p>Run: {@code REPS=40 mvn test -Dtest=RepeatedRunCheck} (oneDNN on, as the commands run) and
- * {@code ADD4J_ONEDNN=0 mvn test -Dtest=RepeatedRunCheck} (oneDNN off, as the tests run).
+ * <p>Run: {@code mvn test -Dtest=RepeatedRunCheck} (oneDNN off, as the tests run) and
+ * {@code mvn test -Dtest=RepeatedRunCheck -Dadd4j.onednn=1} (oneDNN on, as the commands run).
  */
 class RepeatedRunCheck {
     @TempDir static Path shared;
