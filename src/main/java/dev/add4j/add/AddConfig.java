@@ -190,8 +190,8 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
             if (warmup.inputs() == Warmup.Inputs.TRAJECTORY && !grid.containsAll(studentTimesteps))
                 throw new Add4jException("--ode-inputs trajectory needs every student timestep on the teacher's DDIM "
                         + "timesteps, but --ode-teacher-steps " + warmup.teacherSteps() + " gives " + grid.subList(0, Math.min(grid.size(), 8))
-                        + (grid.size() > 8 ? "..." : "") + " (for " + studentTimesteps + " use a multiple of " + studentTimesteps.size()
-                        + ", or --ode-inputs renoised)");
+                        + (grid.size() > 8 ? "..." : "") + " (" + (studentTimesteps.equals(Timesteps.trailing(studentTimesteps.size()))
+                        ? "for " + studentTimesteps + " use a multiple of " + studentTimesteps.size() + ", " : "") + "or --ode-inputs renoised)");
         }
     }
 
