@@ -8,7 +8,7 @@
 # Each run keeps its best 1-step EMA snapshot by FID (--eval-every, n 500) and stops by the clock (--max-minutes).
 # Carried in .device/ (ignored): device-run.tar.xz (scripts/device-pack.sh), data/ (Fashion-MNIST, train images as
 # .xz to fit the 64 MiB carry limit) and captions.safetensors (the captions' MiniLM embeddings: no MiniLM there).
-# Runs on an H100 are in models/README.md.
+# Its runs (an H100, then an H200) are in models/README.md.
 # Usage there: scripts/device-distill.sh [DEVICE]   (default cuda; the settings below can be overridden by env)
 # Writes to $OUT (or ./device-out): one .tar.gz per run (config, logs, student-best.safetensors), gpu.txt.
 set -uo pipefail

@@ -16,7 +16,7 @@ cp=$(tr ':' '\n' < target/add4j.classpath | grep -E '/(pytorch|openblas|javacpp|
 mkdir -p .device
 bash "$pack" "$stage/out" "$PWD/target/classes:$cp:$stage/ort-classes.jar"
 # The pack tool's Java runtime (java.desktop and more, jlink-compressed) does not xz well: 47 MB in all, too big
-# to travel beside the data. The modules the training commands load, uncompressed, made 32 MB.
+# to travel beside the data. The modules the training commands load, uncompressed, made 31 MB.
 mkdir "$stage/run" && tar -xJf "$stage/out/device-run.tar.xz" -C "$stage/run" && rm -rf "$stage/run/jre"
 jdk=$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")
 "$jdk/bin/jlink" --add-modules java.base,java.logging,java.xml,jdk.unsupported --strip-debug --no-header-files \

@@ -34,7 +34,7 @@ public final class Samplers {
 
     /**
      * DDIM as above, showing each state x_t of the trajectory to {@code visit} before it is denoised (x_T first):
-     * the ODE warm-up keeps the states at the student's timesteps. A kept state must be retained by the visitor.
+     * the ODE warm-up keeps the states at the student's timesteps. A state lives in the caller's PointerScope.
      */
     public static Tensor ddim(Denoiser d, NoiseSchedule s, List<Integer> ts, Tensor xT, TextCond c, BiConsumer<Integer, Tensor> visit) {
         Tensor x = xT;
