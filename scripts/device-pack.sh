@@ -4,7 +4,7 @@
 # Only what the training commands need travels: the classes, libtorch's JNI glue, picocli and Jackson. MiniLM's
 # 90 MB model stays behind (the commands read the captions' embeddings from --caption-cache instead), but
 # ONNX Runtime's Java classes, without their native libraries, go along: the text encoder's class names them.
-# Usage: scripts/device-pack.sh   (after mvn compile; about 5 minutes: the pack tool's xz, then ours at -9e)
+# Usage: scripts/device-pack.sh   (after mvn compile; a few minutes, mostly xz -9e)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pack=${DEVICE_PACK:-../shared/tools/device-pack}
@@ -14,7 +14,7 @@ ort=$(tr ':' '\n' < target/add4j.classpath | grep '/onnxruntime-[0-9.]*\.jar$')
 (mkdir "$stage/ort" && cd "$stage/ort" && unzip -q "$ort" && rm -rf ai/onnxruntime/native && zip -q -r "$stage/ort-classes.jar" .)
 cp=$(tr ':' '\n' < target/add4j.classpath | grep -E '/(pytorch|openblas|javacpp|picocli|jackson-[a-z]*)-[0-9]' | paste -sd:)
 mkdir -p .device
-bash "$pack" "$stage/out" "$PWD/target/classes:$cp:$stage/ort-classes.jar"
+XZ_OPT=-0 bash "$pack" "$stage/out" "$PWD/target/classes:$cp:$stage/ort-classes.jar"   # unpacked again below: fast xz
 # The pack tool's Java runtime (java.desktop and more, jlink-compressed) does not xz well: 47 MB in all, too big
 # to travel beside the data. The modules the training commands load, uncompressed, made 31 MB.
 mkdir "$stage/run" && tar -xJf "$stage/out/device-run.tar.xz" -C "$stage/run" && rm -rf "$stage/run/jre"

@@ -64,7 +64,7 @@ public final class OdeWarmup implements AutoCloseable {
                 Tensor z = torch.randn(new long[]{cfg.batch(), 1, 32, 32}, new GeneratorOptional(gen)).to(data.device(), torch.ScalarType.Float);
                 List<Tensor> kept = new ArrayList<>();
                 Tensor x = Samplers.ddim(teacher, teacher.schedule(), ddim, z, c, (t, xt) -> {
-                    if (cfg.studentTimesteps().contains(t)) kept.add(xt);     // in the student's (descending) order
+                    if (trajectory() && cfg.studentTimesteps().contains(t)) kept.add(xt); // in the student's (descending) order
                 });
                 noise.add(z.retainReference());
                 images.add(x.retainReference());
