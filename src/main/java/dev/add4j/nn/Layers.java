@@ -1,5 +1,6 @@
 package dev.add4j.nn;
 
+import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
@@ -31,6 +32,34 @@ public final class Layers {
         public Linear zeroInit() { torch.zero_(weight.detach()); if (bias != null) torch.zero_(bias.detach()); return this; }
     }
 
+    /**
+     * Convolution (1-d or 2-d, from the weight's rank) with bias, the same stride and padding on every axis.
+     * <p>Works around a oneDNN bug: on the CPU, oneDNN's backward pass gives a wrong gradient of the input (about
+     * 30 % relative error, or NaN where the allocator's reused memory held NaN) when the number of output channels
+     * is not a multiple of 16 (measured against double precision: 1, 3, 8 and 24 channels wrong, 16, 32 and 64
+     * right; {@code LayersTest}). The UNet's last convolution has one channel, so every CPU training step got
+     * a corrupted gradient. Where that gradient is needed on the CPU with oneDNN on, the weight gets zero output
+     * channels up to a multiple of 16 and the output is cut back: the same values, from kernels that are right.
+     */
+    public static Tensor convolution(Tensor x, Tensor weight, Tensor bias, long stride, long padding) {
+        int dims = (int) weight.dim() - 2;
+        long out = weight.size(0), extra = (16 - out % 16) % 16;
+        boolean pad = extra > 0 && x.requires_grad() && GradMode.is_enabled() && x.device().is_cpu()
+                && torch.globalContext().userEnabledMkldnn();
+        if (pad) {
+            long[] widths = new long[2 * (dims + 1) + 2];      // constant_pad_nd: (before, after) per axis, last axis first
+            widths[widths.length - 1] = extra;
+            weight = torch.constant_pad_nd(weight, widths, Ops.s(0));
+            bias = torch.constant_pad_nd(bias, new long[]{0, extra}, Ops.s(0));
+        }
+        long[] st = new long[dims], pd = new long[dims], dil = new long[dims], outPad = new long[dims];
+        java.util.Arrays.fill(st, stride);
+        java.util.Arrays.fill(pd, padding);
+        java.util.Arrays.fill(dil, 1);
+        Tensor y = torch.convolution(x, weight, new TensorOptional(bias), st, pd, dil, false, outPad, 1);
+        return pad ? y.narrow(1, 0, out) : y;
+    }
+
     /** 2-d convolution with a square kernel. Shapes: x [B,in,H,W] -> [B,out,H',W']. */
     public static final class Conv2d extends Module {
         final Tensor weight, bias;
@@ -43,8 +72,7 @@ public final class Layers {
             this.padding = padding;
         }
         public Tensor forward(Tensor x) {
-            Tensor y = torch.conv2d(x, weight, new TensorOptional(bias), new long[]{stride, stride},
-                    new long[]{padding, padding}, new long[]{1, 1}, 1);
+            Tensor y = convolution(x, weight, bias, stride, padding);
             FlopCounter.layer(x, weight, y);
             return y;
         }

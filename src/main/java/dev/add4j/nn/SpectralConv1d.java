@@ -2,7 +2,6 @@ package dev.add4j.nn;
 
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -41,7 +40,7 @@ public final class SpectralConv1d extends Module {
 
     public Tensor forward(Tensor x) {
         Tensor w = weight.div(sigma());                                                        // [out,in,k]
-        Tensor y = torch.conv1d(x, w, new TensorOptional(bias), new long[]{1}, new long[]{kernel / 2}, new long[]{1}, 1);
+        Tensor y = Layers.convolution(x, w, bias, 1, kernel / 2);
         FlopCounter.layer(x, weight, y);
         return y;
     }
