@@ -19,10 +19,10 @@ public final class TorchRuntime {
      * sgemm turned a tiny UNet's training to NaN within 150 steps (reproduced here with
      * {@code OPENBLAS_CORETYPE=Cooperlake}; Haswell and SkylakeX kernels train fine). So {@code ./add4j}, the tests
      * and CI set {@code OPENBLAS_CORETYPE=Haswell}; without it a warning is printed.
-     * <p>{@code ADD4J_ONEDNN=0} turns libtorch's oneDNN (mkldnn) CPU kernels off, convolutions then take libtorch's
-     * own path: measured here, with oneDNN 12 of 340 repeats of a bit-reproducible 4-iteration run had a
-     * non-finite gradient in one step, without it 0 of 80 (README, "Notes for developers"), but an ADD iteration
-     * cost 5.5 times as much. The tests and CI set it; the commands leave oneDNN on.
+     * <p>{@code ADD4J_ONEDNN=0} turns libtorch's oneDNN (mkldnn) CPU kernels off; convolutions then take libtorch's
+     * own path, bit-reproducible but 5.5 times slower in an ADD iteration. The tests and CI set it; the commands
+     * leave oneDNN on. (oneDNN's convolution backward is wrong for output widths that are not a multiple of 16:
+     * {@link dev.add4j.nn.Layers#convolution} works around it.)
      */
     public static synchronized void init() {
         if (initialised) return;

@@ -48,15 +48,30 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
      * @param teacherSteps the teacher's DDIM steps per pair
      * @param lr           the student's learning rate during the warm-up
      * @param inputs       what the student sees at its timesteps below 999 (a config.json without it: RENOISED)
+     * @param lrCosine     whether the learning rate decays from {@code lr} to 0 over the warm-up along a half cosine
+     *                     (a config.json without it: constant)
      */
-    public record Warmup(int steps, int pairs, int teacherSteps, double lr, Inputs inputs) {
+    public record Warmup(int steps, int pairs, int teacherSteps, double lr, Inputs inputs, boolean lrCosine) {
         public static final Warmup NONE = new Warmup(0, 0, 0, 0, Inputs.TRAJECTORY);
 
         public Warmup {
             if (inputs == null) inputs = Inputs.RENOISED; // runs from before the option were made this way
         }
 
+        /** A warm-up at the constant learning rate {@code lr}. */
+        public Warmup(int steps, int pairs, int teacherSteps, double lr, Inputs inputs) {
+            this(steps, pairs, teacherSteps, lr, inputs, false);
+        }
+
         public boolean on() { return steps > 0; }
+
+        /** The same warm-up over another number of iterations. */
+        public Warmup withSteps(int n) { return new Warmup(n, pairs, teacherSteps, lr, inputs, lrCosine); }
+
+        /** The learning rate of warm-up iteration {@code step} (0-based). */
+        public double lrAt(long step) {
+            return lrCosine ? lr * 0.5 * (1 + Math.cos(Math.PI * Math.min(step, steps) / steps)) : lr;
+        }
 
         /**
          * The warm-up's inputs at a student timestep s below 999. TRAJECTORY: the teacher's own DDIM state x_s on the

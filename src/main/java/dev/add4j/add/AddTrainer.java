@@ -153,7 +153,7 @@ public final class AddTrainer implements AutoCloseable {
 
     private Map<String, Double> warmupStep(long s) {
         if (warmup == null) warmup = new OdeWarmup(teacherModel, data, cfg, System.out);
-        setStudentLr(cfg.warmup().lr());
+        setStudentLr(cfg.warmup().lrAt(s));
         Map<String, Double> stats = warmup.step(student, studentOpt, studentParams, s);
         if (s + 1 == cfg.warmup().steps()) {                   // the pairs are not needed any more
             warmup.close();

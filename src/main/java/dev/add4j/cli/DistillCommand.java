@@ -83,6 +83,8 @@ public final class DistillCommand implements Callable<Integer> {
             + "inputs below t = 999: the teacher's DDIM states on the way to the pair's image (needs the student timesteps "
             + "among the DDIM ones), or the image noised afresh (default: ${DEFAULT-VALUE}).") String odeInputs;
     @Option(names = "--ode-lr", defaultValue = "1e-4", description = "Student learning rate during the warm-up (default: ${DEFAULT-VALUE}).") double odeLr;
+    @Option(names = "--ode-lr-schedule", defaultValue = "constant", paramLabel = "constant|cosine", description = "The warm-up's "
+            + "learning rate: constant, or decaying to 0 along a half cosine over --ode-warmup (default: ${DEFAULT-VALUE}).") String odeLrSchedule;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.DeviceOption deviceOption;
@@ -144,7 +146,16 @@ public final class DistillCommand implements Callable<Integer> {
         return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting), AddConfig.Cond.parse(cond),
                 AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, !noDiffAugment,
                 steps, batch, studentLr, discLr, ema, seed, classGroups,
-                odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs)) : AddConfig.Warmup.NONE);
+                odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
+                        cosine(odeLrSchedule)) : AddConfig.Warmup.NONE);
+    }
+
+    private static boolean cosine(String schedule) {
+        return switch (schedule.trim()) {
+            case "constant" -> false;
+            case "cosine" -> true;
+            default -> throw new Add4jException("--ode-lr-schedule: expected constant or cosine, got '" + schedule + "'");
+        };
     }
 
     private Evaluation.Setup evalSetup(Path netFile, TextEncoder text, Device device) {

@@ -36,8 +36,8 @@ public final class UNet extends Module {
     public record Config(int imageChannels, int baseChannels, List<Integer> channelMults, int resBlocks,
                          List<Integer> attnLevels, int heads, int textDim) {
         public Config {
-            // Multiples of 16: measured here, oneDNN's AVX-512 convolution backward returned NaN gradients now and
-            // then for widths that are not (8 channels: padded 16-channel blocks), never for multiples of 16.
+            // Multiples of 16: oneDNN's convolution backward gets the input gradient wrong for other output widths
+            // (Layers.convolution); the UNet's inner widths avoid the padding that works around it.
             if (imageChannels < 1 || baseChannels < 16 || baseChannels % 16 != 0)
                 throw new IllegalArgumentException("UNet: baseChannels must be a positive multiple of 16, got " + baseChannels);
             if (channelMults.isEmpty()) throw new IllegalArgumentException("UNet: channelMults is empty");

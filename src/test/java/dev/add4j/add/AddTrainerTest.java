@@ -261,6 +261,19 @@ class AddTrainerTest {
         assertEquals(plain, Json.read(json, AddConfig.class), "a config.json from before the warm-up reads as no warm-up");
     }
 
+
+    @Test void theCosineWarmUpScheduleFallsFromItsRateToZeroAndOldConfigsKeepAConstantRate() {
+        var cosine = new AddConfig.Warmup(100, 16, 4, 2e-3, AddConfig.Warmup.Inputs.TRAJECTORY, true);
+        assertEquals(2e-3, cosine.lrAt(0), 1e-15);
+        assertEquals(1e-3, cosine.lrAt(50), 1e-15);
+        assertEquals(0.0, cosine.lrAt(100), 1e-15);
+        assertTrue(cosine.lrAt(30) > cosine.lrAt(31), "falling");
+        AddConfig c = warm(5, 9).withWarmup(cosine.withSteps(5));
+        assertEquals(c, Json.read(Json.compact(c), AddConfig.class), "round trip");
+        String old = Json.compact(warm(5, 9)).replaceFirst(",\"lrCosine\":false", "");
+        assertFalse(old.contains("lrCosine"), old);
+        assertEquals(2e-3, Json.read(old, AddConfig.class).warmup().lrAt(4), 1e-15, "a config.json from before: constant");
+    }
     @Test void theIfSeenConditionLeavesTheImageEmbeddingOutOnlyWhereTheInputWasPureNoise() {
         assertEquals(AddConfig.Cond.TEXT_IMG_IF_SEEN, AddConfig.Cond.parse("text+img-if-seen"));
         torch.manual_seed(5);
