@@ -15,6 +15,9 @@ import java.util.Map;
  * Everything around a training step, written once for every trainer (edm's training_loop): run steps from
  * {@code start} to {@code total}, print progress with rate and ETA, append every logged step to a JSONL log,
  * checkpoint every so often and at the end, and stop early (with a checkpoint) when a time budget runs out.
+ * The rate and ETA are those of the steps since the previous progress line: a run's first step can hold a one-off
+ * cost (the ODE warm-up's teacher pairs take half an hour on a CPU), which a rate since the start would spread over
+ * the whole run (it printed "eta 26h" for a run that had 35 minutes left).
  */
 public final class TrainLoop {
 
@@ -37,7 +40,13 @@ public final class TrainLoop {
 
     /** Runs the loop and returns the number of steps done (== total unless the time budget ran out). */
     public static long run(long start, Options o, Step step, Checkpointer ckpt, PrintStream out) {
-        long t0 = System.nanoTime(), lastSaved = start;
+        return run(start, o, step, ckpt, out, System::nanoTime);
+    }
+
+    /** As {@link #run(long, Options, Step, Checkpointer, PrintStream)}, timed by {@code nanoClock} (tests). */
+    static long run(long start, Options o, Step step, Checkpointer ckpt, PrintStream out, java.util.function.LongSupplier nanoClock) {
+        long t0 = nanoClock.getAsLong(), lastSaved = start;
+        long windowStart = t0, windowFirstStep = start;     // the steps since the last progress line
         Map<String, Double> sums = new LinkedHashMap<>();
         Map<String, Integer> counts = new LinkedHashMap<>(); // per key: a step may leave a statistic out
         long s = start;
@@ -49,10 +58,13 @@ public final class TrainLoop {
                             + "saved one (step %d) stays as it was; lower the learning rate or resume from it", e.getKey(), e.getValue(), s + 1, lastSaved));
             s++;
             stats.forEach((k, v) -> { sums.merge(k, v, Double::sum); counts.merge(k, 1, Integer::sum); });
-            double elapsed = (System.nanoTime() - t0) / 1e9;
+            long now = nanoClock.getAsLong();
+            double elapsed = (now - t0) / 1e9;
             boolean outOfTime = o.maxMinutes() > 0 && elapsed > o.maxMinutes() * 60;
             if (s % o.logEvery() == 0 || s == o.total() || outOfTime) {
-                double rate = (s - start) / elapsed;
+                double rate = (s - windowFirstStep) / Math.max((now - windowStart) / 1e9, 1e-9);
+                windowStart = now;
+                windowFirstStep = s;
                 Map<String, Object> rec = new LinkedHashMap<>();
                 rec.put("step", s);
                 for (var e : sums.entrySet()) rec.put(e.getKey(), e.getValue() / counts.get(e.getKey()));
