@@ -35,11 +35,15 @@ import java.util.Locale;
  *                         which lets the discriminator see a student that ignores its noise (mode collapse)
  * @param warmup           [choice, off by default] regression of the student onto the teacher's ODE before ADD
  *                         ({@link OdeWarmup}); its iterations are the run's first ones and count in {@code steps}
+ * @param discWarmup       [choice, 0 by default] ADD iterations, after the ODE warm-up, in which only the discriminator
+ *                         learns (the student's output made without a gradient): a student that starts close to the
+ *                         real images otherwise meets heads that cannot tell it apart yet (accuracy 0.5), whose
+ *                         gradient only moves it at random; a config.json without it: 0
  */
 public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                         StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
                         int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
-                        double emaDecay, long seed, boolean classGroups, Warmup warmup) {
+                        double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup) {
 
     /**
      * The ODE warm-up (not in the paper): the student learns z → DDIM_k(z) of the frozen teacher before ADD starts.
@@ -93,6 +97,15 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         }
     }
 
+    /** A config in which the student learns from the first ADD iteration on (no discriminator warm-up). */
+    public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
+                     StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
+                     int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
+                     double emaDecay, long seed, boolean classGroups, Warmup warmup) {
+        this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
+                diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, 0);
+    }
+
     /** A config with the paper's plain batches (no class groups) and no warm-up. */
     public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                      StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
@@ -114,6 +127,15 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     /** This config with another iteration count: a resumed run may be extended (nothing else depends on it). */
     public AddConfig withSteps(int newSteps) { return with(newSteps, classGroups, warmup); }
 
+    /** This config with {@code n} discriminator-only iterations after the ODE warm-up. */
+    public AddConfig withDiscWarmup(int n) {
+        return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
+                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, n);
+    }
+
+    /** Whether the student learns at ADD iteration {@code step} (0-based, counting the ODE warm-up's). */
+    public boolean studentLearnsAt(long step) { return step >= (long) warmup.steps() + discWarmup; }
+
     /** This config with class-grouped batches on or off. */
     public AddConfig withClassGroups(boolean on) { return with(steps, on, warmup); }
 
@@ -122,7 +144,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
 
     private AddConfig with(int newSteps, boolean groups, Warmup w) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w);
+                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w, discWarmup);
     }
 
     /** The student's losses (Table 1d). */
@@ -194,6 +216,11 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
             throw new Add4jException("--class-groups needs a --batch that is a multiple of " + dev.add4j.nn.LocalBatchNorm.GROUP + ", got " + batch);
         if (warmup == null) warmup = Warmup.NONE;                       // a config.json from before the warm-up existed
         if (warmup.steps() < 0) throw new Add4jException("--ode-warmup must be >= 0, got " + warmup.steps());
+        if (discWarmup < 0) throw new Add4jException("--disc-warmup must be >= 0, got " + discWarmup);
+        if (discWarmup > 0 && !loss.adversarial())
+            throw new Add4jException("--disc-warmup needs a discriminator, but --loss " + loss.cliName() + " has none");
+        if ((long) warmup.steps() + discWarmup > steps)
+            throw new Add4jException("--ode-warmup + --disc-warmup (" + ((long) warmup.steps() + discWarmup) + ") must not exceed --steps (" + steps + "), which counts them");
         if (warmup.on()) {
             if (warmup.steps() > steps)
                 throw new Add4jException("--ode-warmup (" + warmup.steps() + ") must not exceed --steps (" + steps + "), which counts it");

@@ -70,21 +70,27 @@ public final class AddStep {
             Tensor xS = student.schedule().noised(x0, eps, s);                                          // [B,C,H,W]
             Tensor seen = s.lt(Ops.s(cfg.studentTimesteps().get(0)));                                  // [B] input holds x0
             Tensor cond = cfg.loss().adversarial() ? disc.condition(text, x0, seen) : null;             // [B,condDim]
-            // 4.3  the student's x0 estimate
-            Tensor x0Hat = student.x0(xS, s, text);                                                     // [B,C,H,W]
-            // 4.4-4.6  L_G = L_adv^G + lambda L_distill, the heads frozen
-            Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, cond, gen)) : zero(x0);
-            timer.mark(PhaseTimer.STUDENT);
-            TeacherTarget.Target target = cfg.loss().distillation() ? teacher.of(x0Hat, text, gen) : null;
-            timer.mark(PhaseTimer.TEACHER);
-            Tensor lDistill = cfg.loss().distillation() ? AddLosses.distillation(x0Hat, target) : zero(x0);
-            Tensor lG = lAdv.add(lDistill.mul(Ops.s(cfg.lambda())));
             Map<String, Double> stats = new LinkedHashMap<>();
-            stats.put("skip_g", update(studentOpt, lG, true) ? 0.0 : 1.0);
-            timer.mark(PhaseTimer.STUDENT);
-            putFinite(stats, "loss_g", lG);
-            putFinite(stats, "loss_adv", lAdv);
-            putFinite(stats, "loss_distill", lDistill);
+            Tensor x0Hat;
+            if (cfg.studentLearnsAt(step)) {
+                // 4.3  the student's x0 estimate
+                x0Hat = student.x0(xS, s, text);                                                        // [B,C,H,W]
+                // 4.4-4.6  L_G = L_adv^G + lambda L_distill, the heads frozen
+                Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, cond, gen)) : zero(x0);
+                timer.mark(PhaseTimer.STUDENT);
+                TeacherTarget.Target target = cfg.loss().distillation() ? teacher.of(x0Hat, text, gen) : null;
+                timer.mark(PhaseTimer.TEACHER);
+                Tensor lDistill = cfg.loss().distillation() ? AddLosses.distillation(x0Hat, target) : zero(x0);
+                Tensor lG = lAdv.add(lDistill.mul(Ops.s(cfg.lambda())));
+                stats.put("skip_g", update(studentOpt, lG, true) ? 0.0 : 1.0);
+                timer.mark(PhaseTimer.STUDENT);
+                putFinite(stats, "loss_g", lG);
+                putFinite(stats, "loss_adv", lAdv);
+                putFinite(stats, "loss_distill", lDistill);
+            } else {                                                    // --disc-warmup: the heads learn alone
+                try (var noGrad = new org.bytedeco.pytorch.NoGradGuard()) { x0Hat = student.x0(xS, s, text); }
+                timer.mark(PhaseTimer.STUDENT);
+            }
             // 4.7  L_D = hinge(real, fake) + gamma R1 on the heads' input features of the real images
             if (cfg.loss().adversarial()) {
                 List<Tensor> realInputs = disc.realHeadInputs(x0, gen);

@@ -77,6 +77,9 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--ode-warmup", defaultValue = "0", paramLabel = "N", description = "First regress the student for N "
             + "iterations onto the teacher's DDIM samples z -> DDIM(z), so the 1-step student starts using its noise; "
             + "counted in --steps. Not in the paper; 0 (default): off.") int odeWarmup;
+    @Option(names = "--disc-warmup", defaultValue = "0", paramLabel = "N", description = "ADD iterations, after the ODE "
+            + "warm-up, in which only the discriminator learns, so a student close to the real images first meets heads "
+            + "that can tell it apart; counted in --steps. Not in the paper; 0 (default): off.") int discWarmup;
     @Option(names = "--ode-pairs", defaultValue = "4096", description = "Warm-up (noise, teacher sample) pairs (default: ${DEFAULT-VALUE}).") int odePairs;
     @Option(names = "--ode-teacher-steps", defaultValue = "8", description = "Teacher DDIM steps per warm-up pair (default: ${DEFAULT-VALUE}).") int odeTeacherSteps;
     @Option(names = "--ode-inputs", defaultValue = "trajectory", paramLabel = "trajectory|renoised", description = "The warm-up's "
@@ -147,7 +150,7 @@ public final class DistillCommand implements Callable<Integer> {
                 AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, !noDiffAugment,
                 steps, batch, studentLr, discLr, ema, seed, classGroups,
                 odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
-                        cosine(odeLrSchedule)) : AddConfig.Warmup.NONE);
+                        cosine(odeLrSchedule)) : AddConfig.Warmup.NONE, discWarmup);
     }
 
     private static boolean cosine(String schedule) {

@@ -274,6 +274,32 @@ class AddTrainerTest {
         assertFalse(old.contains("lrCosine"), old);
         assertEquals(2e-3, Json.read(old, AddConfig.class).warmup().lrAt(4), 1e-15, "a config.json from before: constant");
     }
+    @Test void duringTheDiscWarmUpOnlyTheHeadsLearnThenTheStudentToo(@TempDir Path dir) {
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withDiscWarmup(2);
+        try (AddTrainer t = trainer(c, dir, false); var scope = new PointerScope()) {
+            Tensor student0 = t.student().net().parameterVector().get(0).clone();
+            Tensor head0 = t.discriminator().heads().parameterVector().get(0).clone();
+            for (long s = 0; s < 2; s++) {
+                Map<String, Double> st = t.step(s);
+                assertFalse(st.containsKey("loss_g") || st.containsKey("skip_g"), "no student update at " + s + ": " + st);
+                assertTrue(st.containsKey("loss_d") && st.get("skip_d") == 0.0, st.toString());
+            }
+            assertTrue(torch.equal(student0, t.student().net().parameterVector().get(0)), "student unchanged");
+            assertFalse(torch.equal(head0, t.discriminator().heads().parameterVector().get(0)), "heads changed");
+            Map<String, Double> st = t.step(2);
+            assertEquals(0.0, st.get("skip_g"));
+            assertFalse(torch.equal(student0, t.student().net().parameterVector().get(0)), "the student learns after it");
+        }
+        assertEquals(2, Json.read(Json.compact(c), AddConfig.class).discWarmup(), "round trip");
+        String old = Json.compact(c.withDiscWarmup(0)).replaceFirst(",\"discWarmup\":0", "");
+        assertFalse(old.contains("discWarmup"), old);
+        assertEquals(0, Json.read(old, AddConfig.class).discWarmup(), "a config.json from before: none");
+        var e = assertThrows(Add4jException.class, () -> c.withDiscWarmup(4));
+        assertTrue(e.getMessage().contains("--disc-warmup"), e.getMessage());
+        var d = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withDiscWarmup(1));
+        assertTrue(d.getMessage().contains("--disc-warmup needs a discriminator"), d.getMessage());
+    }
+
     @Test void theIfSeenConditionLeavesTheImageEmbeddingOutOnlyWhereTheInputWasPureNoise() {
         assertEquals(AddConfig.Cond.TEXT_IMG_IF_SEEN, AddConfig.Cond.parse("text+img-if-seen"));
         torch.manual_seed(5);
