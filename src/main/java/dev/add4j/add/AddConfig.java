@@ -133,8 +133,8 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
                 tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, n);
     }
 
-    /** Whether the student learns at ADD iteration {@code step} (0-based, counting the ODE warm-up's). */
-    public boolean studentLearnsAt(long step) { return step >= (long) warmup.steps() + discWarmup; }
+    /** Whether iteration {@code step} (0-based, counting the ODE warm-up's) is one of the discriminator's alone. */
+    public boolean discOnlyAt(long step) { return step >= warmup.steps() && step < (long) warmup.steps() + discWarmup; }
 
     /** This config with class-grouped batches on or off. */
     public AddConfig withClassGroups(boolean on) { return with(steps, on, warmup); }

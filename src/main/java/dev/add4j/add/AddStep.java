@@ -72,7 +72,7 @@ public final class AddStep {
             Tensor cond = cfg.loss().adversarial() ? disc.condition(text, x0, seen) : null;             // [B,condDim]
             Map<String, Double> stats = new LinkedHashMap<>();
             Tensor x0Hat;
-            if (cfg.studentLearnsAt(step)) {
+            if (!cfg.discOnlyAt(step)) {
                 // 4.3  the student's x0 estimate
                 x0Hat = student.x0(xS, s, text);                                                        // [B,C,H,W]
                 // 4.4-4.6  L_G = L_adv^G + lambda L_distill, the heads frozen

@@ -146,6 +146,7 @@ public final class AddTrainer implements AutoCloseable {
         else stats = addIteration(s);
         emaUpdate.update(s);
         long done = s + 1;
+        if (cfg.discOnlyAt(s)) return stats;                           // the student has not changed: nothing to show
         if (monitor.sampleEvery() > 0 && done % monitor.sampleEvery() == 0) writeSamples(done);
         if (monitor.evalEvery() > 0 && monitor.eval() != null && done % monitor.evalEvery() == 0) quickEval(done, System.out);
         return stats;
