@@ -125,26 +125,23 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     }
 
     /** This config with another iteration count: a resumed run may be extended (nothing else depends on it). */
-    public AddConfig withSteps(int newSteps) { return with(newSteps, classGroups, warmup); }
+    public AddConfig withSteps(int newSteps) { return with(newSteps, classGroups, warmup, discWarmup); }
 
     /** This config with {@code n} discriminator-only iterations after the ODE warm-up. */
-    public AddConfig withDiscWarmup(int n) {
-        return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, n);
-    }
+    public AddConfig withDiscWarmup(int n) { return with(steps, classGroups, warmup, n); }
 
     /** Whether iteration {@code step} (0-based, counting the ODE warm-up's) is one of the discriminator's alone. */
     public boolean discOnlyAt(long step) { return step >= warmup.steps() && step < (long) warmup.steps() + discWarmup; }
 
     /** This config with class-grouped batches on or off. */
-    public AddConfig withClassGroups(boolean on) { return with(steps, on, warmup); }
+    public AddConfig withClassGroups(boolean on) { return with(steps, on, warmup, discWarmup); }
 
     /** This config with another ODE warm-up. */
-    public AddConfig withWarmup(Warmup w) { return with(steps, classGroups, w); }
+    public AddConfig withWarmup(Warmup w) { return with(steps, classGroups, w, discWarmup); }
 
-    private AddConfig with(int newSteps, boolean groups, Warmup w) {
+    private AddConfig with(int newSteps, boolean groups, Warmup w, int disc) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w, discWarmup);
+                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w, disc);
     }
 
     /** The student's losses (Table 1d). */
@@ -219,7 +216,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         if (discWarmup < 0) throw new Add4jException("--disc-warmup must be >= 0, got " + discWarmup);
         if (discWarmup > 0 && !loss.adversarial())
             throw new Add4jException("--disc-warmup needs a discriminator, but --loss " + loss.cliName() + " has none");
-        if ((long) warmup.steps() + discWarmup > steps)
+        if (discWarmup > 0 && (long) warmup.steps() + discWarmup > steps)   // the ODE warm-up alone: checked below
             throw new Add4jException("--ode-warmup + --disc-warmup (" + ((long) warmup.steps() + discWarmup) + ") must not exceed --steps (" + steps + "), which counts them");
         if (warmup.on()) {
             if (warmup.steps() > steps)

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.LongSupplier;
 
 /**
  * Everything around a training step, written once for every trainer (edm's training_loop): run steps from
@@ -44,7 +45,7 @@ public final class TrainLoop {
     }
 
     /** As {@link #run(long, Options, Step, Checkpointer, PrintStream)}, timed by {@code nanoClock} (tests). */
-    static long run(long start, Options o, Step step, Checkpointer ckpt, PrintStream out, java.util.function.LongSupplier nanoClock) {
+    static long run(long start, Options o, Step step, Checkpointer ckpt, PrintStream out, LongSupplier nanoClock) {
         long t0 = nanoClock.getAsLong(), lastSaved = start;
         long windowStart = t0, windowFirstStep = start;     // the steps since the last progress line
         Map<String, Double> sums = new LinkedHashMap<>();
