@@ -2,12 +2,15 @@
 # Distils the shipped teacher into a student on a GPU machine that has CUDA PyTorch but no Java (the project's
 # `device` tool), with the shipped student's two-stage recipe (models/README.md) at GPU scale:
 #   A. all-warm-up runs: the student regresses onto the teacher's DDIM samples (--ode-warmup); a second setting
-#      (W2_*) runs beside the first when W2_BATCH is set;
+#      (W2_*) runs beside the first when W2_BATCH is set; W_INIT fine-tunes a student file (carried in .device/)
+#      instead of the teacher, W_SCHED=cosine decays its learning rate, W_SEED picks other pairs;
 #   B. ADD runs from A's best snapshot (--init-from, --cond text+img-if-seen), two settings side by side on the GPU;
 #      skipped when ADD_MIN is 0.
 # Each run keeps its best 1-step EMA snapshot by FID (--eval-every, n 500) and stops by the clock (--max-minutes).
 # Carried in .device/ (ignored): device-run.tar.xz (scripts/device-pack.sh), data/ (Fashion-MNIST, train images as
-# .xz to fit the 64 MiB carry limit) and captions.safetensors (the captions' MiniLM embeddings: no MiniLM there).
+# .xz to fit the 64 MiB carry limit: scripts/device-data.py) and captions.safetensors (the captions' MiniLM
+# embeddings: no MiniLM there).
+# `add4j eval` does not run there: the packed runtime lacks java.desktop (ImageIO, for its grids); evaluate here.
 # Its runs (an H100, then an H200) are in models/README.md.
 # Usage there: scripts/device-distill.sh [DEVICE]   (default cuda; the settings below can be overridden by env)
 # Writes to $OUT (or ./device-out): one .tar.gz per run (config, logs, student-best.safetensors), gpu.txt.
@@ -17,7 +20,8 @@ out=${OUT:-$PWD/device-out}; mkdir -p "$out"
 rt=/tmp/add4j-rt; data=/tmp/add4j-data; runs=/tmp/add4j-runs
 WARM_MIN=${WARM_MIN:-4.5} ADD_MIN=${ADD_MIN:-2.5}
 W_BATCH=${W_BATCH:-128} W_STEPS=${W_STEPS:-40000} W_LR=${W_LR:-2e-4} W_PAIRS=${W_PAIRS:-16384} W_TSTEPS=${W_TSTEPS:-48} W_EVAL=${W_EVAL:-1000} W_EMA=${W_EMA:-0.999}
-W_INPUTS=${W_INPUTS:-trajectory} W2_BATCH=${W2_BATCH:-} W2_LR=${W2_LR:-$W_LR} W2_PAIRS=${W2_PAIRS:-$W_PAIRS}
+W_INPUTS=${W_INPUTS:-trajectory} W_INIT=${W_INIT:-} W_SCHED=${W_SCHED:-constant} W_SEED=${W_SEED:-0}
+W2_BATCH=${W2_BATCH:-} W2_LR=${W2_LR:-$W_LR} W2_PAIRS=${W2_PAIRS:-$W_PAIRS}
 B_STEPS=${B_STEPS:-2000} B_EVAL=${B_EVAL:-25} B_LR=${B_LR:-1e-5} B1_BATCH=${B1_BATCH:-32} B2_BATCH=${B2_BATCH:-128}
 EVAL_N=${EVAL_N:-500}
 mkdir -p "$rt" "$data" "$runs"
@@ -42,7 +46,8 @@ warm() { # run name, batch, lr, pairs
     mkdir -p "$runs/$1"
     run distill "${common[@]}" --out "$runs/$1" --batch "$2" --steps "$W_STEPS" --ode-warmup "$W_STEPS" --ode-lr "$3" \
         --ode-pairs "$4" --ode-teacher-steps "$W_TSTEPS" --ode-inputs "$W_INPUTS" --eval-every "$W_EVAL" --ema "$W_EMA" \
-        --log-every 500 --max-minutes "$WARM_MIN" > "$runs/$1/console.log" 2>&1
+        --ode-lr-schedule "$W_SCHED" --seed "$W_SEED" ${W_INIT:+--init-from "$W_INIT"} \
+        --log-every "${W_LOG:-500}" --max-minutes "$WARM_MIN" > "$runs/$1/console.log" 2>&1
     echo "A $1 exit $? after $(( $(date +%s) - t0 )) s"
 }
 echo "== A: warm-up, batch $W_BATCH, lr $W_LR, $W_PAIRS pairs of ${W_TSTEPS}-step DDIM ($W_INPUTS), ${WARM_MIN} min"
