@@ -54,12 +54,15 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
      * @param inputs       what the student sees at its timesteps below 999 (a config.json without it: RENOISED)
      * @param lrCosine     whether the learning rate decays from {@code lr} to 0 over the warm-up along a half cosine
      *                     (a config.json without it: constant)
+     * @param featureWeight weight of the perceptual {@link FeatureDistance} added to the pixel L2 loss (0: pixel L2
+     *                     alone, as a config.json without it)
      */
-    public record Warmup(int steps, int pairs, int teacherSteps, double lr, Inputs inputs, boolean lrCosine) {
+    public record Warmup(int steps, int pairs, int teacherSteps, double lr, Inputs inputs, boolean lrCosine, double featureWeight) {
         public static final Warmup NONE = new Warmup(0, 0, 0, 0, Inputs.TRAJECTORY);
 
         public Warmup {
             if (inputs == null) inputs = Inputs.RENOISED; // runs from before the option were made this way
+            if (!(featureWeight >= 0)) throw new IllegalArgumentException("featureWeight: " + featureWeight + " (expected >= 0)");
         }
 
         /** A warm-up at the constant learning rate {@code lr}. */
@@ -67,10 +70,15 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
             this(steps, pairs, teacherSteps, lr, inputs, false);
         }
 
+        /** A warm-up on the pixel L2 loss alone. */
+        public Warmup(int steps, int pairs, int teacherSteps, double lr, Inputs inputs, boolean lrCosine) {
+            this(steps, pairs, teacherSteps, lr, inputs, lrCosine, 0);
+        }
+
         public boolean on() { return steps > 0; }
 
         /** The same warm-up over another number of iterations. */
-        public Warmup withSteps(int n) { return new Warmup(n, pairs, teacherSteps, lr, inputs, lrCosine); }
+        public Warmup withSteps(int n) { return new Warmup(n, pairs, teacherSteps, lr, inputs, lrCosine, featureWeight); }
 
         /** The learning rate of warm-up iteration {@code step} (0-based). */
         public double lrAt(long step) {

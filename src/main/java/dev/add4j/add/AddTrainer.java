@@ -74,6 +74,7 @@ public final class AddTrainer implements AutoCloseable {
     private final AddStep addStep;
     private final TextCond sampleCond;
     private final VPredictionModel teacherModel;
+    private final Vit features;                          // frozen; the discriminator's backbone
     private final org.bytedeco.pytorch.TensorVector studentParams;
     private OdeWarmup warmup;                            // the warm-up's pairs, made when the first warm-up step runs
     private long start;
@@ -91,6 +92,7 @@ public final class AddTrainer implements AutoCloseable {
         this.provenance = provenance;
         this.monitor = monitor;
         this.teacherModel = teacher.model();
+        this.features = features;
         Path ckpt = out.resolve(CHECKPOINT);
         if (!resume && (Files.exists(ckpt) || Files.exists(out.resolve(MODEL))))
             throw new Add4jException(out + " already holds an ADD run: pass --resume to continue it, or choose another --out");
@@ -153,7 +155,7 @@ public final class AddTrainer implements AutoCloseable {
     }
 
     private Map<String, Double> warmupStep(long s) {
-        if (warmup == null) warmup = new OdeWarmup(teacherModel, data, cfg, System.out);
+        if (warmup == null) warmup = new OdeWarmup(teacherModel, data, cfg, features, System.out);
         setStudentLr(cfg.warmup().lrAt(s));
         Map<String, Double> stats = warmup.step(student, studentOpt, studentParams, s);
         if (s + 1 == cfg.warmup().steps()) {                   // the pairs are not needed any more

@@ -4,6 +4,7 @@ import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.features.Vit;
 import dev.add4j.nn.Ops;
 import dev.add4j.train.CaptionedImages;
 import dev.add4j.train.Optimizers;
@@ -32,7 +33,8 @@ import java.util.Map;
  * it (one image per prompt, recall ~0). The pairs give the 1-step student a noise-dependent start.
  * <p>Each iteration draws s from the student timesteps like ADD does; at 999 the input is the pair's own noise z,
  * below it the teacher's DDIM state x_s on the way from z to the image (or, with {@link AddConfig.Warmup.Inputs#RENOISED},
- * the pair's image noised with fresh noise). The loss is the mean squared error to the pair's image.
+ * the pair's image noised with fresh noise). The loss is the mean squared error to the pair's image, plus, with a
+ * feature weight, a perceptual {@link FeatureDistance} to it in the frozen feature ViT.
  */
 public final class OdeWarmup implements AutoCloseable {
     // chunks of one batch each: the noise z [B,1,32,32], the image [B,1,32,32] and, for TRAJECTORY inputs, the DDIM
@@ -42,13 +44,15 @@ public final class OdeWarmup implements AutoCloseable {
     private final AddConfig cfg;
     private final Tensor studentTimesteps;
     private final long pairSeed;
+    private final Vit features;                   // for the perceptual term (featureWeight > 0), else unused
 
     /**
      * Makes {@code cfg.warmup().pairs()} pairs (rounded down to whole batches) with the teacher's DDIM sampler,
      * without guidance, on captions drawn like the training batches. Deterministic in the config's seed.
      */
-    public OdeWarmup(VPredictionModel teacher, CaptionedImages data, AddConfig cfg, PrintStream console) {
+    public OdeWarmup(VPredictionModel teacher, CaptionedImages data, AddConfig cfg, Vit features, PrintStream console) {
         this.data = data;
+        this.features = features;
         this.cfg = cfg;
         this.pairSeed = cfg.seed() + 11;
         long[] ts = cfg.studentTimesteps().stream().mapToLong(Integer::longValue).toArray();
@@ -97,9 +101,14 @@ public final class OdeWarmup implements AutoCloseable {
                 Tensor eps = torch.where(atNoise, z, fresh);                                          // 999: the pair's own z
                 xS = student.schedule().noised(x, eps, s);
             }
-            Tensor loss = torch.mse_loss(student.x0(xS, s, cond(k)), x);
+            Tensor x0 = student.x0(xS, s, cond(k));
+            Tensor pixel = torch.mse_loss(x0, x);
+            double w = cfg.warmup().featureWeight();
+            Tensor perceptual = w > 0 ? FeatureDistance.between(features, features.defaultTaps(), x0, x) : null;
+            Tensor loss = w > 0 ? pixel.add(perceptual.mul(Ops.s(w))) : pixel;
             if (!Optimizers.stepIfFinite(opt, loss, params)) return Map.of("skip_g", 1.0);
-            return Map.of("loss_ode", Ops.f(loss), "skip_g", 0.0);
+            if (w == 0) return Map.of("loss_ode", Ops.f(pixel), "skip_g", 0.0);
+            return Map.of("loss_ode", Ops.f(pixel), "loss_ode_feat", Ops.f(perceptual), "skip_g", 0.0);
         }
     }
 

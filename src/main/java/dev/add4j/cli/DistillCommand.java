@@ -88,6 +88,9 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--ode-lr", defaultValue = "1e-4", description = "Student learning rate during the warm-up (default: ${DEFAULT-VALUE}).") double odeLr;
     @Option(names = "--ode-lr-schedule", defaultValue = "constant", paramLabel = "constant|cosine", description = "The warm-up's "
             + "learning rate: constant, or decaying to 0 along a half cosine over --ode-warmup (default: ${DEFAULT-VALUE}).") String odeLrSchedule;
+    @Option(names = "--ode-feature-weight", defaultValue = "0", paramLabel = "W", description = "Add W x a perceptual "
+            + "distance in the frozen feature ViT (LPIPS-like, unit-length tokens) to the warm-up's pixel L2 loss; 0 (default): "
+            + "pixel L2 alone.") double odeFeatureWeight;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.DeviceOption deviceOption;
@@ -136,6 +139,8 @@ public final class DistillCommand implements Callable<Integer> {
     }
 
     AddConfig config() {
+        if (!(odeFeatureWeight >= 0)) throw new Add4jException("--ode-feature-weight: expected a number >= 0, got " + odeFeatureWeight);
+        if (odeFeatureWeight > 0 && odeWarmup == 0) throw new Add4jException("--ode-feature-weight: needs --ode-warmup N");
         String[] range = tRange.split(",");
         if (range.length != 2) throw new Add4jException("--t-range: expected MIN,MAX, got '" + tRange + "'");
         int tMin, tMax;
@@ -150,7 +155,7 @@ public final class DistillCommand implements Callable<Integer> {
                 AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, !noDiffAugment,
                 steps, batch, studentLr, discLr, ema, seed, classGroups,
                 odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
-                        cosine(odeLrSchedule)) : AddConfig.Warmup.NONE, discWarmup);
+                        cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup);
     }
 
     private static boolean cosine(String schedule) {

@@ -274,6 +274,19 @@ class AddTrainerTest {
         assertFalse(old.contains("lrCosine"), old);
         assertEquals(2e-3, Json.read(old, AddConfig.class).warmup().lrAt(4), 1e-15, "a config.json from before: constant");
     }
+    @Test void aFeatureWeightAddsThePerceptualTermToTheWarmUpAndOldConfigsHaveNone(@TempDir Path dir) {
+        AddConfig plain = warm(2, 3);
+        AddConfig c = plain.withWarmup(new AddConfig.Warmup(2, 16, 4, 2e-3, AddConfig.Warmup.Inputs.TRAJECTORY, false, 0.5));
+        try (AddTrainer t = trainer(c, dir, false)) {
+            Map<String, Double> st = t.step(0);
+            assertTrue(st.get("loss_ode_feat") > 0 && st.get("loss_ode") > 0, st.toString());
+        }
+        assertEquals(c, Json.read(Json.compact(c), AddConfig.class), "round trip");
+        String old = Json.compact(plain).replaceFirst(",\"featureWeight\":0\\.0", "");
+        assertFalse(old.contains("featureWeight"), old);
+        assertEquals(plain, Json.read(old, AddConfig.class), "a config.json from before: pixel L2 alone");
+    }
+
     @Test void duringTheDiscWarmUpOnlyTheHeadsLearnThenTheStudentToo(@TempDir Path dir) {
         AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withDiscWarmup(2);
         try (AddTrainer t = trainer(c, dir, false); var scope = new PointerScope()) {

@@ -91,6 +91,10 @@ class MainTest {
         assertTrue(line.contains("--init-from"), line);
         line = run("distill", "--out", out.toString(), "--cond", "text+image").badInput();
         assertTrue(line.contains("text+img-if-seen"), line);
+        line = run("distill", "--out", out.toString(), "--steps", "50", "--ode-warmup", "5", "--ode-feature-weight", "-1").badInput();
+        assertTrue(line.contains("--ode-feature-weight"), line);
+        line = run("distill", "--out", out.toString(), "--ode-feature-weight", "0.5").badInput();
+        assertTrue(line.contains("--ode-feature-weight") && line.contains("--ode-warmup"), line);
         assertFalse(Files.exists(out), "nothing is written");
     }
 
