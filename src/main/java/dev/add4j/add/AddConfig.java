@@ -62,7 +62,6 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
 
         public Warmup {
             if (inputs == null) inputs = Inputs.RENOISED; // runs from before the option were made this way
-            if (!(featureWeight >= 0)) throw new IllegalArgumentException("featureWeight: " + featureWeight + " (expected >= 0)");
         }
 
         /** A warm-up at the constant learning rate {@code lr}. */
@@ -233,6 +232,8 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
             if (warmup.teacherSteps() < 1 || warmup.teacherSteps() > NoiseSchedule.T)
                 throw new Add4jException("--ode-teacher-steps must be in 1..1000, got " + warmup.teacherSteps());
             if (!(warmup.lr() > 0)) throw new Add4jException("--ode-lr must be > 0, got " + warmup.lr());
+            if (!(warmup.featureWeight() >= 0))
+                throw new Add4jException("--ode-feature-weight must be >= 0, got " + warmup.featureWeight());
             List<Integer> grid = Timesteps.trailing(warmup.teacherSteps());
             if (warmup.inputs() == Warmup.Inputs.TRAJECTORY && !grid.containsAll(studentTimesteps))
                 throw new Add4jException("--ode-inputs trajectory needs every student timestep on the teacher's DDIM "

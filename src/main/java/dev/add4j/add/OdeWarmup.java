@@ -104,10 +104,12 @@ public final class OdeWarmup implements AutoCloseable {
             Tensor x0 = student.x0(xS, s, cond(k));
             Tensor pixel = torch.mse_loss(x0, x);
             double w = cfg.warmup().featureWeight();
-            Tensor perceptual = w > 0 ? FeatureDistance.between(features, features.defaultTaps(), x0, x) : null;
-            Tensor loss = w > 0 ? pixel.add(perceptual.mul(Ops.s(w))) : pixel;
-            if (!Optimizers.stepIfFinite(opt, loss, params)) return Map.of("skip_g", 1.0);
-            if (w == 0) return Map.of("loss_ode", Ops.f(pixel), "skip_g", 0.0);
+            if (w == 0) {
+                if (!Optimizers.stepIfFinite(opt, pixel, params)) return Map.of("skip_g", 1.0);
+                return Map.of("loss_ode", Ops.f(pixel), "skip_g", 0.0);
+            }
+            Tensor perceptual = FeatureDistance.between(features, features.defaultTaps(), x0, x);
+            if (!Optimizers.stepIfFinite(opt, pixel.add(perceptual.mul(Ops.s(w))), params)) return Map.of("skip_g", 1.0);
             return Map.of("loss_ode", Ops.f(pixel), "loss_ode_feat", Ops.f(perceptual), "skip_g", 0.0);
         }
     }

@@ -139,8 +139,8 @@ public final class DistillCommand implements Callable<Integer> {
     }
 
     AddConfig config() {
-        if (!(odeFeatureWeight >= 0)) throw new Add4jException("--ode-feature-weight: expected a number >= 0, got " + odeFeatureWeight);
-        if (odeFeatureWeight > 0 && odeWarmup == 0) throw new Add4jException("--ode-feature-weight: needs --ode-warmup N");
+        // without a warm-up the weight would be dropped silently (its range is checked by AddConfig)
+        if (odeFeatureWeight != 0 && odeWarmup == 0) throw new Add4jException("--ode-feature-weight: needs --ode-warmup N");
         String[] range = tRange.split(",");
         if (range.length != 2) throw new Add4jException("--t-range: expected MIN,MAX, got '" + tRange + "'");
         int tMin, tMax;
