@@ -10,7 +10,8 @@
 # Carried in .device/ (ignored): device-run.tar.xz (scripts/device-pack.sh), data/ (Fashion-MNIST, train images as
 # .xz to fit the 64 MiB carry limit: scripts/device-data.py) and captions.safetensors (the captions' MiniLM
 # embeddings: no MiniLM there).
-# `add4j eval` does not run there: the packed runtime lacks java.desktop (ImageIO, for its grids); evaluate here.
+# `add4j eval` can run there too (with --caption-cache for its prompts and --data for its reference): the pack now
+# carries java.desktop, which its grids need. Checked here with the same jlink runtime; not yet run on a device.
 # Its runs (an H100, then an H200) are in models/README.md.
 # Usage there: scripts/device-distill.sh [DEVICE]   (default cuda; the settings below can be overridden by env)
 # Writes to $OUT (or ./device-out): one .tar.gz per run (config, logs, student-best.safetensors), gpu.txt.

@@ -16,10 +16,11 @@ cp=$(tr ':' '\n' < target/add4j.classpath | grep -E '/(pytorch|openblas|javacpp|
 mkdir -p .device
 XZ_OPT=-0 bash "$pack" "$stage/out" "$PWD/target/classes:$cp:$stage/ort-classes.jar"   # unpacked again below: fast xz
 # The pack tool's Java runtime (java.desktop and more, jlink-compressed) does not xz well: 47 MB in all, too big
-# to travel beside the data. The modules the training commands load, uncompressed, made 31 MB.
+# to travel beside the data. The modules the training commands load, uncompressed, made 31 MB; java.desktop
+# (ImageIO, for `add4j eval`'s grids and the sample PNGs) adds 4.5 MB (the runtime alone, tar | xz -6: 12.3 -> 16.8 MB).
 mkdir "$stage/run" && tar -xJf "$stage/out/device-run.tar.xz" -C "$stage/run" && rm -rf "$stage/run/jre"
 jdk=$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")
-"$jdk/bin/jlink" --add-modules java.base,java.logging,java.xml,jdk.unsupported --strip-debug --no-header-files \
+"$jdk/bin/jlink" --add-modules java.base,java.logging,java.xml,jdk.unsupported,java.desktop --strip-debug --no-header-files \
     --no-man-pages --output "$stage/run/jre"
 tar -cf - -C "$stage/run" . | xz ${XZ_OPT:--9e -T1} > .device/device-run.tar.xz
 echo "wrote .device/device-run.tar.xz ($(du -h .device/device-run.tar.xz | cut -f1))"
