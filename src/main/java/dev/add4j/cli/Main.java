@@ -12,7 +12,8 @@ import java.io.PrintWriter;
         description = "Adversarial Diffusion Distillation for the JVM: train a text-conditional teacher, distil it "
                 + "into a 1-4 step student, sample, evaluate, serve.",
         subcommands = {TrainTeacherCommand.class, SampleCommand.class, TrainFeaturesCommand.class, TrainEvalNetCommand.class, EvalCommand.class,
-                DistillCommand.class, ServeCommand.class, BenchCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+                DistillCommand.class, AverageCommand.class, ServeCommand.class, BenchCommand.class, DemoCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -2,6 +2,7 @@ package dev.add4j.eval;
 
 import dev.add4j.Add4jException;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.io.Provenance;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -10,7 +11,6 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -197,16 +197,7 @@ public record Reference(FeatureStats stats, Tensor features, String description)
         return HexFormat.of().formatHex(md.digest());
     }
 
-    static String sha256(Path file) {
-        MessageDigest md = digest();
-        try (InputStream in = Files.newInputStream(file)) {
-            byte[] buf = new byte[1 << 16];
-            for (int r; (r = in.read(buf)) > 0; ) md.update(buf, 0, r);
-        } catch (IOException e) {
-            throw new Add4jException(file + ": cannot read (" + e.getMessage() + ")", e);
-        }
-        return HexFormat.of().formatHex(md.digest());
-    }
+    static String sha256(Path file) { return Provenance.sha256(file); }
 
     private static String sha256(byte[] bytes) { return HexFormat.of().formatHex(digest().digest(bytes)); }
 

@@ -1,8 +1,15 @@
 package dev.add4j.io;
 
+import dev.add4j.Add4jException;
+
+import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -41,5 +48,22 @@ public final class Provenance {
             // provenance is best effort; a missing commit must not stop a run
         }
         return "unknown";
+    }
+
+    /** The SHA-256 of a file's bytes, in hex: names exactly which file a result was made from. */
+    public static String sha256(Path file) {
+        MessageDigest md;
+        try {
+            md = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every Java runtime", e);
+        }
+        try (InputStream in = Files.newInputStream(file)) {
+            byte[] buf = new byte[1 << 16];
+            for (int r; (r = in.read(buf)) > 0; ) md.update(buf, 0, r);
+        } catch (IOException e) {
+            throw new Add4jException(file + ": cannot read (" + e.getMessage() + ")", e);
+        }
+        return HexFormat.of().formatHex(md.digest());
     }
 }

@@ -1,0 +1,26 @@
+package dev.add4j.cli;
+
+import dev.add4j.diffusion.ModelAverage;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/** {@code add4j average}: the mean of several model files' weights (a model soup). */
+@Command(name = "average", mixinStandardHelpOptions = true,
+        description = "Average the weights of two or more model files of one architecture and kind (e.g. fine-tunes "
+                + "of one student: a model soup). The output records each input's sha256 and command.")
+public final class AverageCommand implements Callable<Integer> {
+    @Parameters(arity = "2..*", paramLabel = "FILE", description = "The model files (.safetensors made by add4j).") List<Path> inputs;
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "The averaged model; must not exist.") Path out;
+
+    @Override
+    public Integer call() {
+        ModelAverage.write(inputs, out, Main.invocation());
+        System.out.printf("wrote %s: the mean of %d models%n", out, inputs.size());
+        return 0;
+    }
+}
