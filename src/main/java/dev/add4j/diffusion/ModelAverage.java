@@ -28,7 +28,7 @@ public final class ModelAverage {
     // what must agree for weights to be averaged: the architecture and how the model is used
     private static final List<String> MUST_AGREE = List.of(ModelFile.UNET, ModelFile.KIND, "add4j.prediction",
             "add4j.schedule", ModelFile.STUDENT_TIMESTEPS);
-    // the model-defining entries the average keeps (from the first file); the rest is the first run's own provenance
+    // the entries the average keeps, where all inputs agree on them; the rest is each run's own provenance
     private static final List<String> KEPT = List.of("format", ModelFile.KIND, "add4j.prediction", "add4j.schedule",
             ModelFile.UNET, ModelFile.STUDENT_TIMESTEPS, "add4j.teacher");
 
@@ -49,6 +49,7 @@ public final class ModelAverage {
         List<Map<String, Object>> members = new ArrayList<>();
         Map<String, Tensor> sum = new LinkedHashMap<>();
         Map<String, String> first = null;
+        Map<String, String> kept = new LinkedHashMap<>();
         try (var scope = new PointerScope()) {
             for (Path in : inputs) {
                 SafeTensors.Contents c = SafeTensors.read(in);
@@ -57,6 +58,7 @@ public final class ModelAverage {
                     throw new Add4jException(in + ": not an add4j diffusion model (no " + ModelFile.UNET + " in its metadata)");
                 if (first == null) {
                     first = meta;
+                    for (String k : KEPT) if (meta.containsKey(k)) kept.put(k, meta.get(k));
                     c.tensors().forEach((k, v) -> sum.put(k, v.clone()));
                 } else {
                     for (String key : MUST_AGREE)
@@ -71,6 +73,7 @@ public final class ModelAverage {
                             throw new Add4jException(in + ": tensor " + e.getKey() + " has another shape than in " + inputs.get(0));
                         acc.add_(e.getValue());
                     }
+                    kept.entrySet().removeIf(k -> !k.getValue().equals(meta.get(k.getKey())));
                 }
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("file", in.toString());
@@ -80,8 +83,7 @@ public final class ModelAverage {
             }
             Map<String, Tensor> mean = new LinkedHashMap<>();
             sum.forEach((k, v) -> mean.put(k, v.div_(Ops.s(inputs.size()))));
-            Map<String, String> meta = new LinkedHashMap<>();
-            for (String k : KEPT) if (first.containsKey(k)) meta.put(k, first.get(k));
+            Map<String, String> meta = new LinkedHashMap<>(kept);
             meta.putAll(Provenance.of(command));
             meta.put(AVERAGE_OF, Json.compact(members));
             SafeTensors.write(out, mean, meta, SafeTensors.Dtype.F16);

@@ -26,12 +26,16 @@ class AverageCommandTest {
     @TempDir Path dir;
 
     private Path model(String name, String kind, UNet.Config cfg, long seed) {
+        return model(name, kind, cfg, seed, "models/teacher-fmnist.safetensors");
+    }
+
+    private Path model(String name, String kind, UNet.Config cfg, long seed, String teacher) {
         Path file = dir.resolve(name);
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {
             torch.manual_seed(seed);
             UNet net = new UNet(cfg);
             for (Tensor p : net.namedParameters().values()) p.add_(torch.randn(Ops.shape(p)).mul(Ops.s(0.1)));
-            ModelFile.save(file, net, kind, Map.of(ModelFile.STUDENT_TIMESTEPS, "999,749,499,249"));
+            ModelFile.save(file, net, kind, Map.of(ModelFile.STUDENT_TIMESTEPS, "999,749,499,249", "add4j.teacher", teacher));
         }
         return file;
     }
@@ -61,6 +65,7 @@ class AverageCommandTest {
             assertEquals("student", meta.get(ModelFile.KIND));
             assertEquals("999,749,499,249", meta.get(ModelFile.STUDENT_TIMESTEPS));
             assertTrue(meta.get("add4j.command").startsWith("add4j average"));
+            assertEquals("models/teacher-fmnist.safetensors", meta.get("add4j.teacher"));
             var members = Json.tree(meta.get(ModelAverage.AVERAGE_OF));
             assertEquals(3, members.size());
             assertEquals(Provenance.sha256(b), members.get(1).get("sha256").asText());
@@ -88,5 +93,18 @@ class AverageCommandTest {
         Files.writeString(out, "keep me");
         assertTrue(CliRun.of("average", "--out", out.toString(), a.toString(), b.toString()).badInput().contains("already exists"));
         assertEquals("keep me", Files.readString(out));
+    }
+
+    @Test
+    void anEntryTheInputsDisagreeOnIsDropped() {
+        Path a = model("a.safetensors", "student", UNet.Config.tiny(), 1, "one-teacher.safetensors");
+        Path b = model("b.safetensors", "student", UNet.Config.tiny(), 2, "another-teacher.safetensors");
+        Path out = dir.resolve("soup.safetensors");
+        assertEquals(0, CliRun.of("average", "--out", out.toString(), a.toString(), b.toString()).code());
+        try (var scope = new PointerScope()) {
+            Map<String, String> meta = SafeTensors.read(out).metadata();
+            assertFalse(meta.containsKey("add4j.teacher"), meta.toString());
+            assertEquals("student", meta.get(ModelFile.KIND));
+        }
     }
 }
