@@ -44,7 +44,8 @@ import java.util.stream.Collectors;
  * kept, and atomic checkpoints that {@code --resume} continues bit for bit.
  * <p>Run directory: {@code config.json}, {@code checkpoint.safetensors} (student, EMA, heads),
  * {@code student-optimizer.pt}, {@code disc-optimizer.pt}, {@code metrics.jsonl}, {@code eval.jsonl},
- * {@code samples/step-NNNNNN.png}, {@code student.safetensors} (the EMA student) and {@code student-best.safetensors}.
+ * {@code samples/step-NNNNNN.png}, {@code student.safetensors} (the EMA student) and {@code student-best.safetensors};
+ * during an ODE warm-up also {@code ode-pairs.safetensors}, its pairs for {@code --resume} (deleted when it ends).
  */
 public final class AddTrainer implements AutoCloseable {
     public static final String CHECKPOINT = "checkpoint.safetensors", STUDENT_OPT = "student-optimizer.pt",
@@ -155,12 +156,17 @@ public final class AddTrainer implements AutoCloseable {
     }
 
     private Map<String, Double> warmupStep(long s) {
-        if (warmup == null) warmup = new OdeWarmup(teacherModel, data, cfg, features, System.out);
+        if (warmup == null) warmup = new OdeWarmup(teacherModel, data, cfg, features, out.resolve(OdeWarmup.CACHE), System.out);
         setStudentLr(cfg.warmup().lrAt(s));
         Map<String, Double> stats = warmup.step(student, studentOpt, studentParams, s);
         if (s + 1 == cfg.warmup().steps()) {                   // the pairs are not needed any more
             warmup.close();
             warmup = null;
+            try {
+                Files.deleteIfExists(out.resolve(OdeWarmup.CACHE));
+            } catch (IOException e) {
+                System.out.println("ode warm-up: could not delete " + out.resolve(OdeWarmup.CACHE) + " (" + e.getMessage() + ")");
+            }
         }
         return stats;
     }

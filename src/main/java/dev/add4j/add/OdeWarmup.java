@@ -4,7 +4,10 @@ import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.Add4jException;
 import dev.add4j.features.Vit;
+import dev.add4j.io.Json;
+import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.Ops;
 import dev.add4j.train.CaptionedImages;
 import dev.add4j.train.Optimizers;
@@ -21,8 +24,12 @@ import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -37,6 +44,9 @@ import java.util.Map;
  * feature weight, a perceptual {@link FeatureDistance} to it in the frozen feature ViT.
  */
 public final class OdeWarmup implements AutoCloseable {
+    /** The run directory's file that keeps the pairs (fp32), so that {@code --resume} does not make them again. */
+    public static final String CACHE = "ode-pairs.safetensors";
+    private static final String CACHE_KEY = "add4j.ode_pairs_key";
     // chunks of one batch each: the noise z [B,1,32,32], the image [B,1,32,32] and, for TRAJECTORY inputs, the DDIM
     // states at the student timesteps [S,B,1,32,32] (states[0] = z)
     private final List<Tensor> noise = new ArrayList<>(), images = new ArrayList<>(), states = new ArrayList<>();
@@ -51,6 +61,15 @@ public final class OdeWarmup implements AutoCloseable {
      * without guidance, on captions drawn like the training batches. Deterministic in the config's seed.
      */
     public OdeWarmup(VPredictionModel teacher, CaptionedImages data, AddConfig cfg, Vit features, PrintStream console) {
+        this(teacher, data, cfg, features, null, console);
+    }
+
+    /**
+     * As above, but the pairs are read from {@code cache} when it holds those of the same settings and teacher, and
+     * written there after they are made (a failed write only costs the next resume the time to make them again).
+     * @param cache the pairs' file, or null for none
+     */
+    public OdeWarmup(VPredictionModel teacher, CaptionedImages data, AddConfig cfg, Vit features, Path cache, PrintStream console) {
         this.data = data;
         this.features = features;
         this.cfg = cfg;
@@ -59,6 +78,8 @@ public final class OdeWarmup implements AutoCloseable {
         this.studentTimesteps = Ops.fromLongs(ts, ts.length).retainReference();
         int chunks = cfg.warmup().pairs() / cfg.batch();
         List<Integer> ddim = Timesteps.trailing(cfg.warmup().teacherSteps());
+        String key = cacheKey(teacher, chunks);
+        if (cache != null && loaded(cache, key, chunks, console)) return;
         long t0 = System.nanoTime();
         console.printf("ode warm-up: %d pairs with the teacher's %d-step DDIM%n", chunks * cfg.batch(), ddim.size());
         for (int k = 0; k < chunks; k++) {
@@ -79,6 +100,64 @@ public final class OdeWarmup implements AutoCloseable {
                 console.printf("ode warm-up: pairs %d/%d | eta %s%n", (k + 1) * cfg.batch(), chunks * cfg.batch(),
                         TrainLoop.duration(el / (k + 1) * (chunks - k - 1)));
             }
+        }
+        if (cache != null) save(cache, key, console);
+    }
+
+    /** What the pairs depend on: the settings that make them, the data's size and the teacher's weights (their sum). */
+    private String cacheKey(VPredictionModel teacher, int chunks) {
+        double sum = 0;
+        try (var scope = new PointerScope(); var g = new NoGradGuard()) {
+            for (Tensor p : teacher.net().namedParameters().values()) sum += Ops.f(p.to(torch.ScalarType.Double).sum());
+        }
+        Map<String, Object> k = new LinkedHashMap<>();
+        k.put("seed", pairSeed);
+        k.put("batch", cfg.batch());
+        k.put("chunks", chunks);
+        k.put("teacherSteps", cfg.warmup().teacherSteps());
+        k.put("inputs", cfg.warmup().inputs().name());
+        k.put("studentTimesteps", cfg.studentTimesteps());
+        k.put("images", data.size());
+        k.put("teacherSum", String.format(Locale.ROOT, "%.12e", sum));
+        return Json.compact(k);
+    }
+
+    /** Reads the pairs from {@code cache} if it holds exactly these; says why not otherwise. */
+    private boolean loaded(Path cache, String key, int chunks, PrintStream console) {
+        if (!Files.exists(cache)) return false;
+        try (var scope = new PointerScope()) {
+            SafeTensors.Contents c = SafeTensors.read(cache);
+            if (!key.equals(c.metadata().get(CACHE_KEY))) {
+                console.printf("ode warm-up: %s holds pairs of other settings; making them again%n", cache);
+                return false;
+            }
+            for (int k = 0; k < chunks; k++) {
+                Tensor z = c.tensors().get("noise." + k), x = c.tensors().get("images." + k), st = c.tensors().get("states." + k);
+                if (z == null || x == null || (trajectory() && st == null)) throw new Add4jException(cache + ": pairs missing");
+                noise.add(z.to(data.device(), torch.ScalarType.Float).retainReference());
+                images.add(x.to(data.device(), torch.ScalarType.Float).retainReference());
+                if (trajectory()) states.add(st.to(data.device(), torch.ScalarType.Float).retainReference());
+            }
+        } catch (Add4jException e) {
+            console.printf("ode warm-up: ignoring %s (%s); making the pairs again%n", cache, e.getMessage());
+            release();
+            return false;
+        }
+        console.printf("ode warm-up: %d pairs read from %s%n", chunks * (long) cfg.batch(), cache);
+        return true;
+    }
+
+    private void save(Path cache, String key, PrintStream console) {
+        Map<String, Tensor> all = new LinkedHashMap<>();
+        for (int k = 0; k < noise.size(); k++) {
+            all.put("noise." + k, noise.get(k));
+            all.put("images." + k, images.get(k));
+            if (trajectory()) all.put("states." + k, states.get(k));
+        }
+        try {
+            SafeTensors.write(cache, all, Map.of(CACHE_KEY, key), SafeTensors.Dtype.F32);
+        } catch (Add4jException e) {
+            console.printf("ode warm-up: pairs not kept (%s)%n", e.getMessage());
         }
     }
 
@@ -119,10 +198,17 @@ public final class OdeWarmup implements AutoCloseable {
     /** The captions of chunk k: the same on every call. */
     private TextCond cond(int k) { return data.batch(pairSeed, k, cfg.batch(), 0.0).cond(); }
 
-    @Override public void close() {
+    private void release() {
         noise.forEach(Tensor::releaseReference);
         images.forEach(Tensor::releaseReference);
         states.forEach(Tensor::releaseReference);
+        noise.clear();
+        images.clear();
+        states.clear();
+    }
+
+    @Override public void close() {
+        release();
         studentTimesteps.releaseReference();
     }
 }

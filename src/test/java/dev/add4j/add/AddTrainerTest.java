@@ -17,8 +17,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -246,6 +248,53 @@ class AddTrainerTest {
 
     @Test void aRunResumedInTheWarmUpContinuesAsAnUninterruptedOne(@TempDir Path dir) {
         assertResumeMatchesAStraightRun(warm(3, 5), dir, 2);   // the pairs are made again, the same; then ADD
+    }
+
+    @Test void theWarmUpsPairsAreKeptForResumeAndDeletedWhenItEnds(@TempDir Path dir) throws Exception {
+        AddConfig c = warm(3, 5);
+        Path cache = dir.resolve(OdeWarmup.CACHE);
+        try (AddTrainer t = trainer(c, dir, false)) {
+            t.step(0);
+            assertTrue(Files.exists(cache), "kept once made");
+            t.save(1);
+        }
+        String resumed = console(() -> {
+            try (AddTrainer t = trainer(c, dir, true)) {
+                t.step(1);
+                assertTrue(Files.exists(cache), "still needed");
+                t.step(2);                                             // the warm-up's last step
+            }
+        });
+        assertTrue(resumed.contains("read from") && !resumed.contains("pairs 16/16"), "read, not made again: " + resumed);
+        assertFalse(Files.exists(cache), "deleted when the warm-up ends");
+
+        // pairs of other settings, or a damaged file, are made again
+        try (AddTrainer t = trainer(c, dir.resolve("b"), false)) { t.step(0); }
+        Path other = dir.resolve("b").resolve(OdeWarmup.CACHE);
+        AddConfig otherSeed = new AddConfig(c.studentTimesteps(), c.loss(), c.weighting(), c.cond(), c.studentInit(), 1,
+                c.lambda(), c.r1(), 0, c.tMin(), c.tMax(), true, c.steps(), c.batch(), c.studentLr(), c.discLr(), c.emaDecay(),
+                c.seed() + 1, false, c.warmup());
+        var out = new ByteArrayOutputStream();
+        var ps = new PrintStream(out, true, StandardCharsets.UTF_8);
+        new OdeWarmup(teacher.model(), data, otherSeed, null, other, ps).close();
+        assertTrue(out.toString().contains("other settings"), out.toString());
+        Files.writeString(other, "damaged");
+        new OdeWarmup(teacher.model(), data, c, null, other, ps).close();
+        assertTrue(out.toString().contains("ignoring"), out.toString());
+        assertTrue(Files.size(other) > 1000, "written again");
+    }
+
+    /** What {@code body} prints on standard output. */
+    static String console(Runnable body) {
+        PrintStream old = System.out;
+        var out = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        try {
+            body.run();
+        } finally {
+            System.setOut(old);
+        }
+        return out.toString(StandardCharsets.UTF_8);
     }
 
     @Test void aWarmUpAsLongAsTheRunIsRefusedAndOldConfigsHaveNone() {
