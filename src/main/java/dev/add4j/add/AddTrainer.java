@@ -160,13 +160,8 @@ public final class AddTrainer implements AutoCloseable {
         setStudentLr(cfg.warmup().lrAt(s));
         Map<String, Double> stats = warmup.step(student, studentOpt, studentParams, s);
         if (s + 1 == cfg.warmup().steps()) {                   // the pairs are not needed any more
-            warmup.close();
+            warmup.finish(System.out);
             warmup = null;
-            try {
-                Files.deleteIfExists(out.resolve(OdeWarmup.CACHE));
-            } catch (IOException e) {
-                System.out.println("ode warm-up: could not delete " + out.resolve(OdeWarmup.CACHE) + " (" + e.getMessage() + ")");
-            }
         }
         return stats;
     }

@@ -1,10 +1,10 @@
 package dev.add4j.add;
 
+import dev.add4j.Add4jException;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.diffusion.VPredictionModel;
-import dev.add4j.Add4jException;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
 import dev.add4j.io.SafeTensors;
@@ -23,6 +23,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,6 +56,7 @@ public final class OdeWarmup implements AutoCloseable {
     private final Tensor studentTimesteps;
     private final long pairSeed;
     private final Vit features;                   // for the perceptual term (featureWeight > 0), else unused
+    private final Path cache;                     // where the pairs are kept for a resume, or null
 
     /**
      * Makes {@code cfg.warmup().pairs()} pairs (rounded down to whole batches) with the teacher's DDIM sampler,
@@ -72,14 +74,15 @@ public final class OdeWarmup implements AutoCloseable {
     public OdeWarmup(VPredictionModel teacher, CaptionedImages data, AddConfig cfg, Vit features, Path cache, PrintStream console) {
         this.data = data;
         this.features = features;
+        this.cache = cache;
         this.cfg = cfg;
         this.pairSeed = cfg.seed() + 11;
         long[] ts = cfg.studentTimesteps().stream().mapToLong(Integer::longValue).toArray();
         this.studentTimesteps = Ops.fromLongs(ts, ts.length).retainReference();
         int chunks = cfg.warmup().pairs() / cfg.batch();
         List<Integer> ddim = Timesteps.trailing(cfg.warmup().teacherSteps());
-        String key = cacheKey(teacher, chunks);
-        if (cache != null && loaded(cache, key, chunks, console)) return;
+        String key = cache == null ? null : cacheKey(teacher, chunks);
+        if (cache != null && loaded(key, chunks, console)) return;
         long t0 = System.nanoTime();
         console.printf("ode warm-up: %d pairs with the teacher's %d-step DDIM%n", chunks * cfg.batch(), ddim.size());
         for (int k = 0; k < chunks; k++) {
@@ -101,7 +104,7 @@ public final class OdeWarmup implements AutoCloseable {
                         TrainLoop.duration(el / (k + 1) * (chunks - k - 1)));
             }
         }
-        if (cache != null) save(cache, key, console);
+        if (cache != null) save(key, console);
     }
 
     /** What the pairs depend on: the settings that make them, the data's size and the teacher's weights (their sum). */
@@ -123,7 +126,7 @@ public final class OdeWarmup implements AutoCloseable {
     }
 
     /** Reads the pairs from {@code cache} if it holds exactly these; says why not otherwise. */
-    private boolean loaded(Path cache, String key, int chunks, PrintStream console) {
+    private boolean loaded(String key, int chunks, PrintStream console) {
         if (!Files.exists(cache)) return false;
         try (var scope = new PointerScope()) {
             SafeTensors.Contents c = SafeTensors.read(cache);
@@ -147,7 +150,7 @@ public final class OdeWarmup implements AutoCloseable {
         return true;
     }
 
-    private void save(Path cache, String key, PrintStream console) {
+    private void save(String key, PrintStream console) {
         Map<String, Tensor> all = new LinkedHashMap<>();
         for (int k = 0; k < noise.size(); k++) {
             all.put("noise." + k, noise.get(k));
@@ -210,5 +213,16 @@ public final class OdeWarmup implements AutoCloseable {
     @Override public void close() {
         release();
         studentTimesteps.releaseReference();
+    }
+
+    /** Closes the warm-up after its last step and deletes its pairs' file: no resume will need them any more. */
+    public void finish(PrintStream console) {
+        close();
+        if (cache == null) return;
+        try {
+            Files.deleteIfExists(cache);
+        } catch (IOException e) {
+            console.printf("ode warm-up: could not delete %s (%s)%n", cache, e.getMessage());
+        }
     }
 }

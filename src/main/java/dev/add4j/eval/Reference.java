@@ -116,7 +116,7 @@ public record Reference(FeatureStats stats, Tensor features, String description)
         meta.put(KEY, key);
         meta.put(EVAL_NET, evalNetFile.getFileName().toString());
         meta.put(EVAL_NET_BYTES, Long.toString(size(evalNetFile)));
-        meta.put(EVAL_NET_SHA, sha256(evalNetFile));
+        meta.put(EVAL_NET_SHA, Provenance.sha256(evalNetFile));
         meta.put(DATA, dataName + " (" + split.n() + " images)");
         meta.put(DATA_SHA, dataSha256(split));
         try {
@@ -133,7 +133,7 @@ public record Reference(FeatureStats stats, Tensor features, String description)
      * split's content hash.
      */
     public static String cacheKey(Path evalNetFile, FashionMnist.Split split) {
-        String id = evalNetFile.getFileName() + "\n" + size(evalNetFile) + "\n" + sha256(evalNetFile) + "\n" + dataSha256(split);
+        String id = evalNetFile.getFileName() + "\n" + size(evalNetFile) + "\n" + Provenance.sha256(evalNetFile) + "\n" + dataSha256(split);
         return sha256(id.getBytes(StandardCharsets.UTF_8)).substring(0, 16);
     }
 
@@ -196,8 +196,6 @@ public record Reference(FeatureStats stats, Tensor features, String description)
         md.update(split.pixels());
         return HexFormat.of().formatHex(md.digest());
     }
-
-    static String sha256(Path file) { return Provenance.sha256(file); }
 
     private static String sha256(byte[] bytes) { return HexFormat.of().formatHex(digest().digest(bytes)); }
 
