@@ -15,12 +15,19 @@ import java.util.concurrent.Callable;
                 + "of one student: a model soup). The output records each input's sha256 and command.")
 public final class AverageCommand implements Callable<Integer> {
     @Parameters(arity = "2..*", paramLabel = "FILE", description = "The model files (.safetensors made by add4j).") List<Path> inputs;
+    @Option(names = "--weights", split = ",", paramLabel = "W", description = "One coefficient per file, summing to 1 "
+            + "(default: all equal). A negative one extrapolates: --weights 1.5,-0.5 B A goes on from A past B.") List<Double> weights;
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The averaged model; must not exist.") Path out;
 
     @Override
     public Integer call() {
-        ModelAverage.write(inputs, out, Main.invocation());
-        System.out.printf("wrote %s: the mean of %d models%n", out, inputs.size());
+        if (weights == null) {
+            ModelAverage.write(inputs, out, Main.invocation());
+            System.out.printf("wrote %s: the mean of %d models%n", out, inputs.size());
+        } else {
+            ModelAverage.write(inputs, weights, out, Main.invocation());
+            System.out.printf("wrote %s: the weighted mean %s of %d models%n", out, weights, inputs.size());
+        }
         return 0;
     }
 }

@@ -12,15 +12,18 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
 /**
- * The uniform average of the weights of several model files of one architecture: a "model soup" (Wortsman et al.,
- * 2022). Fine-tunes that share a starting point lie in one basin, so their mean is a model too, and it averages out
- * what each run's pairs and seed added by chance.
+ * The average of the weights of several model files of one architecture: a "model soup" (Wortsman et al., 2022).
+ * Fine-tunes that share a starting point lie in one basin, so their mean is a model too, and it averages out what
+ * each run's pairs and seed added by chance. Weights other than uniform ones give a weighted mean; a negative one
+ * extrapolates, e.g. 1.5 x a fine-tune - 0.5 x its start goes on along the fine-tune's direction (ExPO, Zheng et al.,
+ * 2024).
  */
 public final class ModelAverage {
     /** Metadata key: the averaged files, as JSON (file, sha256, and the command that made each). */
@@ -34,15 +37,27 @@ public final class ModelAverage {
 
     private ModelAverage() {}
 
-    /**
-     * Writes the mean of {@code inputs}' weights to {@code out} (fp16, atomically), with the inputs and their
-     * hashes in its metadata.
-     * @param command the command line, for provenance
-     * @throws Add4jException (one line) for fewer than two or repeated inputs, a file that is not an add4j model,
-     *         files that differ in architecture, kind or timesteps, or an {@code out} that exists
-     */
+    /** Writes the uniform mean of {@code inputs}' weights; see {@link #write(List, List, Path, String)}. */
     public static void write(List<Path> inputs, Path out, String command) {
+        write(inputs, Collections.nCopies(inputs.size(), 1.0 / inputs.size()), out, command);
+    }
+
+    /**
+     * Writes the weighted mean sum_i coeffs_i x inputs_i of the models' weights to {@code out} (fp16, atomically),
+     * with the inputs, their hashes and coefficients in its metadata.
+     * @param coeffs one per input, summing to 1 (a negative one extrapolates)
+     * @param command the command line, for provenance
+     * @throws Add4jException (one line) for fewer than two or repeated inputs, coefficients that do not match the
+     *         inputs or do not sum to 1, a file that is not an add4j model, files that differ in architecture, kind
+     *         or timesteps, or an {@code out} that exists
+     */
+    public static void write(List<Path> inputs, List<Double> coeffs, Path out, String command) {
         if (inputs.size() < 2) throw new Add4jException("average needs at least two model files, got " + inputs.size());
+        if (coeffs.size() != inputs.size())
+            throw new Add4jException("--weights gives " + coeffs.size() + " numbers for " + inputs.size() + " model files");
+        double total = coeffs.stream().mapToDouble(Double::doubleValue).sum();
+        if (coeffs.stream().anyMatch(w -> !Double.isFinite(w)) || Math.abs(total - 1) > 1e-6)
+            throw new Add4jException("--weights must be finite and sum to 1 (they sum to " + total + "): " + coeffs);
         List<Path> norm = inputs.stream().map(p -> p.toAbsolutePath().normalize()).toList();
         if (norm.stream().distinct().count() < norm.size()) throw new Add4jException("a model file is given twice: " + inputs);
         if (Files.exists(out)) throw new Add4jException(out + " already exists: choose another output file");
@@ -51,7 +66,9 @@ public final class ModelAverage {
         Map<String, String> first = null;
         Map<String, String> kept = new LinkedHashMap<>();
         try (var scope = new PointerScope()) {
-            for (Path in : inputs) {
+            for (int i = 0; i < inputs.size(); i++) {
+                Path in = inputs.get(i);
+                double w = coeffs.get(i);
                 SafeTensors.Contents c = SafeTensors.read(in);
                 Map<String, String> meta = c.metadata();
                 if (!meta.containsKey(ModelFile.UNET))
@@ -59,7 +76,7 @@ public final class ModelAverage {
                 if (first == null) {
                     first = meta;
                     for (String k : KEPT) if (meta.containsKey(k)) kept.put(k, meta.get(k));
-                    c.tensors().forEach((k, v) -> sum.put(k, v.clone()));
+                    c.tensors().forEach((k, v) -> sum.put(k, v.mul(Ops.s(w))));
                 } else {
                     for (String key : MUST_AGREE)
                         if (!Objects.equals(first.get(key), meta.get(key)))
@@ -71,22 +88,21 @@ public final class ModelAverage {
                         Tensor acc = sum.get(e.getKey());
                         if (!Arrays.equals(Ops.shape(acc), Ops.shape(e.getValue())))
                             throw new Add4jException(in + ": tensor " + e.getKey() + " has another shape than in " + inputs.get(0));
-                        acc.add_(e.getValue());
+                        acc.add_(e.getValue().mul(Ops.s(w)));
                     }
                     kept.entrySet().removeIf(k -> !k.getValue().equals(meta.get(k.getKey())));
                 }
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("file", in.toString());
                 m.put("sha256", Provenance.sha256(in));
+                m.put("weight", w);
                 m.put("command", meta.getOrDefault("add4j.command", "unknown"));
                 members.add(m);
             }
-            Map<String, Tensor> mean = new LinkedHashMap<>();
-            sum.forEach((k, v) -> mean.put(k, v.div_(Ops.s(inputs.size()))));
             Map<String, String> meta = new LinkedHashMap<>(kept);
             meta.putAll(Provenance.of(command));
             meta.put(AVERAGE_OF, Json.compact(members));
-            SafeTensors.write(out, mean, meta, SafeTensors.Dtype.F16);
+            SafeTensors.write(out, sum, meta, SafeTensors.Dtype.F16);
         }
     }
 }

@@ -75,6 +75,34 @@ class AverageCommandTest {
     }
 
     @Test
+    void weightsGiveTheWeightedMeanAndANegativeOneExtrapolates() {
+        Path a = model("a.safetensors", "student", UNet.Config.tiny(), 1);
+        Path b = model("b.safetensors", "student", UNet.Config.tiny(), 2);
+        Path out = dir.resolve("past-b.safetensors");
+        CliRun run = CliRun.of("average", "--weights", "1.5,-0.5", "--out", out.toString(), b.toString(), a.toString());
+        assertEquals(0, run.code(), run.err());
+        try (var scope = new PointerScope()) {
+            var ta = SafeTensors.read(a).tensors();
+            var tb = SafeTensors.read(b).tensors();
+            var soup = SafeTensors.read(out);
+            for (String k : ta.keySet()) {
+                Tensor expected = tb.get(k).mul(Ops.s(1.5)).sub(ta.get(k).mul(Ops.s(0.5)));
+                double err = Ops.f(soup.tensors().get(k).sub(expected).abs().max());
+                double scale = Math.max(1e-3, Ops.f(expected.abs().max()));
+                assertTrue(err <= scale * 1e-3, k + ": off by " + err);
+            }
+            var members = Json.tree(soup.metadata().get(ModelAverage.AVERAGE_OF));
+            assertEquals(1.5, members.get(0).get("weight").asDouble());
+            assertEquals(-0.5, members.get(1).get("weight").asDouble());
+        }
+        Path bad = dir.resolve("bad.safetensors");
+        assertTrue(CliRun.of("average", "--weights", "0.5,0.6", "--out", bad.toString(), a.toString(), b.toString()).badInput().contains("sum to 1"));
+        assertTrue(CliRun.of("average", "--weights", "1", "--out", bad.toString(), a.toString(), b.toString()).badInput().contains("2 model files"));
+        assertTrue(CliRun.of("average", "--weights", "NaN,1", "--out", bad.toString(), a.toString(), b.toString()).badInput().contains("finite"));
+        assertFalse(Files.exists(bad));
+    }
+
+    @Test
     void badInputsGiveOneLineAndWriteNothing() throws Exception {
         Path a = model("a.safetensors", "student", UNet.Config.tiny(), 1);
         Path b = model("b.safetensors", "student", UNet.Config.tiny(), 2);
