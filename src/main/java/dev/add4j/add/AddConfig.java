@@ -1,6 +1,7 @@
 package dev.add4j.add;
 
 import dev.add4j.Add4jException;
+import dev.add4j.data.DiffAugment;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Timesteps;
 
@@ -22,7 +23,8 @@ import java.util.Locale;
  * @param teacherGuidance  classifier-free guidance of the teacher's target, 0 = none; NFSD's scale s (0 means 1)
  * @param tMin             smallest re-noising timestep of the distillation loss, 20 [choice, DreamFusion]
  * @param tMax             largest, 980 [choice]
- * @param diffAugment      DiffAugment (colour, translation, cutout) before the feature network (paper: on)
+ * @param diffAugment      DiffAugment before the feature network: which of colour, translation and cutout (paper: all
+ *                         three); a config.json of a run from before the policy holds true (all) or false (none)
  * @param steps            training iterations (one student and one discriminator update each)
  * @param batch            images per iteration
  * @param studentLr        Adam learning rate of the student [choice: 2e-5, betas (0.9, 0.999)]
@@ -42,7 +44,7 @@ import java.util.Locale;
  */
 public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                         StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
-                        int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
+                        int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
                         double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup) {
 
     /**
@@ -107,7 +109,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     /** A config in which the student learns from the first ADD iteration on (no discriminator warm-up). */
     public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                      StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
-                     int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
+                     int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
                      double emaDecay, long seed, boolean classGroups, Warmup warmup) {
         this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
                 diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, 0);
@@ -116,7 +118,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     /** A config with the paper's plain batches (no class groups) and no warm-up. */
     public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                      StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
-                     int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
+                     int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
                      double emaDecay, long seed) {
         this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
                 diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, false, Warmup.NONE);
@@ -125,7 +127,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     /** A config without the ODE warm-up. */
     public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                      StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
-                     int tMin, int tMax, boolean diffAugment, int steps, int batch, double studentLr, double discLr,
+                     int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
                      double emaDecay, long seed, boolean classGroups) {
         this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
                 diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, Warmup.NONE);
@@ -203,8 +205,8 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
             if (studentTimesteps.get(i) < 0 || studentTimesteps.get(i) >= studentTimesteps.get(i - 1))
                 throw new Add4jException("--student-timesteps must decrease and stay >= 0, got " + studentTimesteps);
         studentTimesteps = List.copyOf(studentTimesteps);
-        if (loss == null || weighting == null || cond == null || studentInit == null)
-            throw new IllegalArgumentException("AddConfig: loss, weighting, cond and studentInit are required");
+        if (loss == null || weighting == null || cond == null || studentInit == null || diffAugment == null)
+            throw new IllegalArgumentException("AddConfig: loss, weighting, cond, studentInit and diffAugment are required");
         if (teacherSteps != 1 && teacherSteps != 2 && teacherSteps != 4)
             throw new Add4jException("--teacher-steps: expected 1, 2 or 4, got " + teacherSteps);
         if (lambda < 0) throw new Add4jException("--lambda must be >= 0, got " + lambda);
@@ -246,7 +248,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     /** The paper's settings (and our choices where it is silent) for a run of {@code steps} x {@code batch}. */
     public static AddConfig paperDefaults(int steps, int batch, long seed) {
         return new AddConfig(List.of(999, 749, 499, 249), Loss.ADV_DISTILL, DistillWeighting.EXP, Cond.TEXT_IMG,
-                StudentInit.TEACHER, 1, 2.5, 1e-5, 0.0, 20, 980, true, steps, batch, 2e-5, 2e-3, 0.99, seed);
+                StudentInit.TEACHER, 1, 2.5, 1e-5, 0.0, 20, 980, DiffAugment.Policy.ALL, steps, batch, 2e-5, 2e-3, 0.99, seed);
     }
 
     /** NFSD's guidance scale s: the teacher guidance, or 1 when that is 0. */

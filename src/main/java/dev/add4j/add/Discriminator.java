@@ -22,11 +22,11 @@ public final class Discriminator {
     private final Vit features;
     private final List<Integer> taps;
     private final AddConfig.Cond cond;
-    private final boolean augment;
+    private final DiffAugment.Policy augment;
     private final ProjectedDiscriminator heads;
 
     /** @param features the frozen feature network; frozen here, whatever its state was */
-    public Discriminator(Vit features, AddConfig.Cond cond, boolean augment, long textDim) {
+    public Discriminator(Vit features, AddConfig.Cond cond, DiffAugment.Policy augment, long textDim) {
         this.features = features;
         features.train(false).requiresGrad(false);
         this.taps = features.defaultTaps();
@@ -65,7 +65,7 @@ public final class Discriminator {
 
     /** Each head's input [B,C,N] for a batch of images: augmented, through F, CLS added to the patch tokens. */
     public List<Tensor> headInputs(Tensor images, Generator gen) {
-        Tensor x = augment ? DiffAugment.apply(images, gen) : images;
+        Tensor x = DiffAugment.apply(images, augment, gen);
         List<Tensor> out = new ArrayList<>();
         for (Tensor layer : features.features(x, taps)) out.add(ProjectedDiscriminator.headInput(layer));
         return out;

@@ -4,6 +4,7 @@ import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.add.DistillWeighting;
+import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Timesteps;
@@ -57,7 +58,9 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--r1", defaultValue = "1e-5", description = "R1 strength gamma (default: ${DEFAULT-VALUE}).") double r1;
     @Option(names = "--teacher-guidance", defaultValue = "0", description = "Teacher's CFG scale for the target; NFSD's s (default: ${DEFAULT-VALUE}).") double teacherGuidance;
     @Option(names = "--t-range", defaultValue = "20,980", paramLabel = "MIN,MAX", description = "Re-noising timesteps of the distillation loss (default: ${DEFAULT-VALUE}).") String tRange;
-    @Option(names = "--no-diffaugment", description = "Feed the feature network unaugmented images.") boolean noDiffAugment;
+    @Option(names = "--diffaugment", defaultValue = "colour,translation,cutout", paramLabel = "POLICY",
+            description = "DiffAugment before the feature network: none, or a comma list of colour, translation and cutout (default: ${DEFAULT-VALUE}, the paper's).") String diffAugment;
+    @Option(names = "--no-diffaugment", description = "Feed the feature network unaugmented images (--diffaugment none).") boolean noDiffAugment;
     @Option(names = "--student-lr", defaultValue = "2e-5", description = "Student Adam learning rate (default: ${DEFAULT-VALUE}).") double studentLr;
     @Option(names = "--disc-lr", defaultValue = "2e-3", description = "Discriminator heads' Adam learning rate, betas (0, 0.99) (default: ${DEFAULT-VALUE}).") double discLr;
     @Option(names = "--ema", defaultValue = "0.99", description = "EMA decay of the student (default: ${DEFAULT-VALUE}).") double ema;
@@ -152,7 +155,7 @@ public final class DistillCommand implements Callable<Integer> {
         }
         List<Integer> ts = Timesteps.parse(studentTimesteps, true);
         return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting), AddConfig.Cond.parse(cond),
-                AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, !noDiffAugment,
+                AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, noDiffAugment ? DiffAugment.Policy.NONE : DiffAugment.Policy.parse(diffAugment),
                 steps, batch, studentLr, discLr, ema, seed, classGroups,
                 odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
                         cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup);

@@ -7,6 +7,13 @@ import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
+import dev.add4j.Add4jException;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 
 /**
  * Differentiable augmentation (Zhao et al. 2020, "DiffAugment", policy colour,translation,cutout), applied to real
@@ -22,9 +29,60 @@ public final class DiffAugment {
     /** Cutout: a square of this fraction of the side (DiffAugment: 1/2), at a random centre, set to 0. */
     public static final double CUTOUT = 0.5;
 
+    /**
+     * Which of the three augmentations run: the paper's policy is all three ({@link #ALL}). Written as
+     * {@code colour,translation,cutout} (any subset, in any order) or {@code none}.
+     */
+    public record Policy(boolean colour, boolean translation, boolean cutout) {
+        public static final Policy ALL = new Policy(true, true, true), NONE = new Policy(false, false, false);
+
+        /** Parses {@code colour,translation,cutout} (or a subset; {@code color} too) or {@code none}. */
+        public static Policy parse(String s) {
+            String t = s == null ? "" : s.trim().toLowerCase(Locale.ROOT);
+            if (t.equals("none")) return NONE;
+            boolean c = false, tr = false, cu = false;
+            for (String part : t.split(",", -1)) {
+                switch (part.trim()) {
+                    case "colour", "color" -> c = true;
+                    case "translation" -> tr = true;
+                    case "cutout" -> cu = true;
+                    default -> throw new Add4jException("--diffaugment: expected none or a comma list of colour, "
+                            + "translation and cutout, got '" + s + "'");
+                }
+            }
+            return new Policy(c, tr, cu);
+        }
+
+        /** From a run's config.json: a policy string, or the boolean of runs from before policies (true: all). */
+        @JsonCreator
+        public static Policy fromJson(Object v) {
+            return v instanceof Boolean on ? (on ? ALL : NONE) : parse(String.valueOf(v));
+        }
+
+        public boolean any() { return colour || translation || cutout; }
+
+        @JsonValue
+        @Override
+        public String toString() {
+            List<String> on = new ArrayList<>();
+            if (colour) on.add("colour");
+            if (translation) on.add("translation");
+            if (cutout) on.add("cutout");
+            return on.isEmpty() ? "none" : String.join(",", on);
+        }
+    }
+
     /** Colour, then translation, then cutout, each drawn per sample from {@code gen} (a CPU generator). */
     public static Tensor apply(Tensor x, Generator gen) {
-        return cutout(translation(colour(x, gen), gen), gen);
+        return apply(x, Policy.ALL, gen);
+    }
+
+    /** The augmentations of {@code policy}, in the order colour, translation, cutout. */
+    public static Tensor apply(Tensor x, Policy policy, Generator gen) {
+        if (policy.colour()) x = colour(x, gen);
+        if (policy.translation()) x = translation(x, gen);
+        if (policy.cutout()) x = cutout(x, gen);
+        return x;
     }
 
     /** Brightness ±0.5, saturation ×[0,2] (a no-op on one channel), contrast ×[0.5,1.5], per sample. */

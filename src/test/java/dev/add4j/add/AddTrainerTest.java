@@ -2,12 +2,15 @@ package dev.add4j.add;
 
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
+import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.features.Vit;
-import dev.add4j.nn.UNet;
+import dev.add4j.io.Json;
 import dev.add4j.nn.Ops;
+import dev.add4j.nn.UNet;
 import dev.add4j.train.CaptionedImages;
+import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
@@ -26,9 +29,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-
-import dev.add4j.io.Json;
-import dev.add4j.train.TrainLoop;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -74,7 +74,7 @@ class AddTrainerTest {
     static AddConfig cfg(AddConfig.Loss loss, AddConfig.StudentInit init, double studentLr, double discLr, int steps) {
         AddConfig d = AddConfig.paperDefaults(steps, 8, 1);
         return new AddConfig(d.studentTimesteps(), loss, d.weighting(), d.cond(), init, 1, d.lambda(), d.r1(), 0, d.tMin(), d.tMax(),
-                loss != AddConfig.Loss.ADV, steps, 8, studentLr, discLr, d.emaDecay(), 1);
+                loss != AddConfig.Loss.ADV ? DiffAugment.Policy.ALL : DiffAugment.Policy.NONE, steps, 8, studentLr, discLr, d.emaDecay(), 1);
     }
 
     static double mean(List<Double> v, int from, int to) { return v.subList(from, to).stream().mapToDouble(x -> x).average().orElseThrow(); }
@@ -192,7 +192,7 @@ class AddTrainerTest {
                 for (var e : t.step(s).entrySet()) assertTrue(Double.isFinite(e.getValue()), e.getKey() + " at step " + s);
         }
         var e = assertThrows(Add4jException.class, () -> new AddConfig(c.studentTimesteps(), c.loss(), c.weighting(), c.cond(),
-                c.studentInit(), 1, 2.5, 1e-5, 0, 20, 980, true, 2, 12, 1e-4, 2e-3, 0.99, 0, true));
+                c.studentInit(), 1, 2.5, 1e-5, 0, 20, 980, DiffAugment.Policy.ALL, 2, 12, 1e-4, 2e-3, 0.99, 0, true));
         assertTrue(e.getMessage().contains("--class-groups"), e.getMessage());
     }
 
@@ -212,7 +212,7 @@ class AddTrainerTest {
         for (var in : AddConfig.Warmup.Inputs.values()) {
             AddConfig d = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 3);
             AddConfig c = new AddConfig(List.of(999, 249), d.loss(), d.weighting(), d.cond(), d.studentInit(), 1, d.lambda(), d.r1(), 0,
-                    d.tMin(), d.tMax(), true, d.steps(), d.batch(), d.studentLr(), d.discLr(), d.emaDecay(), d.seed(), false,
+                    d.tMin(), d.tMax(), DiffAugment.Policy.ALL, d.steps(), d.batch(), d.studentLr(), d.discLr(), d.emaDecay(), d.seed(), false,
                     new AddConfig.Warmup(2, 8, 4, 1e-3, in));
             try (AddTrainer t = trainer(c, dir.resolve(in.name()), false)) {
                 first[in.ordinal()] = t.step(0).get("loss_ode");
@@ -228,7 +228,7 @@ class AddTrainerTest {
         // only the pure-noise timestep: the warm-up is then a plain regression z -> DDIM(z) on 16 fixed pairs
         AddConfig d = warm(40, 42);
         AddConfig c = new AddConfig(List.of(999), d.loss(), d.weighting(), d.cond(), d.studentInit(), 1, d.lambda(), d.r1(), 0,
-                d.tMin(), d.tMax(), true, d.steps(), d.batch(), d.studentLr(), d.discLr(), d.emaDecay(), d.seed(), false, d.warmup());
+                d.tMin(), d.tMax(), DiffAugment.Policy.ALL, d.steps(), d.batch(), d.studentLr(), d.discLr(), d.emaDecay(), d.seed(), false, d.warmup());
         List<Double> l = new ArrayList<>();
         try (AddTrainer t = trainer(c, dir, false)) {
             for (long s = 0; s < 40; s++) {
@@ -272,7 +272,7 @@ class AddTrainerTest {
         try (AddTrainer t = trainer(c, dir.resolve("b"), false)) { t.step(0); }
         Path other = dir.resolve("b").resolve(OdeWarmup.CACHE);
         AddConfig otherSeed = new AddConfig(c.studentTimesteps(), c.loss(), c.weighting(), c.cond(), c.studentInit(), 1,
-                c.lambda(), c.r1(), 0, c.tMin(), c.tMax(), true, c.steps(), c.batch(), c.studentLr(), c.discLr(), c.emaDecay(),
+                c.lambda(), c.r1(), 0, c.tMin(), c.tMax(), DiffAugment.Policy.ALL, c.steps(), c.batch(), c.studentLr(), c.discLr(), c.emaDecay(),
                 c.seed() + 1, false, c.warmup());
         var out = new ByteArrayOutputStream();
         var ps = new PrintStream(out, true, StandardCharsets.UTF_8);
@@ -336,6 +336,18 @@ class AddTrainerTest {
         assertEquals(plain, Json.read(old, AddConfig.class), "a config.json from before: pixel L2 alone");
     }
 
+    @Test void theDiffAugmentPolicyRoundTripsAndOldConfigsReadTheirBoolean() {
+        AddConfig all = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 9);
+        assertEquals(DiffAugment.Policy.ALL, all.diffAugment());
+        String json = Json.compact(all);
+        assertTrue(json.contains("\"diffAugment\":\"colour,translation,cutout\""), json);
+        AddConfig light = Json.read(json.replace("colour,translation,cutout", "colour,translation"), AddConfig.class);
+        assertEquals(new DiffAugment.Policy(true, true, false), light.diffAugment());
+        assertEquals(light, Json.read(Json.compact(light), AddConfig.class), "round trip");
+        assertEquals(all, Json.read(json.replace("\"colour,translation,cutout\"", "true"), AddConfig.class), "a config.json from before: true");
+        assertEquals(DiffAugment.Policy.NONE, Json.read(json.replace("\"colour,translation,cutout\"", "false"), AddConfig.class).diffAugment());
+    }
+
     @Test void duringTheDiscWarmUpOnlyTheHeadsLearnThenTheStudentToo(@TempDir Path dir) {
         AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withDiscWarmup(2);
         try (AddTrainer t = trainer(c, dir, false); var scope = new PointerScope()) {
@@ -366,8 +378,8 @@ class AddTrainerTest {
         assertEquals(AddConfig.Cond.TEXT_IMG_IF_SEEN, AddConfig.Cond.parse("text+img-if-seen"));
         torch.manual_seed(5);
         Vit vit = new Vit(Vit.Config.tiny());
-        Discriminator paper = new Discriminator(vit, AddConfig.Cond.TEXT_IMG, false, dev.add4j.text.TextEncoder.DIM);
-        Discriminator ifSeen = new Discriminator(vit, AddConfig.Cond.TEXT_IMG_IF_SEEN, false, dev.add4j.text.TextEncoder.DIM);
+        Discriminator paper = new Discriminator(vit, AddConfig.Cond.TEXT_IMG, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
+        Discriminator ifSeen = new Discriminator(vit, AddConfig.Cond.TEXT_IMG_IF_SEEN, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
         try (var scope = new PointerScope()) {
             CaptionedImages.Batch b = data.batch(3, 0, 4, 0.0);
             Tensor seen = Ops.fromLongs(new long[]{1, 0, 1, 0}, 4).to(torch.ScalarType.Bool);

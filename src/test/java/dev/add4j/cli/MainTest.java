@@ -95,6 +95,8 @@ class MainTest {
         assertTrue(line.contains("--ode-feature-weight"), line);
         line = run("distill", "--out", out.toString(), "--ode-feature-weight", "0.5").badInput();
         assertTrue(line.contains("--ode-feature-weight") && line.contains("--ode-warmup"), line);
+        line = run("distill", "--out", out.toString(), "--diffaugment", "colour,flip").badInput();
+        assertTrue(line.contains("--diffaugment") && line.contains("cutout"), line);
         assertFalse(Files.exists(out), "nothing is written");
     }
 

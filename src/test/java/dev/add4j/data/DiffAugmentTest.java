@@ -61,4 +61,32 @@ class DiffAugmentTest {
             assertTrue(Ops.f(g.abs().sum()) > 0, "gradients reach the input");
         }
     }
+
+    @Test void aPolicyRunsItsAugmentationsInTheirOrderAndNoneIsTheIdentity() {
+        try (var s = new PointerScope()) {
+            Tensor x = torch.randn(4, 1, 32, 32);
+            var policy = DiffAugment.Policy.parse("cutout, colour");
+            assertEquals(new DiffAugment.Policy(true, false, true), policy);
+            Tensor viaPolicy = DiffAugment.apply(x, policy, torch.make_generator_cpu(3));
+            assertFalse(torch.equal(viaPolicy, x));
+            var gen = torch.make_generator_cpu(3);
+            assertTrue(torch.equal(viaPolicy, DiffAugment.cutout(DiffAugment.colour(x, gen), gen)), "colour, then cutout");
+            assertTrue(torch.equal(DiffAugment.apply(x, DiffAugment.Policy.ALL, torch.make_generator_cpu(5)),
+                    DiffAugment.apply(x, torch.make_generator_cpu(5))), "ALL is the paper's augmentation, draw for draw");
+            assertSame(x, DiffAugment.apply(x, DiffAugment.Policy.NONE, torch.make_generator_cpu(5)));
+        }
+    }
+
+    @Test void policiesParseAndPrintAndReadTheOldBoolean() {
+        assertEquals("colour,translation,cutout", DiffAugment.Policy.ALL.toString());
+        assertEquals(DiffAugment.Policy.ALL, DiffAugment.Policy.parse("Translation,color,cutout"));
+        assertEquals(DiffAugment.Policy.NONE, DiffAugment.Policy.parse("none"));
+        assertEquals("translation", DiffAugment.Policy.parse("translation").toString());
+        assertEquals(DiffAugment.Policy.ALL, DiffAugment.Policy.fromJson(true));
+        assertEquals(DiffAugment.Policy.NONE, DiffAugment.Policy.fromJson(false));
+        for (String bad : new String[]{"", "colour,,cutout", "flip", "none,colour"}) {
+            var e = assertThrows(dev.add4j.Add4jException.class, () -> DiffAugment.Policy.parse(bad), bad);
+            assertTrue(e.getMessage().startsWith("--diffaugment"), e.getMessage());
+        }
+    }
 }
