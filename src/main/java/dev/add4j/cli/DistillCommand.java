@@ -58,8 +58,8 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--r1", defaultValue = "1e-5", description = "R1 strength gamma (default: ${DEFAULT-VALUE}).") double r1;
     @Option(names = "--teacher-guidance", defaultValue = "0", description = "Teacher's CFG scale for the target; NFSD's s (default: ${DEFAULT-VALUE}).") double teacherGuidance;
     @Option(names = "--t-range", defaultValue = "20,980", paramLabel = "MIN,MAX", description = "Re-noising timesteps of the distillation loss (default: ${DEFAULT-VALUE}).") String tRange;
-    @Option(names = "--diffaugment", defaultValue = "colour,translation,cutout", paramLabel = "POLICY",
-            description = "DiffAugment before the feature network: none, or a comma list of colour, translation and cutout (default: ${DEFAULT-VALUE}, the paper's).") String diffAugment;
+    @Option(names = "--diffaugment", paramLabel = "POLICY", description = "DiffAugment before the feature network: none, "
+            + "or a comma list of colour, translation and cutout (default: colour,translation,cutout, the paper's).") String diffAugment;
     @Option(names = "--no-diffaugment", description = "Feed the feature network unaugmented images (--diffaugment none).") boolean noDiffAugment;
     @Option(names = "--student-lr", defaultValue = "2e-5", description = "Student Adam learning rate (default: ${DEFAULT-VALUE}).") double studentLr;
     @Option(names = "--disc-lr", defaultValue = "2e-3", description = "Discriminator heads' Adam learning rate, betas (0, 0.99) (default: ${DEFAULT-VALUE}).") double discLr;
@@ -155,7 +155,7 @@ public final class DistillCommand implements Callable<Integer> {
         }
         List<Integer> ts = Timesteps.parse(studentTimesteps, true);
         return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting), AddConfig.Cond.parse(cond),
-                AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, noDiffAugment ? DiffAugment.Policy.NONE : DiffAugment.Policy.parse(diffAugment),
+                AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, augmentPolicy(),
                 steps, batch, studentLr, discLr, ema, seed, classGroups,
                 odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
                         cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup);
@@ -167,6 +167,12 @@ public final class DistillCommand implements Callable<Integer> {
             case "cosine" -> true;
             default -> throw new Add4jException("--ode-lr-schedule: expected constant or cosine, got '" + schedule + "'");
         };
+    }
+
+    private DiffAugment.Policy augmentPolicy() {
+        if (noDiffAugment && diffAugment != null)
+            throw new Add4jException("give --diffaugment or --no-diffaugment, not both");
+        return noDiffAugment ? DiffAugment.Policy.NONE : diffAugment == null ? DiffAugment.Policy.ALL : DiffAugment.Policy.parse(diffAugment);
     }
 
     private Evaluation.Setup evalSetup(Path netFile, TextEncoder text, Device device) {

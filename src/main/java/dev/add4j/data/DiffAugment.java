@@ -1,5 +1,8 @@
 package dev.add4j.data;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
+import dev.add4j.Add4jException;
 import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
@@ -7,9 +10,6 @@ import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
-import com.fasterxml.jackson.annotation.JsonCreator;
-import com.fasterxml.jackson.annotation.JsonValue;
-import dev.add4j.Add4jException;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -58,8 +58,6 @@ public final class DiffAugment {
         public static Policy fromJson(Object v) {
             return v instanceof Boolean on ? (on ? ALL : NONE) : parse(String.valueOf(v));
         }
-
-        public boolean any() { return colour || translation || cutout; }
 
         @JsonValue
         @Override

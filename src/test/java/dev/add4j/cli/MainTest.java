@@ -97,6 +97,8 @@ class MainTest {
         assertTrue(line.contains("--ode-feature-weight") && line.contains("--ode-warmup"), line);
         line = run("distill", "--out", out.toString(), "--diffaugment", "colour,flip").badInput();
         assertTrue(line.contains("--diffaugment") && line.contains("cutout"), line);
+        line = run("distill", "--out", out.toString(), "--diffaugment", "colour", "--no-diffaugment").badInput();
+        assertTrue(line.contains("not both"), line);
         assertFalse(Files.exists(out), "nothing is written");
     }
 
