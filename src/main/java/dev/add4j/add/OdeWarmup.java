@@ -56,20 +56,14 @@ public final class OdeWarmup implements AutoCloseable {
     private final Tensor studentTimesteps;
     private final long pairSeed;
     private final Vit features;                   // for the perceptual term (featureWeight > 0), else unused
-    private final Path cache;                     // where the pairs are kept for a resume, or null
+    private final Path cache;                     // where the pairs are kept for a resume
 
     /**
      * Makes {@code cfg.warmup().pairs()} pairs (rounded down to whole batches) with the teacher's DDIM sampler,
      * without guidance, on captions drawn like the training batches. Deterministic in the config's seed.
-     */
-    public OdeWarmup(VPredictionModel teacher, CaptionedImages data, AddConfig cfg, Vit features, PrintStream console) {
-        this(teacher, data, cfg, features, null, console);
-    }
-
-    /**
-     * As above, but the pairs are read from {@code cache} when it holds those of the same settings and teacher, and
-     * written there after they are made (a failed write only costs the next resume the time to make them again).
-     * @param cache the pairs' file, or null for none
+     * The pairs are read from {@code cache} when it holds those of the same settings and teacher, and written there
+     * after they are made (a failed write only costs the next resume the time to make them again).
+     * @param cache the pairs' file in the run directory
      */
     public OdeWarmup(VPredictionModel teacher, CaptionedImages data, AddConfig cfg, Vit features, Path cache, PrintStream console) {
         this.data = data;
@@ -81,8 +75,8 @@ public final class OdeWarmup implements AutoCloseable {
         this.studentTimesteps = Ops.fromLongs(ts, ts.length).retainReference();
         int chunks = cfg.warmup().pairs() / cfg.batch();
         List<Integer> ddim = Timesteps.trailing(cfg.warmup().teacherSteps());
-        String key = cache == null ? null : cacheKey(teacher, chunks);
-        if (cache != null && loaded(key, chunks, console)) return;
+        String key = cacheKey(teacher, chunks);
+        if (loaded(key, chunks, console)) return;
         long t0 = System.nanoTime();
         console.printf("ode warm-up: %d pairs with the teacher's %d-step DDIM%n", chunks * cfg.batch(), ddim.size());
         for (int k = 0; k < chunks; k++) {
@@ -104,7 +98,7 @@ public final class OdeWarmup implements AutoCloseable {
                         TrainLoop.duration(el / (k + 1) * (chunks - k - 1)));
             }
         }
-        if (cache != null) save(key, console);
+        save(key, console);
     }
 
     /** What the pairs depend on: the settings that make them, the data's size and the teacher's weights (their sum). */
@@ -218,7 +212,6 @@ public final class OdeWarmup implements AutoCloseable {
     /** Closes the warm-up after its last step and deletes its pairs' file: no resume will need them any more. */
     public void finish(PrintStream console) {
         close();
-        if (cache == null) return;
         try {
             Files.deleteIfExists(cache);
         } catch (IOException e) {

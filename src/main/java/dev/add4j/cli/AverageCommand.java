@@ -21,13 +21,9 @@ public final class AverageCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (weights == null) {
-            ModelAverage.write(inputs, out, Main.invocation());
-            System.out.printf("wrote %s: the mean of %d models%n", out, inputs.size());
-        } else {
-            ModelAverage.write(inputs, weights, out, Main.invocation());
-            System.out.printf("wrote %s: the weighted mean %s of %d models%n", out, weights, inputs.size());
-        }
+        if (weights == null) ModelAverage.write(inputs, out, Main.invocation());
+        else ModelAverage.write(inputs, weights, out, Main.invocation());
+        System.out.printf("wrote %s: the %s of %d models%n", out, weights == null ? "mean" : "weighted mean " + weights, inputs.size());
         return 0;
     }
 }

@@ -88,7 +88,7 @@ public final class ModelAverage {
                         Tensor acc = sum.get(e.getKey());
                         if (!Arrays.equals(Ops.shape(acc), Ops.shape(e.getValue())))
                             throw new Add4jException(in + ": tensor " + e.getKey() + " has another shape than in " + inputs.get(0));
-                        acc.add_(e.getValue().mul(Ops.s(w)));
+                        acc.add_(e.getValue(), Ops.s(w));
                     }
                     kept.entrySet().removeIf(k -> !k.getValue().equals(meta.get(k.getKey())));
                 }
