@@ -41,11 +41,16 @@ import java.util.Locale;
  *                         learns (the student's output made without a gradient): a student that starts close to the
  *                         real images otherwise meets heads that cannot tell it apart yet (accuracy 0.5), whose
  *                         gradient only moves it at random; a config.json without it: 0
+ * @param regWeight        [choice, DMD; 0 by default, and in the paper] weight μ of a regression loss added to the
+ *                         student's loss in every ADD iteration: the ODE warm-up's loss on the teacher's (noise, image)
+ *                         pairs ({@link OdeWarmup#loss}), which ties each noise to its image and so holds the modes
+ *                         that the adversarial and distillation losses alone give up; the pairs are those of
+ *                         {@code warmup} (pairs, teacher steps, inputs); a config.json without it: 0
  */
 public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                         StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
                         int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
-                        double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup) {
+                        double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup, double regWeight) {
 
     /**
      * The ODE warm-up (not in the paper): the student learns z → DDIM_k(z) of the frozen teacher before ADD starts.
@@ -106,6 +111,15 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         }
     }
 
+    /** A config without the regression loss during ADD. */
+    public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
+                     StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
+                     int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
+                     double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup) {
+        this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
+                diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, 0);
+    }
+
     /** A config in which the student learns from the first ADD iteration on (no discriminator warm-up). */
     public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                      StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
@@ -136,6 +150,15 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     /** This config with another iteration count: a resumed run may be extended (nothing else depends on it). */
     public AddConfig withSteps(int newSteps) { return with(newSteps, classGroups, warmup, discWarmup); }
 
+    /** This config with the regression loss of weight {@code mu} during ADD. */
+    public AddConfig withRegWeight(double mu) {
+        return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
+                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, mu);
+    }
+
+    /** Whether the ADD iterations need the ODE pairs ({@code regWeight} > 0). */
+    public boolean regression() { return regWeight > 0; }
+
     /** This config with {@code n} discriminator-only iterations after the ODE warm-up. */
     public AddConfig withDiscWarmup(int n) { return with(steps, classGroups, warmup, n); }
 
@@ -150,7 +173,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
 
     private AddConfig with(int newSteps, boolean groups, Warmup w, int disc) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w, disc);
+                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w, disc, regWeight);
     }
 
     /** The student's losses (Table 1d). */
@@ -227,9 +250,10 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
             throw new Add4jException("--disc-warmup needs a discriminator, but --loss " + loss.cliName() + " has none");
         if (discWarmup > 0 && (long) warmup.steps() + discWarmup > steps)   // the ODE warm-up alone: checked below
             throw new Add4jException("--ode-warmup + --disc-warmup (" + ((long) warmup.steps() + discWarmup) + ") must not exceed --steps (" + steps + "), which counts them");
-        if (warmup.on()) {
-            if (warmup.steps() > steps)
-                throw new Add4jException("--ode-warmup (" + warmup.steps() + ") must not exceed --steps (" + steps + "), which counts it");
+        if (!(regWeight >= 0) || Double.isInfinite(regWeight)) throw new Add4jException("--reg-weight must be finite and >= 0, got " + regWeight);
+        if (warmup.steps() > steps)
+            throw new Add4jException("--ode-warmup (" + warmup.steps() + ") must not exceed --steps (" + steps + "), which counts it");
+        if (warmup.on() || regWeight > 0) {
             if (warmup.pairs() < batch) throw new Add4jException("--ode-pairs must be >= --batch (" + batch + "), got " + warmup.pairs());
             if (warmup.teacherSteps() < 1 || warmup.teacherSteps() > NoiseSchedule.T)
                 throw new Add4jException("--ode-teacher-steps must be in 1..1000, got " + warmup.teacherSteps());

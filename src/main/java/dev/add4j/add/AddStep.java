@@ -31,9 +31,23 @@ public final class AddStep {
     private final Adam studentOpt, discOpt;
     private final Tensor studentTimesteps; // [N] int64
     private final TensorVector studentParams;
+    private final Regression regression;
     private PhaseTimer timer = PhaseTimer.NONE;
 
+    /** The regression term of {@link AddConfig#regWeight}: its loss for a student at an iteration, with its graph. */
+    public interface Regression {
+        Regression NONE = (student, step) -> { throw new IllegalStateException("no regression pairs"); };
+        Tensor loss(VPredictionModel student, long step);
+    }
+
     public AddStep(AddConfig cfg, VPredictionModel student, TeacherTarget teacher, Discriminator disc, Adam studentOpt, Adam discOpt) {
+        this(cfg, student, teacher, disc, studentOpt, discOpt, Regression.NONE);
+    }
+
+    /** @param regression the regression term's loss, used when {@code cfg.regWeight() > 0} */
+    public AddStep(AddConfig cfg, VPredictionModel student, TeacherTarget teacher, Discriminator disc, Adam studentOpt, Adam discOpt,
+                   Regression regression) {
+        this.regression = regression;
         this.cfg = cfg;
         this.student = student;
         this.teacher = teacher;
@@ -75,18 +89,21 @@ public final class AddStep {
             if (!cfg.discOnlyAt(step)) {
                 // 4.3  the student's x0 estimate
                 x0Hat = student.x0(xS, s, text);                                                        // [B,C,H,W]
-                // 4.4-4.6  L_G = L_adv^G + lambda L_distill, the heads frozen
+                // 4.4-4.6  L_G = L_adv^G + lambda L_distill (+ mu L_reg, DMD's regression: not in the paper), the heads frozen
                 Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, cond, gen)) : zero(x0);
                 timer.mark(PhaseTimer.STUDENT);
                 TeacherTarget.Target target = cfg.loss().distillation() ? teacher.of(x0Hat, text, gen) : null;
                 timer.mark(PhaseTimer.TEACHER);
                 Tensor lDistill = cfg.loss().distillation() ? AddLosses.distillation(x0Hat, target) : zero(x0);
-                Tensor lG = lAdv.add(lDistill.mul(Ops.s(cfg.lambda())));
+                Tensor lReg = cfg.regression() ? regression.loss(student, step) : zero(x0);
+                Tensor lG = lAdv.add(lDistill.mul(Ops.s(cfg.lambda()))).add(lReg.mul(Ops.s(cfg.regWeight())));
+                StudentSignal.of(lAdv, lDistill.mul(Ops.s(cfg.lambda())), x0Hat, cfg.loss(), stats);
                 stats.put("skip_g", update(studentOpt, lG, true) ? 0.0 : 1.0);
                 timer.mark(PhaseTimer.STUDENT);
                 putFinite(stats, "loss_g", lG);
                 putFinite(stats, "loss_adv", lAdv);
                 putFinite(stats, "loss_distill", lDistill);
+                if (cfg.regression()) putFinite(stats, "loss_reg", lReg);
             } else {                                                    // --disc-warmup: the heads learn alone
                 try (var noGrad = new org.bytedeco.pytorch.NoGradGuard()) { x0Hat = student.x0(xS, s, text); }
                 timer.mark(PhaseTimer.STUDENT);
@@ -106,6 +123,7 @@ public final class AddStep {
                 putFinite(stats, "d_real", mean(real));
                 putFinite(stats, "d_fake", mean(fake));
                 stats.put("d_acc", accuracy(real, fake));
+                for (int k = 0; k < real.size(); k++) stats.put("d_acc" + k, accuracy(real.subList(k, k + 1), fake.subList(k, k + 1)));
             }
             return stats;
         }

@@ -115,7 +115,8 @@ public final class AddTrainer implements AutoCloseable {
         studentOpt = Optimizers.adam(studentParams, cfg.studentLr(), 0.9, 0.999, 1e-8);
         discOpt = Optimizers.adam(disc.heads().parameterVector(), cfg.discLr(), 0.0, 0.99, 1e-8); // StyleGAN-T
         try (var scope = new PointerScope()) {
-            addStep = new AddStep(cfg, student, new TeacherTarget(teacher.model(), retained(data.empty()), cfg), disc, studentOpt, discOpt);
+            addStep = new AddStep(cfg, student, new TeacherTarget(teacher.model(), retained(data.empty()), cfg), disc, studentOpt, discOpt,
+                    (st, s) -> pairs().loss(st, s).total());
             sampleCond = retained(data.batch(cfg.seed() + 7, 0, 40, 0.0).cond()); // 40 fixed captions for the grids
         }
         if (resume) restore(ckpt);
@@ -156,14 +157,22 @@ public final class AddTrainer implements AutoCloseable {
     }
 
     private Map<String, Double> warmupStep(long s) {
-        if (warmup == null) warmup = new OdeWarmup(teacherModel, data, cfg, features, out.resolve(OdeWarmup.CACHE), System.out);
         setStudentLr(cfg.warmup().lrAt(s));
-        Map<String, Double> stats = warmup.step(student, studentOpt, studentParams, s);
-        if (s + 1 == cfg.warmup().steps()) {                   // the pairs are not needed any more
-            warmup.finish(System.out);
-            warmup = null;
-        }
+        Map<String, Double> stats = pairs().step(student, studentOpt, studentParams, s);
+        if (s + 1 == cfg.warmup().steps() && !cfg.regression()) finishPairs();   // the pairs are not needed any more
         return stats;
+    }
+
+    /** The teacher's (noise, image) pairs of the warm-up and the regression term, made (or read back) on first use. */
+    private OdeWarmup pairs() {
+        if (warmup == null) warmup = new OdeWarmup(teacherModel, data, cfg, features, out.resolve(OdeWarmup.CACHE), System.out);
+        return warmup;
+    }
+
+    private void finishPairs() {
+        if (warmup == null) return;
+        warmup.finish(System.out);
+        warmup = null;
     }
 
     private void setStudentLr(double lr) { studentOpt.param_groups().get(0).options().set_lr(lr); }
@@ -303,7 +312,9 @@ public final class AddTrainer implements AutoCloseable {
     /** Runs the remaining iterations with progress, logging and checkpoints. */
     public long train(double maxMinutes, long checkpointEvery, long logEvery, PrintStream console) {
         var o = new TrainLoop.Options(cfg.steps(), logEvery, checkpointEvery, maxMinutes, out.resolve(LOG));
-        return TrainLoop.run(start, o, this::step, this::save, console);
+        long done = TrainLoop.run(start, o, this::step, this::save, console);
+        if (done == cfg.steps()) finishPairs();                // kept for a resume until then
+        return done;
     }
 
     private static TextCond retained(TextCond c) {

@@ -161,33 +161,43 @@ public final class OdeWarmup implements AutoCloseable {
     /** One regression step of the student on the pairs of chunk {@code step mod chunks}. */
     public Map<String, Double> step(VPredictionModel student, Adam opt, TensorVector params, long step) {
         try (var scope = new PointerScope()) {
-            int k = (int) (step % noise.size());
-            Tensor z = noise.get(k), x = images.get(k);
-            Generator gen = torch.make_generator_cpu(cfg.seed() * 1_000_003L + step);
-            long b = z.size(0);
-            Tensor j = torch.randint(studentTimesteps.size(0), new long[]{b}, new GeneratorOptional(gen)); // [B] timestep indices
-            Tensor s = torch.index_select(studentTimesteps, 0, j).to(z.device(), torch.ScalarType.Long); // [B]
-            Tensor xS;
-            if (trajectory()) {                                                                       // states[j, i] for sample i at timestep j
-                Tensor rows = j.mul(Ops.s(b)).add(torch.arange(new Scalar(b), Ops.longOn(new Device("cpu"))));
-                xS = states.get(k).flatten(0, 1).index_select(0, rows.to(z.device(), torch.ScalarType.Long));
-            } else {
-                Tensor fresh = torch.randn(Ops.shape(z), new GeneratorOptional(gen)).to(z.device(), torch.ScalarType.Float);
-                Tensor atNoise = s.eq(Ops.s(cfg.studentTimesteps().get(0))).view(b, 1, 1, 1);
-                Tensor eps = torch.where(atNoise, z, fresh);                                          // 999: the pair's own z
-                xS = student.schedule().noised(x, eps, s);
-            }
-            Tensor x0 = student.x0(xS, s, cond(k));
-            Tensor pixel = torch.mse_loss(x0, x);
-            double w = cfg.warmup().featureWeight();
-            if (w == 0) {
-                if (!Optimizers.stepIfFinite(opt, pixel, params)) return Map.of("skip_g", 1.0);
-                return Map.of("loss_ode", Ops.f(pixel), "skip_g", 0.0);
-            }
-            Tensor perceptual = FeatureDistance.between(features, features.defaultTaps(), x0, x);
-            if (!Optimizers.stepIfFinite(opt, pixel.add(perceptual.mul(Ops.s(w))), params)) return Map.of("skip_g", 1.0);
-            return Map.of("loss_ode", Ops.f(pixel), "loss_ode_feat", Ops.f(perceptual), "skip_g", 0.0);
+            Loss l = loss(student, step);
+            if (!Optimizers.stepIfFinite(opt, l.total(), params)) return Map.of("skip_g", 1.0);
+            if (l.perceptual() == null) return Map.of("loss_ode", Ops.f(l.pixel()), "skip_g", 0.0);
+            return Map.of("loss_ode", Ops.f(l.pixel()), "loss_ode_feat", Ops.f(l.perceptual()), "skip_g", 0.0);
         }
+    }
+
+    /**
+     * The regression loss on the pairs of chunk {@code step mod chunks}, with its graph: the pixel MSE and, with a
+     * feature weight, the perceptual distance (null without). Also ADD's regression term ({@link AddConfig#regWeight}).
+     */
+    public record Loss(Tensor pixel, Tensor perceptual, Tensor total) {}
+
+    /** See {@link Loss}; randomness from (seed, step) only, tensors in the caller's scope. */
+    public Loss loss(VPredictionModel student, long step) {
+        int k = (int) (step % noise.size());
+        Tensor z = noise.get(k), x = images.get(k);
+        Generator gen = torch.make_generator_cpu(cfg.seed() * 1_000_003L + step);
+        long b = z.size(0);
+        Tensor j = torch.randint(studentTimesteps.size(0), new long[]{b}, new GeneratorOptional(gen)); // [B] timestep indices
+        Tensor s = torch.index_select(studentTimesteps, 0, j).to(z.device(), torch.ScalarType.Long); // [B]
+        Tensor xS;
+        if (trajectory()) {                                                                       // states[j, i] for sample i at timestep j
+            Tensor rows = j.mul(Ops.s(b)).add(torch.arange(new Scalar(b), Ops.longOn(new Device("cpu"))));
+            xS = states.get(k).flatten(0, 1).index_select(0, rows.to(z.device(), torch.ScalarType.Long));
+        } else {
+            Tensor fresh = torch.randn(Ops.shape(z), new GeneratorOptional(gen)).to(z.device(), torch.ScalarType.Float);
+            Tensor atNoise = s.eq(Ops.s(cfg.studentTimesteps().get(0))).view(b, 1, 1, 1);
+            Tensor eps = torch.where(atNoise, z, fresh);                                          // 999: the pair's own z
+            xS = student.schedule().noised(x, eps, s);
+        }
+        Tensor x0 = student.x0(xS, s, cond(k));
+        Tensor pixel = torch.mse_loss(x0, x);
+        double w = cfg.warmup().featureWeight();
+        if (w == 0) return new Loss(pixel, null, pixel);
+        Tensor perceptual = FeatureDistance.between(features, features.defaultTaps(), x0, x);
+        return new Loss(pixel, perceptual, pixel.add(perceptual.mul(Ops.s(w))));
     }
 
     private boolean trajectory() { return cfg.warmup().inputs() == AddConfig.Warmup.Inputs.TRAJECTORY; }

@@ -94,6 +94,10 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--ode-feature-weight", defaultValue = "0", paramLabel = "W", description = "Add W x a perceptual "
             + "distance in the frozen feature ViT (LPIPS-like, unit-length tokens) to the warm-up's pixel L2 loss; 0 (default): "
             + "pixel L2 alone.") double odeFeatureWeight;
+    @Option(names = "--reg-weight", defaultValue = "0", paramLabel = "MU", description = "Add MU x the ODE warm-up's "
+            + "regression loss on the teacher's (noise, image) pairs (--ode-pairs, --ode-teacher-steps, --ode-inputs) to the "
+            + "student's loss in every ADD iteration, against mode collapse (DMD's regression loss; not in the paper); "
+            + "0 (default): off.") double regWeight;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.DeviceOption deviceOption;
@@ -143,7 +147,8 @@ public final class DistillCommand implements Callable<Integer> {
 
     AddConfig config() {
         // without a warm-up the weight would be dropped silently (its range is checked by AddConfig)
-        if (odeFeatureWeight != 0 && odeWarmup == 0) throw new Add4jException("--ode-feature-weight: needs --ode-warmup N");
+        if (odeFeatureWeight != 0 && odeWarmup == 0 && regWeight == 0)
+            throw new Add4jException("--ode-feature-weight: needs --ode-warmup N or --reg-weight MU");
         String[] range = tRange.split(",");
         if (range.length != 2) throw new Add4jException("--t-range: expected MIN,MAX, got '" + tRange + "'");
         int tMin, tMax;
@@ -157,8 +162,8 @@ public final class DistillCommand implements Callable<Integer> {
         return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting), AddConfig.Cond.parse(cond),
                 AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, augmentPolicy(),
                 steps, batch, studentLr, discLr, ema, seed, classGroups,
-                odeWarmup != 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
-                        cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup);
+                odeWarmup != 0 || regWeight > 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
+                        cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup, regWeight);
     }
 
     private static boolean cosine(String schedule) {

@@ -374,6 +374,67 @@ class AddTrainerTest {
         assertTrue(d.getMessage().contains("--disc-warmup needs a discriminator"), d.getMessage());
     }
 
+    // The regression term during ADD (AddConfig.regWeight, DMD's anti-collapse loss)
+
+    /** ADD from the first iteration, with the regression term of weight {@code mu} on 16 pairs of 4-step DDIM. */
+    static AddConfig regressed(AddConfig.Loss loss, double lambda, double mu, int steps) {
+        AddConfig d = cfg(loss, AddConfig.StudentInit.TEACHER, 2e-3, steps);
+        return new AddConfig(List.of(999), d.loss(), d.weighting(), d.cond(), d.studentInit(), 1, lambda, d.r1(), 0, d.tMin(), d.tMax(),
+                d.diffAugment(), steps, d.batch(), d.studentLr(), d.discLr(), d.emaDecay(), d.seed(), false,
+                new AddConfig.Warmup(0, 16, 4, 1e-4, AddConfig.Warmup.Inputs.TRAJECTORY), 0, mu);
+    }
+
+    @Test void theRegressionTermPullsAddsStudentOntoTheTeachersPairs(@TempDir Path dir) {
+        // distillation at weight 0 and the regression alone: an ADD run that regresses z -> DDIM(z) on 16 fixed pairs
+        List<Double> l = new ArrayList<>();
+        try (AddTrainer t = trainer(regressed(AddConfig.Loss.DISTILL, 0, 1, 30), dir, false)) {
+            for (long s = 0; s < 30; s++) {
+                Map<String, Double> st = t.step(s);
+                assertTrue(st.containsKey("loss_distill") && !st.containsKey("loss_ode"), "an ADD iteration: " + st);
+                assertEquals(0.0, st.get("skip_g"), "step " + s);
+                l.add(st.get("loss_reg"));
+            }
+            assertTrue(Files.exists(dir.resolve(OdeWarmup.CACHE)), "the pairs are kept while the run goes on");
+        }
+        System.out.printf("AddTrainerTest regression term: %.4f -> %.4f%n", mean(l, 0, 5), mean(l, 25, 30));
+        assertTrue(mean(l, 20, 30) < 0.75 * mean(l, 0, 10), "the regression loss falls by a quarter or more: " + l);
+    }
+
+    @Test void aRunWithTheRegressionTermReportsItAndTheSignalOfEachLossAndHead(@TempDir Path dir) {
+        AddConfig c = regressed(AddConfig.Loss.ADV_DISTILL, 2.5, 10, 2);
+        try (AddTrainer t = trainer(c, dir, false)) {
+            Map<String, Double> st = t.step(0);
+            for (String k : List.of("loss_reg", "grad_adv", "grad_distill", "d_acc"))
+                assertTrue(st.containsKey(k) && Double.isFinite(st.get(k)), k + " in " + st);
+            assertTrue(st.get("grad_adv") > 0 && st.get("grad_distill") > 0, st.toString());
+            int heads = t.discriminator().heads().heads();
+            double sum = 0;
+            for (int k = 0; k < heads; k++) sum += st.get("d_acc" + k);
+            assertEquals(st.get("d_acc"), sum / heads, 1e-9, "the heads see as many tokens each: d_acc is their mean");
+            assertEquals(2.5 * st.get("loss_distill") + st.get("loss_adv") + 10 * st.get("loss_reg"), st.get("loss_g"), 1e-4);
+            t.save(1);
+        }
+        try (AddTrainer t = trainer(c, dir, true)) {                  // a resumed run reads its pairs back
+            String log = console(() -> t.step(1));
+            assertTrue(log.contains("read from"), log);
+        }
+        assertEquals(10, Json.read(Json.compact(c), AddConfig.class).regWeight(), "round trip");
+        String old = Json.compact(c.withRegWeight(0)).replaceFirst(",\"regWeight\":0.0", "");
+        assertFalse(old.contains("regWeight"), old);
+        assertEquals(0, Json.read(old, AddConfig.class).regWeight(), "a config.json from before: none");
+        var e = assertThrows(Add4jException.class, () -> c.withRegWeight(-1));
+        assertTrue(e.getMessage().contains("--reg-weight"), e.getMessage());
+        var p = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withRegWeight(1));
+        assertTrue(p.getMessage().contains("--ode-pairs"), "the term needs pairs: " + p.getMessage());
+    }
+
+    @Test void theRegressionTermsPairsAreDeletedWhenTheRunEnds(@TempDir Path dir) {
+        try (AddTrainer t = trainer(regressed(AddConfig.Loss.ADV_DISTILL, 2.5, 1, 2), dir, false)) {
+            t.train(0, 0, 1, new PrintStream(OutputStream.nullOutputStream()));
+        }
+        assertFalse(Files.exists(dir.resolve(OdeWarmup.CACHE)), "no resume needs them any more");
+    }
+
     @Test void theIfSeenConditionLeavesTheImageEmbeddingOutOnlyWhereTheInputWasPureNoise() {
         assertEquals(AddConfig.Cond.TEXT_IMG_IF_SEEN, AddConfig.Cond.parse("text+img-if-seen"));
         torch.manual_seed(5);

@@ -1,0 +1,34 @@
+package dev.add4j.add;
+
+import dev.add4j.nn.Ops;
+import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.ScalarTypeOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+import java.util.Map;
+
+/**
+ * Instrumentation of the student's update: how strongly each loss pulls on the student's output x̂0, as the mean
+ * per-image L2 norm of its gradient with respect to x̂0 (times the batch size, since each loss is a batch mean).
+ * A discriminator that cannot tell real from fake shows as {@code grad_adv} that is small or noise next to
+ * {@code grad_distill}; one that dominates shows the opposite. The graphs are kept for the update itself.
+ */
+final class StudentSignal {
+    private StudentSignal() {}
+
+    /** Puts grad_adv and grad_distill (the latter already weighted by λ) into {@code stats} for the losses that are on. */
+    static void of(Tensor lAdv, Tensor lDistillWeighted, Tensor x0Hat, AddConfig.Loss loss, Map<String, Double> stats) {
+        if (loss.adversarial()) stats.put("grad_adv", norm(lAdv, x0Hat));
+        if (loss.distillation()) stats.put("grad_distill", norm(lDistillWeighted, x0Hat));
+    }
+
+    private static double norm(Tensor l, Tensor x) {
+        TensorVector g = torch.grad(new TensorVector(l), new TensorVector(x), new TensorVector(), new BoolOptional(true), false, true);
+        Tensor gx = g.get(0);
+        if (!gx.defined()) return 0;
+        Tensor perImage = gx.square().sum(new long[]{1, 2, 3}, false, new ScalarTypeOptional()).sqrt();  // [B]
+        return Ops.f(perImage.mean()) * x.size(0);
+    }
+}
