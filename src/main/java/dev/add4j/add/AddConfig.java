@@ -46,11 +46,52 @@ import java.util.Locale;
  *                         pairs ({@link OdeWarmup#loss}), which ties each noise to its image and so holds the modes
  *                         that the adversarial and distillation losses alone give up; the pairs are those of
  *                         {@code warmup} (pairs, teacher steps, inputs); a config.json without it: 0
+ * @param discBackbone     what the discriminator's heads read: the frozen feature ViT (the paper), or [choice, LADD]
+ *                         the frozen teacher's encoder on noised images; a config.json without it: the ViT
  */
 public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                         StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
                         int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
-                        double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup, double regWeight) {
+                        double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup, double regWeight,
+                        DiscBackbone discBackbone) {
+
+    /**
+     * The discriminator's backbone. VIT: the frozen feature ViT's taps (add-method.md §5). Teacher: the frozen
+     * teacher's encoder read on images noised to t ~ U[0, tMax] ({@link TeacherFeatures}; LADD, not in ADD).
+     */
+    public record DiscBackbone(boolean teacher, int tMax) {
+        public static final DiscBackbone VIT = new DiscBackbone(false, 0);
+        /** The noise ceiling of a plain {@code teacher}. */
+        public static final int DEFAULT_T_MAX = 500;
+
+        public DiscBackbone {
+            if (teacher && (tMax < 0 || tMax > NoiseSchedule.T - 1))
+                throw new Add4jException("--disc-features teacher:T needs 0 <= T <= 999, got " + tMax);
+        }
+
+        public static DiscBackbone parse(String s) {
+            String v = s == null ? "" : s.trim().toLowerCase(Locale.ROOT);
+            if (v.equals("vit")) return VIT;
+            if (v.equals("teacher")) return new DiscBackbone(true, DEFAULT_T_MAX);
+            if (v.startsWith("teacher:")) {
+                try {
+                    return new DiscBackbone(true, Integer.parseInt(v.substring(8)));
+                } catch (NumberFormatException e) { /* below */ }
+            }
+            throw new Add4jException("--disc-features: expected vit, teacher or teacher:T (T the largest noise level), got '" + s + "'");
+        }
+
+        public String cliName() { return teacher ? "teacher:" + tMax : "vit"; }
+    }
+
+    /** A config whose discriminator reads the feature ViT (the paper). */
+    public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
+                     StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
+                     int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
+                     double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup, double regWeight) {
+        this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
+                diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, regWeight, DiscBackbone.VIT);
+    }
 
     /**
      * The ODE warm-up (not in the paper): the student learns z → DDIM_k(z) of the frozen teacher before ADD starts.
@@ -153,7 +194,13 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     /** This config with the regression loss of weight {@code mu} during ADD. */
     public AddConfig withRegWeight(double mu) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, mu);
+                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, mu, discBackbone);
+    }
+
+    /** This config with another discriminator backbone. */
+    public AddConfig withDiscBackbone(DiscBackbone b) {
+        return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
+                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, regWeight, b);
     }
 
     /** Whether the ADD iterations need the ODE pairs ({@code regWeight} > 0). */
@@ -173,7 +220,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
 
     private AddConfig with(int newSteps, boolean groups, Warmup w, int disc) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w, disc, regWeight);
+                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w, disc, regWeight, discBackbone);
     }
 
     /** The student's losses (Table 1d). */
@@ -244,6 +291,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         if (classGroups && batch % dev.add4j.nn.LocalBatchNorm.GROUP != 0)
             throw new Add4jException("--class-groups needs a --batch that is a multiple of " + dev.add4j.nn.LocalBatchNorm.GROUP + ", got " + batch);
         if (warmup == null) warmup = Warmup.NONE;                       // a config.json from before the warm-up existed
+        if (discBackbone == null) discBackbone = DiscBackbone.VIT;      // one from before the option
         if (warmup.steps() < 0) throw new Add4jException("--ode-warmup must be >= 0, got " + warmup.steps());
         if (discWarmup < 0) throw new Add4jException("--disc-warmup must be >= 0, got " + discWarmup);
         if (discWarmup > 0 && !loss.adversarial())

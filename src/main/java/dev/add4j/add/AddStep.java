@@ -90,7 +90,7 @@ public final class AddStep {
                 // 4.3  the student's x0 estimate
                 x0Hat = student.x0(xS, s, text);                                                        // [B,C,H,W]
                 // 4.4-4.6  L_G = L_adv^G + lambda L_distill (+ mu L_reg, DMD's regression: not in the paper), the heads frozen
-                Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, cond, gen)) : zero(x0);
+                Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, text, cond, gen)) : zero(x0);
                 timer.mark(PhaseTimer.STUDENT);
                 TeacherTarget.Target target = cfg.loss().distillation() ? teacher.of(x0Hat, text, gen) : null;
                 timer.mark(PhaseTimer.TEACHER);
@@ -110,9 +110,9 @@ public final class AddStep {
             }
             // 4.7  L_D = hinge(real, fake) + gamma R1 on the heads' input features of the real images
             if (cfg.loss().adversarial()) {
-                List<Tensor> realInputs = disc.realHeadInputs(x0, gen);
+                List<Tensor> realInputs = disc.realHeadInputs(x0, text, gen);
                 List<Tensor> real = disc.heads().logits(realInputs, cond);
-                List<Tensor> fake = disc.logits(x0Hat.detach(), cond, gen);                            // sg: the student is not trained here
+                List<Tensor> fake = disc.logits(x0Hat.detach(), text, cond, gen);                            // sg: the student is not trained here
                 Tensor lHinge = AddLosses.hingeD(real, fake);
                 timer.mark(PhaseTimer.DISCRIMINATOR);
                 Tensor lR1 = cfg.r1() > 0 ? AddLosses.r1Penalty(real, realInputs) : zero(x0);

@@ -109,7 +109,8 @@ public final class AddTrainer implements AutoCloseable {
         ema.to(data.device());
         emaUpdate = new Ema(net, ema, cfg.emaDecay());
         features.to(data.device());
-        disc = new Discriminator(features, cfg.cond(), cfg.diffAugment(), TextEncoder.DIM);
+        disc = new Discriminator(features, cfg.cond(), cfg.diffAugment(), TextEncoder.DIM,
+                cfg.discBackbone().teacher() ? new TeacherFeatures(teacher.model(), cfg.discBackbone().tMax()) : null);
         disc.heads().to(data.device());
         studentParams = net.parameterVector();
         studentOpt = Optimizers.adam(studentParams, cfg.studentLr(), 0.9, 0.999, 1e-8);

@@ -17,6 +17,7 @@ import java.util.List;
  * ADD's discriminator (add-method.md §5): DiffAugment, then the frozen feature network F (a ViT, eval mode, no
  * trainable weights) read at its taps, then the trainable heads, conditioned by projection on c_text (the pooled
  * MiniLM embedding of the caption) and c_img (F's CLS embedding of the real image), as {@link AddConfig.Cond} says.
+ * With {@link TeacherFeatures} [not in ADD] the heads read the noised teacher's encoder in place of F; c_img stays F's.
  */
 public final class Discriminator {
     private final Vit features;
@@ -24,23 +25,34 @@ public final class Discriminator {
     private final AddConfig.Cond cond;
     private final DiffAugment.Policy augment;
     private final ProjectedDiscriminator heads;
+    private final TeacherFeatures teacherFeatures;      // null: the heads read F (the paper)
 
     /** @param features the frozen feature network; frozen here, whatever its state was */
     public Discriminator(Vit features, AddConfig.Cond cond, DiffAugment.Policy augment, long textDim) {
+        this(features, cond, augment, textDim, null);
+    }
+
+    /** @param teacherFeatures the backbone of the heads in place of F's taps, or null for F's (the paper) */
+    public Discriminator(Vit features, AddConfig.Cond cond, DiffAugment.Policy augment, long textDim, TeacherFeatures teacherFeatures) {
+        this.teacherFeatures = teacherFeatures;
         this.features = features;
         features.train(false).requiresGrad(false);
         this.taps = features.defaultTaps();
         this.cond = cond;
         this.augment = augment;
         long condDim = (cond.text() ? textDim : 0) + (cond.image() ? features.width() : 0);
-        this.heads = new ProjectedDiscriminator(taps.size(), features.width(), condDim);
+        this.heads = teacherFeatures == null ? new ProjectedDiscriminator(taps.size(), features.width(), condDim)
+                : new ProjectedDiscriminator(teacherFeatures.heads(), teacherFeatures.width(), condDim);
     }
 
     /** The trainable heads. */
     public ProjectedDiscriminator heads() { return heads; }
 
-    /** The feature network's taps that feed the heads. */
+    /** The feature network's taps that feed the heads (F's; with teacher features, the teacher's blocks are read instead). */
     public List<Integer> taps() { return taps; }
+
+    /** What the heads read, for logs. */
+    public String backbone() { return teacherFeatures == null ? "feature ViT taps " + taps : "teacher encoder (" + teacherFeatures.heads() + " taps)"; }
 
     /**
      * The projection's condition: [c_text, c_img] concatenated (or one of them, or null for none).
@@ -63,27 +75,31 @@ public final class Discriminator {
         }
     }
 
-    /** Each head's input [B,C,N] for a batch of images: augmented, through F, CLS added to the patch tokens. */
-    public List<Tensor> headInputs(Tensor images, Generator gen) {
+    /**
+     * Each head's input [B,C,N] for a batch of images with their captions: augmented, through F, CLS added to the
+     * patch tokens; or noised and through the teacher's encoder.
+     */
+    public List<Tensor> headInputs(Tensor images, TextCond text, Generator gen) {
         Tensor x = DiffAugment.apply(images, augment, gen);
+        if (teacherFeatures != null) return teacherFeatures.headInputs(x, text, gen);
         List<Tensor> out = new ArrayList<>();
         for (Tensor layer : features.features(x, taps)) out.add(ProjectedDiscriminator.headInput(layer));
         return out;
     }
 
     /** Every head's logits [B,N] for a batch of images; gradients flow back to the images. */
-    public List<Tensor> logits(Tensor images, Tensor condition, Generator gen) {
-        return heads.logits(headInputs(images, gen), condition);
+    public List<Tensor> logits(Tensor images, TextCond text, Tensor condition, Generator gen) {
+        return heads.logits(headInputs(images, text, gen), condition);
     }
 
     /**
      * Head inputs of real images as leaves that require grad, for R1: F runs without a graph (it is frozen and R1
      * differentiates with respect to its outputs, not the pixels).
      */
-    public List<Tensor> realHeadInputs(Tensor x0, Generator gen) {
+    public List<Tensor> realHeadInputs(Tensor x0, TextCond text, Generator gen) {
         List<Tensor> out = new ArrayList<>();
         try (var g = new NoGradGuard()) {
-            for (Tensor f : headInputs(x0, gen)) out.add(f.detach().contiguous());
+            for (Tensor f : headInputs(x0, text, gen)) out.add(f.detach().contiguous());
         }
         for (Tensor f : out) f.requires_grad_(true);
         return out;

@@ -250,7 +250,7 @@ public final class Benchmark {
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {
             CaptionedImages.Batch b = data.batch(SEED, 0, batch, 0.0);
             Tensor cond = disc.condition(b.cond(), b.x0());
-            List<Tensor> inputs = disc.headInputs(b.x0(), torch.make_generator_cpu(SEED));
+            List<Tensor> inputs = disc.headInputs(b.x0(), b.cond(), torch.make_generator_cpu(SEED));
             try (FlopCounter counter = FlopCounter.start()) {
                 disc.heads().logits(inputs, cond);
                 return counter.forward();

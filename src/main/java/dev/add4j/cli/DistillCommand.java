@@ -98,6 +98,10 @@ public final class DistillCommand implements Callable<Integer> {
             + "regression loss on the teacher's (noise, image) pairs (--ode-pairs, --ode-teacher-steps, --ode-inputs) to the "
             + "student's loss in every ADD iteration, against mode collapse (DMD's regression loss; not in the paper); "
             + "0 (default): off.") double regWeight;
+    @Option(names = "--disc-features", defaultValue = "vit", paramLabel = "vit|teacher[:T]", description = "What the "
+            + "discriminator's heads read: the frozen feature ViT (--features; the paper), or the frozen teacher's encoder on "
+            + "images noised to t ~ U[0,T] (LADD's generative features, not in ADD; teacher = teacher:"
+            + AddConfig.DiscBackbone.DEFAULT_T_MAX + ") (default: ${DEFAULT-VALUE}).") String discFeatures;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.DeviceOption deviceOption;
@@ -130,10 +134,10 @@ public final class DistillCommand implements Callable<Integer> {
             AddTrainer.Monitor monitor = new AddTrainer.Monitor(sampleEvery, evalEvery, evalEvery > 0 ? evalSetup(evalNetFile, text, device) : null);
             try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, out, resume, prov, monitor)) {
                 if (initModel != null) trainer.initStudentFrom(initModel.model().net());
-                System.out.printf("distill: student %,d parameters (init %s), feature ViT %d blocks x %d, %d heads (taps %s), "
+                System.out.printf("distill: student %,d parameters (init %s), feature ViT %d blocks x %d, %d heads on the %s, "
                                 + "%d training images, device %s, iterations %d..%d%n",
                         trainer.student().net().parameterCount(), initFile != null ? initFile.toString() : cfg.studentInit().cliName(), vit.config().depth(), vit.width(),
-                        trainer.discriminator().heads().heads(), trainer.discriminator().taps(), images.size(),
+                        trainer.discriminator().heads().heads(), trainer.discriminator().backbone(), images.size(),
                         device.str().getString(), trainer.startStep(), cfg.steps());
                 long done = trainer.train(maxMinutes, checkpointEvery, logEvery, System.out);
                 System.out.println("wrote " + out.resolve(AddTrainer.MODEL) + " after " + done + " iterations"
@@ -163,7 +167,8 @@ public final class DistillCommand implements Callable<Integer> {
                 AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, augmentPolicy(),
                 steps, batch, studentLr, discLr, ema, seed, classGroups,
                 odeWarmup != 0 || regWeight > 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
-                        cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup, regWeight);
+                        cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup, regWeight,
+                AddConfig.DiscBackbone.parse(discFeatures));
     }
 
     private static boolean cosine(String schedule) {

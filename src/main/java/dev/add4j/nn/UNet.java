@@ -109,14 +109,7 @@ public final class UNet extends Module {
 
     /** Predicts v for noisy images {@code x} at timesteps {@code t} under the text condition. */
     public Tensor forward(Tensor x, Tensor t, Tensor tokens, Tensor mask, Tensor pooled) {
-        Ops.expectShape(x, "x", -1, cfg.imageChannels(), -1, -1);
-        Ops.expectShape(tokens, "tokens", x.size(0), -1, cfg.textDim());
-        Ops.expectShape(pooled, "pooled", x.size(0), cfg.textDim());
-        Tensor emb = time2.forward(torch.silu(time1.forward(timestepEmbedding(t, cfg.baseChannels()))));  // [B,E]
-        emb = emb.add(textProj.forward(pooled));                                                          // [B,E]
-        Tensor attnMask = mask.gt(Ops.s(0.5)).reshape(x.size(0), 1, 1, -1);                               // [B,1,1,L] bool
-        Context ctx = new Context(emb, tokens, attnMask);
-
+        Context ctx = context(x, t, tokens, mask, pooled);
         Tensor h = convIn.forward(x);                                                                      // [B,c0,H,W]
         List<Tensor> skips = new ArrayList<>(List.of(h));
         for (Module m : down) {
@@ -130,6 +123,33 @@ public final class UNet extends Module {
             h = apply(m, h, ctx);
         }
         return convOut.forward(torch.silu(normOut.forward(h)));                                            // [B,C,H,W]
+    }
+
+    /**
+     * The encoder's feature maps, as a generative-feature discriminator reads them (LADD, Sauer et al. 2024): the
+     * output of every block of the down path, then of the middle, in order. Same inputs as {@link #forward}.
+     * @return one [B,C_k,H_k,W_k] per block
+     */
+    public List<Tensor> encoderFeatures(Tensor x, Tensor t, Tensor tokens, Tensor mask, Tensor pooled) {
+        Context ctx = context(x, t, tokens, mask, pooled);
+        List<Tensor> out = new ArrayList<>(down.size() + mid.size());
+        Tensor h = convIn.forward(x);                                                                      // [B,c0,H,W]
+        for (Module m : down) out.add(h = apply(m, h, ctx));
+        for (Module m : mid) out.add(h = apply(m, h, ctx));
+        return out;
+    }
+
+    /** Channels of the middle blocks: the width of the deepest feature maps. */
+    public int midChannels() { return cfg.baseChannels() * cfg.channelMults().get(cfg.channelMults().size() - 1); }
+
+    private Context context(Tensor x, Tensor t, Tensor tokens, Tensor mask, Tensor pooled) {
+        Ops.expectShape(x, "x", -1, cfg.imageChannels(), -1, -1);
+        Ops.expectShape(tokens, "tokens", x.size(0), -1, cfg.textDim());
+        Ops.expectShape(pooled, "pooled", x.size(0), cfg.textDim());
+        Tensor emb = time2.forward(torch.silu(time1.forward(timestepEmbedding(t, cfg.baseChannels()))));  // [B,E]
+        emb = emb.add(textProj.forward(pooled));                                                          // [B,E]
+        Tensor attnMask = mask.gt(Ops.s(0.5)).reshape(x.size(0), 1, 1, -1);                               // [B,1,1,L] bool
+        return new Context(emb, tokens, attnMask);
     }
 
     private record Context(Tensor emb, Tensor tokens, Tensor attnMask) {}

@@ -96,6 +96,33 @@ class AddTrainerTest {
         assertTrue(mean(acc, 30, 40) > mean(acc, 0, 10) + 0.05, "per-token accuracy rises from chance: " + acc);
     }
 
+    @Test void headsOnTheTeachersEncoderLearnToTellRealFromAFrozenStudentToo(@TempDir Path dir) {
+        List<Double> acc = new ArrayList<>();
+        AddConfig c = cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-12, 2e-3, 40).withDiscBackbone(new AddConfig.DiscBackbone(true, 100));
+        try (AddTrainer t = trainer(c, dir, false); var scope = new org.bytedeco.javacpp.PointerScope()) {
+            assertEquals(TeacherFeatures.TAPS, t.discriminator().heads().heads());
+            assertTrue(t.discriminator().backbone().startsWith("teacher encoder"), t.discriminator().backbone());
+            CaptionedImages.Batch b = data.batch(3, 0, 8, 0.0);
+            for (long s = 0; s < 40; s++) acc.add(t.addStep().step(b.x0(), b.cond(), s).get("d_acc"));
+            for (Tensor p : teacher.model().net().parameterVector().get()) assertFalse(p.grad().defined(), "the teacher takes no gradient");
+        }
+        System.out.printf("AddTrainerTest D on the teacher's encoder: accuracy %.3f -> %.3f%n", mean(acc, 0, 5), mean(acc, 35, 40));
+        assertTrue(mean(acc, 30, 40) > mean(acc, 0, 10) + 0.05, "per-token accuracy rises from chance: " + acc);
+    }
+
+    @Test void theDiscBackboneParsesRoundTripsAndOldConfigsReadTheVit() {
+        assertEquals(AddConfig.DiscBackbone.VIT, AddConfig.DiscBackbone.parse("vit"));
+        assertEquals(new AddConfig.DiscBackbone(true, AddConfig.DiscBackbone.DEFAULT_T_MAX), AddConfig.DiscBackbone.parse("teacher"));
+        assertEquals(new AddConfig.DiscBackbone(true, 250), AddConfig.DiscBackbone.parse("Teacher:250"));
+        for (String bad : List.of("dino", "teacher:", "teacher:-1", "teacher:1000", "teacher:x"))
+            assertThrows(Add4jException.class, () -> AddConfig.DiscBackbone.parse(bad), bad);
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withDiscBackbone(AddConfig.DiscBackbone.parse("teacher:300"));
+        assertEquals(c, Json.read(Json.compact(c), AddConfig.class), "round trip");
+        String old = Json.compact(c.withDiscBackbone(AddConfig.DiscBackbone.VIT)).replaceFirst(",\"discBackbone\":\\{[^}]*}", "");
+        assertFalse(old.contains("discBackbone"), old);
+        assertEquals(AddConfig.DiscBackbone.VIT, Json.read(old, AddConfig.class).discBackbone(), "a config.json from before: the ViT");
+    }
+
     @Test void distillationAloneDrivesItsLossDownOnFixedDraws(@TempDir Path dir) {
         // one batch and one set of draws (s, eps, t, eps') every iteration: what changes is only the student
         List<Double> l = new ArrayList<>();
