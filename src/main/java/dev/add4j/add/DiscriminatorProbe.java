@@ -91,12 +91,19 @@ public final class DiscriminatorProbe {
      * augmentation {@code none} the frozen network's outputs for the pairs are computed once and reused, which gives
      * what computing them per batch gives (the network is frozen and works per sample).
      */
-    public static Result run(Vit features, Pairs train, Pairs heldOut, Settings s) {
+    public static Result run(Vit features, Pairs train, Pairs heldOut, Settings s) { return run(features, null, train, heldOut, s); }
+
+    /**
+     * As {@link #run(Vit, Pairs, Pairs, Settings)}, with the heads on the teacher's encoder ({@code teacherFeatures}
+     * not null; {@code features} then only gives c_img) in place of the ViT's taps.
+     */
+    public static Result run(Vit features, TeacherFeatures teacherFeatures, Pairs train, Pairs heldOut, Settings s) {
         try (var cell = new PointerScope()) {                  // the heads' optimiser and the cached features die here
             torch.manual_seed(s.seed());                       // the same fresh heads for every cell of one width
-            Discriminator disc = new Discriminator(features, s.cond(), s.augment(), train.text().pooled().size(1));
+            Discriminator disc = new Discriminator(features, s.cond(), s.augment(), train.text().pooled().size(1), teacherFeatures);
             disc.heads().to(train.real().device());
-            boolean cache = !s.augment().colour() && !s.augment().translation() && !s.augment().cutout();
+            // the teacher's features are drawn at a random noise level on every call: nothing to cache
+            boolean cache = teacherFeatures == null && !s.augment().colour() && !s.augment().translation() && !s.augment().cutout();
             Tensor condTrain = condition(disc, train);                                                 // [N,condDim]
             List<Tensor> realIn = cache ? headInputs(disc, train.real()) : null;                       // [N,C,T] per head
             List<Tensor> fakeIn = cache ? headInputs(disc, train.fake()) : null;
@@ -111,10 +118,11 @@ public final class DiscriminatorProbe {
                     Tensor idx = indices(pick, s.batch(), train.size()).to(train.real().device(), torch.ScalarType.Long); // [B]
                     Tensor cond = condTrain == null ? null : condTrain.index_select(0, idx);            // [B,condDim]
                     // 4.7  L_D = hinge(real, fake) + gamma R1 on the heads' input features of the real images
-                    List<Tensor> realInputs = cache ? leaves(select(realIn, idx)) : disc.realHeadInputs(train.real().index_select(0, idx), gen);
+                    TextCond text = train.text().select(idx);
+                    List<Tensor> realInputs = cache ? leaves(select(realIn, idx)) : disc.realHeadInputs(train.real().index_select(0, idx), text, gen);
                     List<Tensor> real = disc.heads().logits(realInputs, cond);                          // [B,T] per head
                     List<Tensor> fake = cache ? disc.heads().logits(select(fakeIn, idx), cond)
-                            : disc.logits(train.fake().index_select(0, idx), cond, gen);
+                            : disc.logits(train.fake().index_select(0, idx), text, cond, gen);
                     Tensor lHinge = AddLosses.hingeD(real, fake);
                     Tensor lR1 = s.r1() > 0 ? AddLosses.r1Penalty(real, realInputs) : lHinge.mul(Ops.s(0));
                     if (it >= s.iterations() - last) accSum += accuracy(real, fake);
@@ -137,8 +145,9 @@ public final class DiscriminatorProbe {
                 try (var chunk = new PointerScope()) {
                     int b = Math.min(EVAL_CHUNK, p.size() - from);
                     Tensor c = cond == null ? null : cond.narrow(0, from, b);
-                    List<Tensor> real = disc.logits(p.real().narrow(0, from, b), c, gen);             // [b,T] per head
-                    List<Tensor> fake = disc.logits(p.fake().narrow(0, from, b), c, gen);
+                    TextCond text = p.text().select(torch.arange(Ops.s(from), Ops.s(from + b)).to(p.real().device(), torch.ScalarType.Long));
+                    List<Tensor> real = disc.logits(p.real().narrow(0, from, b), text, c, gen);       // [b,T] per head
+                    List<Tensor> fake = disc.logits(p.fake().narrow(0, from, b), text, c, gen);
                     for (int k = 0; k < heads; k++) {
                         right[k] += Ops.f(real.get(k).gt(Ops.s(0)).sum()) + Ops.f(fake.get(k).lt(Ops.s(0)).sum());
                         total[k] += real.get(k).numel() + fake.get(k).numel();
@@ -178,7 +187,7 @@ public final class DiscriminatorProbe {
         List<List<Tensor>> chunks = new ArrayList<>();
         try (var g = new NoGradGuard()) {
             for (int from = 0; from < images.size(0); from += EVAL_CHUNK)
-                chunks.add(disc.headInputs(images.narrow(0, from, Math.min(EVAL_CHUNK, images.size(0) - from)), null));
+                chunks.add(disc.headInputs(images.narrow(0, from, Math.min(EVAL_CHUNK, images.size(0) - from)), null, null)); // the ViT needs no text
         }
         List<Tensor> out = new ArrayList<>();
         for (int k = 0; k < chunks.get(0).size(); k++) {

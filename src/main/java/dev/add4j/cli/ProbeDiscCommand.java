@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.DiscriminatorProbe;
+import dev.add4j.add.TeacherFeatures;
 import dev.add4j.data.Captions;
 import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
@@ -52,8 +53,9 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory (must not hold a probe.json).") Path out;
     @Option(names = "--backbones", defaultValue = "untrained,models/features-fmnist.safetensors,models/features-sup-fmnist.safetensors",
-            paramLabel = "LIST", description = "Frozen feature ViTs, comma-separated: files from train-features, or 'untrained' "
-            + "(a fresh ViT of the first file's architecture, seeded by --seed) (default: ${DEFAULT-VALUE}).") String backbones;
+            paramLabel = "LIST", description = "Frozen feature ViTs, comma-separated: files from train-features, 'untrained' "
+            + "(a fresh ViT of the first file's architecture, seeded by --seed), or 'teacher[:T]' (the teacher's encoder on "
+            + "images noised to t <= T, as distill --disc-features; c_img then comes from the first ViT listed) (default: ${DEFAULT-VALUE}).") String backbones;
     @Option(names = "--generators", defaultValue = "teacher@1,teacher@4,teacher@50,student@1", paramLabel = "LIST",
             description = "What makes the fakes: teacher@K (DDIM at K steps, no guidance, K in 1..50) or student@K (its "
                     + "own ADD sampler at K steps) (default: ${DEFAULT-VALUE}).") String generators;
@@ -81,10 +83,14 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
         String gridFile() { return "fakes-" + name().replace('@', '-') + ".png"; }
     }
 
-    /** A backbone as the option names it: "untrained" or a file. */
-    record Backbone(String option, Path file) {
-        /** The table's name: "untrained", or the file name without its extension. */
-        String label() { return file == null ? UNTRAINED : file.getFileName().toString().replaceFirst("\\.safetensors$", ""); }
+    /** A backbone as the option names it: "untrained", a file, or "teacher[:T]" (the teacher's encoder; tMax >= 0). */
+    record Backbone(String option, Path file, int tMax) {
+        Backbone(String option, Path file) { this(option, file, -1); }
+        boolean teacher() { return tMax >= 0; }
+        /** The table's name: "untrained", "teacher:T", or the file name without its extension. */
+        String label() {
+            return teacher() ? "teacher:" + tMax : file == null ? UNTRAINED : file.getFileName().toString().replaceFirst("\\.safetensors$", "");
+        }
     }
 
     /** One cell of {@code probe.json}. Accuracies are per token, over every head's tokens (as distill's d_acc). */
@@ -126,7 +132,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
         List<Generator> gens = parseGenerators(generators);
         if (Files.exists(out.resolve(JSON)))
             throw new Add4jException("--out " + out + " already holds " + JSON + ": choose another --out; nothing is overwritten");
-        boolean needsTeacher = gens.stream().anyMatch(g -> !g.isStudent()), needsStudent = gens.stream().anyMatch(Generator::isStudent);
+        boolean needsTeacher = gens.stream().anyMatch(g -> !g.isStudent()) || nets.stream().anyMatch(Backbone::teacher), needsStudent = gens.stream().anyMatch(Generator::isStudent);
         if (needsTeacher) existing(teacher, "--teacher", "add4j train-teacher --out DIR");
         if (needsStudent) existing(student, "--student", "add4j distill --out DIR");
         FashionMnist.Split trainSplit = FashionMnist.load(data, true), testSplit = FashionMnist.load(data, false);
@@ -174,7 +180,8 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
                         var trainPairs = new DiscriminatorProbe.Pairs(realTrain, fake.narrow(0, 0, nTrain), trainText);
                         var heldPairs = new DiscriminatorProbe.Pairs(realHeld, fake.narrow(0, nTrain, nHeld), heldText);
                         long c0 = System.nanoTime();
-                        DiscriminatorProbe.Result r = DiscriminatorProbe.run(vits.get(b), trainPairs, heldPairs,
+                        TeacherFeatures tf = nets.get(b).teacher() ? new TeacherFeatures(teacherModel.model(), nets.get(b).tMax()) : null;
+                        DiscriminatorProbe.Result r = DiscriminatorProbe.run(vits.get(b), tf, trainPairs, heldPairs,
                                 DiscriminatorProbe.Settings.paper(condition, policy, iterations, batch, seed));
                         Cell cell = new Cell(nets.get(b).option(), label(policy), g.name(), iterations, batch,
                                 r.trainAccuracy(), r.heldOutAccuracy(), r.perHead(), (System.nanoTime() - c0) / 1e9);
@@ -229,9 +236,19 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
         List<Backbone> out = new ArrayList<>();
         for (String item : items(list, "--backbones")) {
             if (item.equals(UNTRAINED)) out.add(new Backbone(item, null));
+            else if (item.equals("teacher") || item.startsWith("teacher:"))
+                out.add(new Backbone(item, null, backboneOption(item).tMax()));
             else out.add(new Backbone(item, existing(Path.of(item), "--backbones", "add4j train-features --out FILE")));
         }
         return out;
+    }
+
+    private static AddConfig.DiscBackbone backboneOption(String item) {
+        try {
+            return AddConfig.DiscBackbone.parse(item);
+        } catch (Add4jException e) {
+            throw new Add4jException("--backbones: expected a file, untrained, teacher or teacher:T, got '" + item + "'");
+        }
     }
 
     /** none, all, or a '+'-joined subset of colour, translation, cutout. */
@@ -315,7 +332,9 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
         List<Vit> out = new ArrayList<>(nets.size());
         for (Backbone b : nets) out.add(b.file() == null ? null : Vit.load(b.file()));
         Vit.Config cfg = out.stream().filter(v -> v != null).map(Vit::config).findFirst().orElse(Vit.Config.small());
+        Vit first = out.stream().filter(v -> v != null).findFirst().orElse(null);
         for (int i = 0; i < out.size(); i++) {
+            if (nets.get(i).teacher() && first != null) out.set(i, first);      // the ViT that gives c_img
             if (out.get(i) == null) {
                 torch.manual_seed(seed);
                 out.set(i, new Vit(cfg));

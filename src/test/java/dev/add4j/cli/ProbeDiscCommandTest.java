@@ -110,6 +110,17 @@ class ProbeDiscCommandTest {
         assertArrayEquals(before, Files.readAllBytes(out.resolve("probe.json")));
     }
 
+    @Test void theTeachersEncoderIsABackboneToo() throws Exception {
+        Path out = dir.resolve("probe-teacher");
+        CliRun r = CliRun.of(args(out, "--backbones", features + ",teacher:100", "--generators", "teacher@1", "--augment", "none"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        ProbeDiscCommand.Report rep = Json.read(out.resolve("probe.json"), ProbeDiscCommand.Report.class);
+        assertEquals(List.of(features.toString(), "teacher:100"), rep.cells().stream().map(ProbeDiscCommand.Cell::backbone).toList());
+        assertEquals(dev.add4j.add.TeacherFeatures.TAPS, rep.cells().get(1).perHeadHeldOutAccuracy().size());
+        assertTrue(Files.readString(out.resolve("probe.md")).contains("| teacher:100 | none |"));
+        assertTrue(CliRun.of(args(dir.resolve("bad"), "--backbones", "teacher:2000")).badInput().startsWith("error: --backbones: expected"));
+    }
+
     /**
      * The heads learn what there is to learn: constant grey "fakes" are told apart on held-out pairs, while fakes that
      * are other real images of the same classes stay at chance (measured over three seeds: 0.86-0.91 and 0.495-0.498).
