@@ -48,12 +48,16 @@ import java.util.Locale;
  *                         {@code warmup} (pairs, teacher steps, inputs); a config.json without it: 0
  * @param discBackbone     what the discriminator's heads read: the frozen feature ViT (the paper), or [choice, LADD]
  *                         the frozen teacher's encoder on noised images; a config.json without it: the ViT
+ * @param advRatio         [choice, VQGAN's adaptive weight; 0 = off, the paper] when > 0, the adversarial loss is
+ *                         weighted in every iteration so that its gradient on the student's output is {@code advRatio}
+ *                         times that of λ·L_distill (measured: at a fixed weight of 1 it grows to 40 times it at 32 px,
+ *                         whatever λ); a config.json without it: 0
  */
 public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
                         StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
                         int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
                         double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup, double regWeight,
-                        DiscBackbone discBackbone) {
+                        DiscBackbone discBackbone, double advRatio) {
 
     /**
      * The discriminator's backbone. VIT: the frozen feature ViT's taps (add-method.md §5). Teacher: the frozen
@@ -82,6 +86,15 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         }
 
         public String cliName() { return teacher ? "teacher:" + tMax : "vit"; }
+    }
+
+    /** A config with the adversarial loss at weight 1 (the paper). */
+    public AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeighting weighting, Cond cond,
+                     StudentInit studentInit, int teacherSteps, double lambda, double r1, double teacherGuidance,
+                     int tMin, int tMax, DiffAugment.Policy diffAugment, int steps, int batch, double studentLr, double discLr,
+                     double emaDecay, long seed, boolean classGroups, Warmup warmup, int discWarmup, double regWeight, DiscBackbone discBackbone) {
+        this(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance, tMin, tMax,
+                diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, regWeight, discBackbone, 0);
     }
 
     /** A config whose discriminator reads the feature ViT (the paper). */
@@ -194,13 +207,19 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     /** This config with the regression loss of weight {@code mu} during ADD. */
     public AddConfig withRegWeight(double mu) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, mu, discBackbone);
+                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, mu, discBackbone, advRatio);
     }
 
     /** This config with another discriminator backbone. */
     public AddConfig withDiscBackbone(DiscBackbone b) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, regWeight, b);
+                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, regWeight, b, advRatio);
+    }
+
+    /** This config with the adversarial loss weighted to {@code r} times the distillation loss's pull (0: weight 1). */
+    public AddConfig withAdvRatio(double r) {
+        return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
+                tMin, tMax, diffAugment, steps, batch, studentLr, discLr, emaDecay, seed, classGroups, warmup, discWarmup, regWeight, discBackbone, r);
     }
 
     /** Whether the ADD iterations need the ODE pairs ({@code regWeight} > 0). */
@@ -220,7 +239,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
 
     private AddConfig with(int newSteps, boolean groups, Warmup w, int disc) {
         return new AddConfig(studentTimesteps, loss, weighting, cond, studentInit, teacherSteps, lambda, r1, teacherGuidance,
-                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w, disc, regWeight, discBackbone);
+                tMin, tMax, diffAugment, newSteps, batch, studentLr, discLr, emaDecay, seed, groups, w, disc, regWeight, discBackbone, advRatio);
     }
 
     /** The student's losses (Table 1d). */
@@ -299,6 +318,9 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         if (discWarmup > 0 && (long) warmup.steps() + discWarmup > steps)   // the ODE warm-up alone: checked below
             throw new Add4jException("--ode-warmup + --disc-warmup (" + ((long) warmup.steps() + discWarmup) + ") must not exceed --steps (" + steps + "), which counts them");
         if (!(regWeight >= 0) || Double.isInfinite(regWeight)) throw new Add4jException("--reg-weight must be finite and >= 0, got " + regWeight);
+        if (!(advRatio >= 0) || Double.isInfinite(advRatio)) throw new Add4jException("--adv-ratio must be finite and >= 0, got " + advRatio);
+        if (advRatio > 0 && loss != Loss.ADV_DISTILL)
+            throw new Add4jException("--adv-ratio weighs the adversarial loss against the distillation loss: it needs --loss adv+distill");
         if (warmup.steps() > steps)
             throw new Add4jException("--ode-warmup (" + warmup.steps() + ") must not exceed --steps (" + steps + "), which counts it");
         if (warmup.on() || regWeight > 0) {

@@ -89,15 +89,15 @@ public final class AddStep {
             if (!cfg.discOnlyAt(step)) {
                 // 4.3  the student's x0 estimate
                 x0Hat = student.x0(xS, s, text);                                                        // [B,C,H,W]
-                // 4.4-4.6  L_G = L_adv^G + lambda L_distill (+ mu L_reg, DMD's regression: not in the paper), the heads frozen
+                // 4.4-4.6  L_G = w L_adv^G + lambda L_distill (+ mu L_reg, DMD's regression; w 1 in the paper), the heads frozen
                 Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, text, cond, gen)) : zero(x0);
                 timer.mark(PhaseTimer.STUDENT);
                 TeacherTarget.Target target = cfg.loss().distillation() ? teacher.of(x0Hat, text, gen) : null;
                 timer.mark(PhaseTimer.TEACHER);
                 Tensor lDistill = cfg.loss().distillation() ? AddLosses.distillation(x0Hat, target) : zero(x0);
                 Tensor lReg = cfg.regression() ? regression.loss(student, step) : zero(x0);
-                Tensor lG = lAdv.add(lDistill.mul(Ops.s(cfg.lambda()))).add(lReg.mul(Ops.s(cfg.regWeight())));
-                StudentSignal.of(lAdv, lDistill.mul(Ops.s(cfg.lambda())), x0Hat, cfg.loss(), stats);
+                double wAdv = StudentSignal.of(lAdv, lDistill.mul(Ops.s(cfg.lambda())), x0Hat, cfg, stats);
+                Tensor lG = lAdv.mul(Ops.s(wAdv)).add(lDistill.mul(Ops.s(cfg.lambda()))).add(lReg.mul(Ops.s(cfg.regWeight())));
                 stats.put("skip_g", update(studentOpt, lG, true) ? 0.0 : 1.0);
                 timer.mark(PhaseTimer.STUDENT);
                 putFinite(stats, "loss_g", lG);

@@ -18,10 +18,19 @@ import java.util.Map;
 final class StudentSignal {
     private StudentSignal() {}
 
-    /** Puts grad_adv and grad_distill (the latter already weighted by λ) into {@code stats} for the losses that are on. */
-    static void of(Tensor lAdv, Tensor lDistillWeighted, Tensor x0Hat, AddConfig.Loss loss, Map<String, Double> stats) {
-        if (loss.adversarial()) stats.put("grad_adv", norm(lAdv, x0Hat));
-        if (loss.distillation()) stats.put("grad_distill", norm(lDistillWeighted, x0Hat));
+    /**
+     * Puts grad_adv and grad_distill (the latter already weighted by λ) into {@code stats} for the losses that are on,
+     * and returns the adversarial loss's weight: 1 (the paper), or with {@link AddConfig#advRatio} the weight that makes
+     * its pull that ratio of the distillation's (also put, as adv_weight).
+     */
+    static double of(Tensor lAdv, Tensor lDistillWeighted, Tensor x0Hat, AddConfig cfg, Map<String, Double> stats) {
+        double gAdv = cfg.loss().adversarial() ? norm(lAdv, x0Hat) : 0, gDistill = cfg.loss().distillation() ? norm(lDistillWeighted, x0Hat) : 0;
+        if (cfg.loss().adversarial()) stats.put("grad_adv", gAdv);
+        if (cfg.loss().distillation()) stats.put("grad_distill", gDistill);
+        if (cfg.advRatio() == 0) return 1;
+        double w = gAdv > 0 ? cfg.advRatio() * gDistill / gAdv : 1;
+        stats.put("adv_weight", w);
+        return w;
     }
 
     private static double norm(Tensor l, Tensor x) {

@@ -102,6 +102,9 @@ public final class DistillCommand implements Callable<Integer> {
             + "discriminator's heads read: the frozen feature ViT (--features; the paper), or the frozen teacher's encoder on "
             + "images noised to t ~ U[0,T] (LADD's generative features, not in ADD; teacher = teacher:"
             + AddConfig.DiscBackbone.DEFAULT_T_MAX + ") (default: ${DEFAULT-VALUE}).") String discFeatures;
+    @Option(names = "--adv-ratio", defaultValue = "0", paramLabel = "R", description = "Weigh the adversarial loss in "
+            + "every iteration so that its gradient on the student's output is R times that of lambda x L_distill (VQGAN's "
+            + "adaptive weight; not in the paper); 0 (default): weight 1.") double advRatio;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.DeviceOption deviceOption;
@@ -168,7 +171,7 @@ public final class DistillCommand implements Callable<Integer> {
                 steps, batch, studentLr, discLr, ema, seed, classGroups,
                 odeWarmup != 0 || regWeight > 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
                         cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup, regWeight,
-                AddConfig.DiscBackbone.parse(discFeatures));
+                AddConfig.DiscBackbone.parse(discFeatures), advRatio);
     }
 
     private static boolean cosine(String schedule) {

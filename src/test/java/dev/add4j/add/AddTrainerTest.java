@@ -455,6 +455,29 @@ class AddTrainerTest {
         assertTrue(p.getMessage().contains("--ode-pairs"), "the term needs pairs: " + p.getMessage());
     }
 
+    @Test void anAdversarialRatioWeighsTheAdversarialPullAgainstTheDistillations(@TempDir Path dir) {
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withAdvRatio(0.5);
+        try (AddTrainer t = trainer(c, dir, false)) {
+            Map<String, Double> st = t.step(0);
+            double w = st.get("adv_weight");
+            assertEquals(0.5 * st.get("grad_distill") / st.get("grad_adv"), w, 1e-9, st.toString());
+            assertEquals(w * st.get("loss_adv") + c.lambda() * st.get("loss_distill"), st.get("loss_g"), 1e-5, "the loss the student took");
+        }
+        try (AddTrainer t = trainer(c.withAdvRatio(0), dir.resolve("paper"), false)) {
+            Map<String, Double> st = t.step(0);
+            assertFalse(st.containsKey("adv_weight"), "weight 1: " + st);
+            assertEquals(st.get("loss_adv") + c.lambda() * st.get("loss_distill"), st.get("loss_g"), 1e-5);
+        }
+        assertEquals(0.5, Json.read(Json.compact(c), AddConfig.class).advRatio(), "round trip");
+        String old = Json.compact(c.withAdvRatio(0)).replaceFirst(",\"advRatio\":0.0", "");
+        assertFalse(old.contains("advRatio"), old);
+        assertEquals(0, Json.read(old, AddConfig.class).advRatio(), "a config.json from before: weight 1");
+        for (double bad : new double[]{-1, Double.NaN, Double.POSITIVE_INFINITY})
+            assertTrue(assertThrows(Add4jException.class, () -> c.withAdvRatio(bad)).getMessage().contains("--adv-ratio"));
+        var e = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-3, 3).withAdvRatio(1));
+        assertTrue(e.getMessage().contains("--loss adv+distill"), e.getMessage());
+    }
+
     @Test void theRegressionTermsPairsAreDeletedWhenTheRunEnds(@TempDir Path dir) {
         try (AddTrainer t = trainer(regressed(AddConfig.Loss.ADV_DISTILL, 2.5, 1, 2), dir, false)) {
             t.train(0, 0, 1, new PrintStream(OutputStream.nullOutputStream()));
