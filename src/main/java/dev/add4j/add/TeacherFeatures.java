@@ -41,16 +41,8 @@ public final class TeacherFeatures {
 
     /** The blocks read: up to {@value #TAPS} indices into {@link UNet#encoderFeatures}, evenly spaced over those of the mid width. */
     static List<Integer> taps(UNet net) {
-        List<Integer> wide = new ArrayList<>();
-        var cfg = net.config();
-        try (var scope = new org.bytedeco.javacpp.PointerScope(); var g = new org.bytedeco.pytorch.NoGradGuard()) {
-            Tensor x = torch.zeros(1, cfg.imageChannels(), 8L << cfg.channelMults().size(), 8L << cfg.channelMults().size());
-            Tensor tokens = torch.zeros(1, 1, cfg.textDim()), mask = torch.ones(1, 1), pooled = torch.zeros(1, cfg.textDim());
-            x = x.to(net.parameterVector().get(0).device(), torch.ScalarType.Float);
-            List<Tensor> f = net.encoderFeatures(x, torch.zeros(1).to(x.device(), torch.ScalarType.Long),
-                    tokens.to(x.device(), torch.ScalarType.Float), mask.to(x.device(), torch.ScalarType.Float), pooled.to(x.device(), torch.ScalarType.Float));
-            for (int i = 0; i < f.size(); i++) if (f.get(i).size(1) == net.midChannels()) wide.add(i);
-        }
+        List<Integer> wide = new ArrayList<>(), channels = net.encoderChannels();
+        for (int i = 0; i < channels.size(); i++) if (channels.get(i) == net.midChannels()) wide.add(i);
         if (wide.size() <= TAPS) return List.copyOf(wide);
         List<Integer> out = new ArrayList<>();
         for (int i = 0; i < TAPS; i++) out.add(wide.get((int) Math.round(i * (wide.size() - 1) / (double) (TAPS - 1))));

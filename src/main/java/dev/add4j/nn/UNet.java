@@ -64,6 +64,7 @@ public final class UNet extends Module {
     private final List<Module> down = new ArrayList<>(); // ResBlock | AttnBlock | Downsample, in order
     private final List<Module> mid = new ArrayList<>();
     private final List<Module> up = new ArrayList<>();   // ResBlock (eats a skip) | AttnBlock | Upsample
+    private final List<Integer> encoderChannels = new ArrayList<>(); // output channels of each down and mid block
 
     public UNet(Config cfg) {
         this.cfg = cfg;
@@ -88,10 +89,12 @@ public final class UNet extends Module {
                 down.add(child("down." + down.size(), new Downsample(ch)));
                 skipCh.add(ch);
             }
+            while (encoderChannels.size() < down.size()) encoderChannels.add(ch);
         }
         mid.add(child("mid.0", new ResBlock(ch, ch, embDim)));
         mid.add(child("mid.1", new AttnBlock(ch, cfg.textDim(), cfg.heads())));
         mid.add(child("mid.2", new ResBlock(ch, ch, embDim)));
+        for (int i = 0; i < mid.size(); i++) encoderChannels.add(ch);
         for (int l = levels - 1; l >= 0; l--) {
             int out = ch0 * cfg.channelMults().get(l);
             for (int r = 0; r <= cfg.resBlocks(); r++) {
@@ -141,6 +144,9 @@ public final class UNet extends Module {
 
     /** Channels of the middle blocks: the width of the deepest feature maps. */
     public int midChannels() { return cfg.baseChannels() * cfg.channelMults().get(cfg.channelMults().size() - 1); }
+
+    /** The channels of each map {@link #encoderFeatures} returns, in its order. */
+    public List<Integer> encoderChannels() { return List.copyOf(encoderChannels); }
 
     private Context context(Tensor x, Tensor t, Tensor tokens, Tensor mask, Tensor pooled) {
         Ops.expectShape(x, "x", -1, cfg.imageChannels(), -1, -1);

@@ -28,6 +28,17 @@ class UNetTest {
 
     static Tensor forward(UNet net, Tensor x, Tensor t, Tensor[] c) { return net.forward(x, t, c[0], c[1], c[2]); }
 
+    @Test void encoderChannelsNameTheWidthOfEachEncoderMap() {
+        for (UNet.Config c : java.util.List.of(UNet.Config.tiny(), UNet.Config.fmnist())) {
+            try (var scope = new org.bytedeco.javacpp.PointerScope(); var g = new org.bytedeco.pytorch.NoGradGuard()) {
+                UNet net = new UNet(c);
+                var maps = net.encoderFeatures(org.bytedeco.pytorch.global.torch.zeros(2, 1, 32, 32), org.bytedeco.pytorch.global.torch.zeros(2).to(org.bytedeco.pytorch.global.torch.ScalarType.Long),
+                        org.bytedeco.pytorch.global.torch.zeros(2, 3, c.textDim()), org.bytedeco.pytorch.global.torch.ones(2, 3), org.bytedeco.pytorch.global.torch.zeros(2, c.textDim()));
+                assertEquals(maps.stream().map(m -> (int) m.size(1)).toList(), net.encoderChannels());
+            }
+        }
+    }
+
     @Test void outputShapeEqualsInputShapeForTheTinyConfig() {
         try (var scope = new PointerScope()) {
             torch.manual_seed(1);
