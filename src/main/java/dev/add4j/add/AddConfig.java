@@ -339,6 +339,38 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         }
     }
 
+    /**
+     * The starting points of {@code add4j distill --preset}: add4j's recipe (the default) or the paper's settings;
+     * each flag given overrides its field.
+     */
+    public enum Preset {
+        ADD4J, PAPER;
+        public String cliName() { return name().toLowerCase(Locale.ROOT); }
+        public static Preset parse(String s) {
+            for (Preset p : values()) if (p.cliName().equals(s == null ? "" : s.trim().toLowerCase(Locale.ROOT))) return p;
+            throw new Add4jException("--preset: expected add4j or paper, got '" + s + "'");
+        }
+        public AddConfig config(int steps, int batch, long seed) {
+            return this == PAPER ? paperDefaults(steps, batch, seed) : recipe(steps, batch, seed);
+        }
+    }
+
+    /**
+     * add4j's recipe, the best measured at 32 px (models/README.md, "the recipe runs"): the paper's method with the
+     * heads on the frozen teacher's encoder at t <= 100 (LADD), no DiffAugment (it blinds the heads at this size),
+     * c_img left out where the input was pure noise, and DMD's regression loss on the teacher's ODE pairs (one batch
+     * of them an iteration, so a short run makes no more than it uses).
+     */
+    public static AddConfig recipe(int steps, int batch, long seed) {
+        return new AddConfig(List.of(999, 749, 499, 249), Loss.ADV_DISTILL, DistillWeighting.EXP, Cond.TEXT_IMG_IF_SEEN,
+                StudentInit.TEACHER, 1, RECIPE_LAMBDA, 1e-5, 0.0, 20, 980, DiffAugment.Policy.NONE, steps, batch, RECIPE_STUDENT_LR,
+                2e-3, 0.99, seed, false, new Warmup(0, (int) Math.min(RECIPE_PAIRS, (long) steps * batch), RECIPE_PAIR_STEPS, 1e-4, Warmup.Inputs.TRAJECTORY),
+                0, RECIPE_REG_WEIGHT, new DiscBackbone(true, 100), 0);
+    }
+
+    public static final double RECIPE_LAMBDA = 25, RECIPE_STUDENT_LR = 1e-4, RECIPE_REG_WEIGHT = 100;
+    public static final int RECIPE_PAIRS = 512, RECIPE_PAIR_STEPS = 16;
+
     /** The paper's settings (and our choices where it is silent) for a run of {@code steps} x {@code batch}. */
     public static AddConfig paperDefaults(int steps, int batch, long seed) {
         return new AddConfig(List.of(999, 749, 499, 249), Loss.ADV_DISTILL, DistillWeighting.EXP, Cond.TEXT_IMG,

@@ -87,6 +87,8 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "32", description = "Images per ADD iteration (default: ${DEFAULT-VALUE}).") int batch;
     @Option(names = "--n", defaultValue = "300",
             description = "Images per evaluated row, a multiple of 10 (default: ${DEFAULT-VALUE}; add4j eval's: 1000).") int n;
+    @Option(names = "--preset", defaultValue = "add4j", paramLabel = "add4j|paper", description = "The run's settings: "
+            + "add4j's recipe, as add4j distill's defaults, or exactly the paper's (default: ${DEFAULT-VALUE}).") String preset;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the run, the prompts and image 0 (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--data", defaultValue = FashionMnist.EMBEDDED, paramLabel = "embedded|DIR",
             description = "Training and test images: the 4,000-image subset in the jar, or a Fashion-MNIST directory (default: ${DEFAULT-VALUE}).") String data;
@@ -125,7 +127,8 @@ public final class DemoCommand implements Callable<Integer> {
                 "add4j train-eval-net --out " + EvalCommand.DEFAULT_EVAL_NET);
         Path shipped = shippedStudent != null ? existing(shippedStudent, "--shipped-student", "add4j distill --out DIR")
                 : Files.isRegularFile(ServeCommand.DEFAULT_STUDENT) ? ServeCommand.DEFAULT_STUDENT : null;
-        AddConfig cfg = AddConfig.paperDefaults(iterations, batch, seed);
+        AddConfig.Preset recipe = AddConfig.Preset.parse(preset);
+        AddConfig cfg = recipe.config(iterations, batch, seed);
         FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
         String dataName = FashionMnist.describe(data);
 
@@ -162,8 +165,8 @@ public final class DemoCommand implements Callable<Integer> {
             var monitor = new AddTrainer.Monitor(sampleEvery, 0, null);
             // AddTrainer.train's loop, with a step that reports a non-finite loss
             var loop = new TrainLoop.Options(iterations, logEvery, CHECKPOINT_EVERY, 0, runDir.resolve(AddTrainer.LOG));
-            System.out.printf(Locale.ROOT, "demo 1/3: ADD distillation into %s: %d iterations at batch %d (paper defaults, lambda %.1f, "
-                    + "student timesteps %s), sample grids every %d%n", runDir, iterations, batch, cfg.lambda(), cfg.studentTimesteps(), sampleEvery);
+            System.out.printf(Locale.ROOT, "demo 1/3: ADD distillation into %s: %d iterations at batch %d (preset %s, lambda %.1f, "
+                    + "student timesteps %s), sample grids every %d%n", runDir, iterations, batch, recipe.cliName(), cfg.lambda(), cfg.studentTimesteps(), sampleEvery);
             for (int restart = 0; ; restart++) {
                 try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, runDir, restart > 0, prov, monitor)) {
                     if (restart == 0) {
@@ -228,7 +231,7 @@ public final class DemoCommand implements Callable<Integer> {
         AtomicFiles.writeString(out.resolve(METRICS), Json.write(reports) + "\n");
         Path page = out.resolve(REPORT);
         HtmlReport.write(page, new HtmlReport.Content("add4j demo: Adversarial Diffusion Distillation on Fashion-MNIST",
-                settings(cfg, teacherFile, featuresFile, netFile, dataName, train, test, device, restarts), models,
+                settings(cfg, recipe, teacherFile, featuresFile, netFile, dataName, train, test, device, restarts), models,
                 HtmlReport.readLog(runDir.resolve(AddTrainer.LOG)), trainingSamples(runDir),
                 commands(iterations / trainSeconds, shipped != null), phases));
         for (Evaluation.Report r : reports) System.out.print(r.model() + "\n" + Evaluation.table(r.rows()));
@@ -269,18 +272,23 @@ public final class DemoCommand implements Callable<Integer> {
         };
     }
 
-    private Map<String, String> settings(AddConfig cfg, Path teacherFile, Path featuresFile, Path netFile, String dataName,
+    private Map<String, String> settings(AddConfig cfg, AddConfig.Preset recipe, Path teacherFile, Path featuresFile, Path netFile, String dataName,
                                          FashionMnist.Split train, FashionMnist.Split test, Device device, List<String> restarts) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("command", Main.invocation());
         m.put("teacher", teacherFile.toString());
-        m.put("discriminator features", featuresFile + " (frozen ViT)");
+        m.put("discriminator features", cfg.discBackbone().teacher()
+                ? "the teacher's encoder at t <= " + cfg.discBackbone().tMax() + "; image embedding from " + featuresFile + " (frozen ViT)"
+                : featuresFile + " (frozen ViT)");
         m.put("data", String.format(Locale.ROOT, "%s: %,d training images, %,d test images", dataName, train.n(), test.n()));
-        m.put("distillation", String.format(Locale.ROOT, "%d iterations at batch %d; paper defaults: adversarial + distillation loss "
-                        + "(lambda %.1f, %s weighting), R1 gamma %.0e, student timesteps %s, student from the teacher's weights; "
-                        + "student Adam lr %.0e, heads' Adam lr %.0e, EMA %.2f; seed %d",
-                cfg.steps(), cfg.batch(), cfg.lambda(), cfg.weighting().name().toLowerCase(Locale.ROOT), cfg.r1(),
-                cfg.studentTimesteps(), cfg.studentLr(), cfg.discLr(), cfg.emaDecay(), cfg.seed()));
+        m.put("distillation", String.format(Locale.ROOT, "%d iterations at batch %d; preset %s: adversarial + distillation loss "
+                        + "(lambda %.1f, %s weighting)%s, R1 gamma %.0e, DiffAugment %s, conditioning %s, student timesteps %s, "
+                        + "student from the teacher's weights; student Adam lr %.0e, heads' Adam lr %.0e, EMA %.2f; seed %d",
+                cfg.steps(), cfg.batch(), recipe.cliName(), cfg.lambda(), cfg.weighting().name().toLowerCase(Locale.ROOT),
+                cfg.regression() ? String.format(Locale.ROOT, " + %.0f x regression on %d pairs of the teacher's %d-step DDIM",
+                        cfg.regWeight(), cfg.warmup().pairs(), cfg.warmup().teacherSteps()) : "",
+                cfg.r1(), cfg.diffAugment(), cfg.cond().cliName(), cfg.studentTimesteps(), cfg.studentLr(), cfg.discLr(),
+                cfg.emaDecay(), cfg.seed()));
         if (!restarts.isEmpty()) m.put("training restarts", String.join("; ", restarts));
         m.put("evaluation", String.format(Locale.ROOT, "%d class-balanced images per row, seed %d, eval net %s", n, seed, netFile));
         m.put("device", device.str().getString() + ", " + torch.get_num_threads() + " libtorch threads, "

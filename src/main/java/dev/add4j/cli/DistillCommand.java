@@ -41,27 +41,30 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run directory.") Path out;
     @Option(names = "--data", paramLabel = "DIR|embedded",
             description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
+    @Option(names = "--preset", defaultValue = "add4j", paramLabel = "add4j|paper", description = "Where the settings below "
+            + "start: add4j's recipe (heads on the teacher's encoder, no DiffAugment, DMD's regression loss; models/README.md) "
+            + "or exactly the paper's; each flag given overrides its setting (default: ${DEFAULT-VALUE}).") String preset;
     @Option(names = "--steps", defaultValue = "1000", description = "ADD iterations (default: ${DEFAULT-VALUE}).") int steps;
     @Option(names = "--batch", defaultValue = "32", description = "Images per iteration (default: ${DEFAULT-VALUE}).") int batch;
     @Option(names = "--loss", defaultValue = "adv+distill", paramLabel = "adv+distill|adv|distill", description = "Student losses (default: ${DEFAULT-VALUE}).") String loss;
     @Option(names = "--weighting", defaultValue = "exp", paramLabel = "exp|sds|nfsd", description = "Distillation weighting c(t) (default: ${DEFAULT-VALUE}).") String weighting;
-    @Option(names = "--cond", defaultValue = "text+img", paramLabel = "text+img|text|img|none|text+img-if-seen",
+    @Option(names = "--cond", paramLabel = "text+img|text|img|none|text+img-if-seen",
             description = "Discriminator conditioning; text+img-if-seen (not in the paper) leaves the image embedding out "
-                    + "where the student's input was pure noise (default: ${DEFAULT-VALUE}).") String cond;
+                    + "where the student's input was pure noise (default: text+img-if-seen; paper: text+img).") String cond;
     @Option(names = "--student-init", defaultValue = "teacher", paramLabel = "teacher|random", description = "Student initialisation (default: ${DEFAULT-VALUE}).") String studentInit;
     @Option(names = "--init-from", paramLabel = "FILE", description = "Start the student from this model file "
             + "(a teacher or a student of the same network, e.g. an earlier run's student-best.safetensors) in place of "
             + "--student-init; a new run only.") Path initFrom;
     @Option(names = "--teacher-steps", defaultValue = "1", paramLabel = "1|2|4", description = "Consecutive teacher steps for the target (default: ${DEFAULT-VALUE}).") int teacherSteps;
     @Option(names = "--student-timesteps", defaultValue = "999,749,499,249", description = "The student's timesteps, 999 first (default: ${DEFAULT-VALUE}).") String studentTimesteps;
-    @Option(names = "--lambda", defaultValue = "2.5", description = "Weight of the distillation loss (default: ${DEFAULT-VALUE}).") double lambda;
+    @Option(names = "--lambda", description = "Weight of the distillation loss (default: " + AddConfig.RECIPE_LAMBDA + "; paper: 2.5).") Double lambda;
     @Option(names = "--r1", defaultValue = "1e-5", description = "R1 strength gamma (default: ${DEFAULT-VALUE}).") double r1;
     @Option(names = "--teacher-guidance", defaultValue = "0", description = "Teacher's CFG scale for the target; NFSD's s (default: ${DEFAULT-VALUE}).") double teacherGuidance;
     @Option(names = "--t-range", defaultValue = "20,980", paramLabel = "MIN,MAX", description = "Re-noising timesteps of the distillation loss (default: ${DEFAULT-VALUE}).") String tRange;
     @Option(names = "--diffaugment", paramLabel = "POLICY", description = "DiffAugment before the feature network: none, "
-            + "or a comma list of colour, translation and cutout (default: colour,translation,cutout, the paper's).") String diffAugment;
+            + "or a comma list of colour, translation and cutout (default: none; paper: colour,translation,cutout).") String diffAugment;
     @Option(names = "--no-diffaugment", description = "Feed the feature network unaugmented images (--diffaugment none).") boolean noDiffAugment;
-    @Option(names = "--student-lr", defaultValue = "2e-5", description = "Student Adam learning rate (default: ${DEFAULT-VALUE}).") double studentLr;
+    @Option(names = "--student-lr", description = "Student Adam learning rate (default: " + AddConfig.RECIPE_STUDENT_LR + "; paper: 2e-5).") Double studentLr;
     @Option(names = "--disc-lr", defaultValue = "2e-3", description = "Discriminator heads' Adam learning rate, betas (0, 0.99) (default: ${DEFAULT-VALUE}).") double discLr;
     @Option(names = "--ema", defaultValue = "0.99", description = "EMA decay of the student (default: ${DEFAULT-VALUE}).") double ema;
     @Option(names = "--seed", defaultValue = "0", description = "Seed (default: ${DEFAULT-VALUE}).") long seed;
@@ -83,8 +86,10 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--disc-warmup", defaultValue = "0", paramLabel = "N", description = "ADD iterations, after the ODE "
             + "warm-up, in which only the discriminator learns, so a student close to the real images first meets heads "
             + "that can tell it apart; counted in --steps. Not in the paper; 0 (default): off.") int discWarmup;
-    @Option(names = "--ode-pairs", defaultValue = "4096", description = "Warm-up (noise, teacher sample) pairs (default: ${DEFAULT-VALUE}).") int odePairs;
-    @Option(names = "--ode-teacher-steps", defaultValue = "8", description = "Teacher DDIM steps per warm-up pair (default: ${DEFAULT-VALUE}).") int odeTeacherSteps;
+    @Option(names = "--ode-pairs", description = "Warm-up and regression (noise, teacher sample) pairs (default: "
+            + AddConfig.RECIPE_PAIRS + "; paper: " + PAPER_PAIRS + ").") Integer odePairs;
+    @Option(names = "--ode-teacher-steps", description = "Teacher DDIM steps per pair (default: " + AddConfig.RECIPE_PAIR_STEPS
+            + "; paper: " + PAPER_PAIR_STEPS + ").") Integer odeTeacherSteps;
     @Option(names = "--ode-inputs", defaultValue = "trajectory", paramLabel = "trajectory|renoised", description = "The warm-up's "
             + "inputs below t = 999: the teacher's DDIM states on the way to the pair's image (needs the student timesteps "
             + "among the DDIM ones), or the image noised afresh (default: ${DEFAULT-VALUE}).") String odeInputs;
@@ -94,14 +99,14 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--ode-feature-weight", defaultValue = "0", paramLabel = "W", description = "Add W x a perceptual "
             + "distance in the frozen feature ViT (LPIPS-like, unit-length tokens) to the warm-up's pixel L2 loss; 0 (default): "
             + "pixel L2 alone.") double odeFeatureWeight;
-    @Option(names = "--reg-weight", defaultValue = "0", paramLabel = "MU", description = "Add MU x the ODE warm-up's "
+    @Option(names = "--reg-weight", paramLabel = "MU", description = "Add MU x the ODE warm-up's "
             + "regression loss on the teacher's (noise, image) pairs (--ode-pairs, --ode-teacher-steps, --ode-inputs) to the "
             + "student's loss in every ADD iteration, against mode collapse (DMD's regression loss; not in the paper); "
-            + "0 (default): off.") double regWeight;
-    @Option(names = "--disc-features", defaultValue = "vit", paramLabel = "vit|teacher[:T]", description = "What the "
+            + "0: off (default: " + AddConfig.RECIPE_REG_WEIGHT + "; paper: 0).") Double regWeight;
+    @Option(names = "--disc-features", paramLabel = "vit|teacher[:T]", description = "What the "
             + "discriminator's heads read: the frozen feature ViT (--features; the paper), or the frozen teacher's encoder on "
             + "images noised to t ~ U[0,T] (LADD's generative features, not in ADD; teacher = teacher:"
-            + AddConfig.DiscBackbone.DEFAULT_T_MAX + ") (default: ${DEFAULT-VALUE}).") String discFeatures;
+            + AddConfig.DiscBackbone.DEFAULT_T_MAX + ") (default: teacher:100; paper: vit).") String discFeatures;
     @Option(names = "--adv-ratio", defaultValue = "0", paramLabel = "R", description = "Weigh the adversarial loss in "
             + "every iteration so that its gradient on the student's output is R times that of lambda x L_distill (VQGAN's "
             + "adaptive weight; not in the paper); 0 (default): weight 1.") double advRatio;
@@ -153,9 +158,6 @@ public final class DistillCommand implements Callable<Integer> {
     }
 
     AddConfig config() {
-        // without a warm-up the weight would be dropped silently (its range is checked by AddConfig)
-        if (odeFeatureWeight != 0 && odeWarmup == 0 && regWeight == 0)
-            throw new Add4jException("--ode-feature-weight: needs --ode-warmup N or --reg-weight MU");
         String[] range = tRange.split(",");
         if (range.length != 2) throw new Add4jException("--t-range: expected MIN,MAX, got '" + tRange + "'");
         int tMin, tMax;
@@ -166,13 +168,24 @@ public final class DistillCommand implements Callable<Integer> {
             throw new Add4jException("--t-range: expected two integers MIN,MAX, got '" + tRange + "'");
         }
         List<Integer> ts = Timesteps.parse(studentTimesteps, true);
-        return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting), AddConfig.Cond.parse(cond),
-                AddConfig.StudentInit.parse(studentInit), teacherSteps, lambda, r1, teacherGuidance, tMin, tMax, augmentPolicy(),
-                steps, batch, studentLr, discLr, ema, seed, classGroups,
-                odeWarmup != 0 || regWeight > 0 ? new AddConfig.Warmup(odeWarmup, odePairs, odeTeacherSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
-                        cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup, regWeight,
-                AddConfig.DiscBackbone.parse(discFeatures), advRatio);
+        AddConfig p = AddConfig.Preset.parse(preset).config(steps, batch, seed);
+        double mu = regWeight != null ? regWeight : p.regWeight();
+        // without a warm-up or a regression loss the weight would be dropped silently (its range is checked by AddConfig)
+        if (odeFeatureWeight != 0 && odeWarmup == 0 && mu == 0)
+            throw new Add4jException("--ode-feature-weight: needs --ode-warmup N or --reg-weight MU");
+        int pairs = odePairs != null ? odePairs : p.warmup().pairs() > 0 ? p.warmup().pairs() : PAPER_PAIRS;
+        int pairSteps = odeTeacherSteps != null ? odeTeacherSteps : p.warmup().pairs() > 0 ? p.warmup().teacherSteps() : PAPER_PAIR_STEPS;
+        return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting),
+                cond != null ? AddConfig.Cond.parse(cond) : p.cond(), AddConfig.StudentInit.parse(studentInit), teacherSteps,
+                lambda != null ? lambda : p.lambda(), r1, teacherGuidance, tMin, tMax, augmentPolicy(p.diffAugment()),
+                steps, batch, studentLr != null ? studentLr : p.studentLr(), discLr, ema, seed, classGroups,
+                odeWarmup != 0 || mu > 0 ? new AddConfig.Warmup(odeWarmup, pairs, pairSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
+                        cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup, mu,
+                discFeatures != null ? AddConfig.DiscBackbone.parse(discFeatures) : p.discBackbone(), advRatio);
     }
+
+    // the pairs of a warm-up or a regression loss asked for on top of the paper's preset
+    static final int PAPER_PAIRS = 4096, PAPER_PAIR_STEPS = 8;
 
     private static boolean cosine(String schedule) {
         return switch (schedule.trim()) {
@@ -182,10 +195,10 @@ public final class DistillCommand implements Callable<Integer> {
         };
     }
 
-    private DiffAugment.Policy augmentPolicy() {
+    private DiffAugment.Policy augmentPolicy(DiffAugment.Policy preset) {
         if (noDiffAugment && diffAugment != null)
             throw new Add4jException("give --diffaugment or --no-diffaugment, not both");
-        return noDiffAugment ? DiffAugment.Policy.NONE : diffAugment == null ? DiffAugment.Policy.ALL : DiffAugment.Policy.parse(diffAugment);
+        return noDiffAugment ? DiffAugment.Policy.NONE : diffAugment == null ? preset : DiffAugment.Policy.parse(diffAugment);
     }
 
     private Evaluation.Setup evalSetup(Path netFile, TextEncoder text, Device device) {

@@ -93,8 +93,10 @@ class MainTest {
         assertTrue(line.contains("text+img-if-seen"), line);
         line = run("distill", "--out", out.toString(), "--steps", "50", "--ode-warmup", "5", "--ode-feature-weight", "-1").badInput();
         assertTrue(line.contains("--ode-feature-weight"), line);
-        line = run("distill", "--out", out.toString(), "--ode-feature-weight", "0.5").badInput();
+        line = run("distill", "--out", out.toString(), "--preset", "paper", "--ode-feature-weight", "0.5").badInput();
         assertTrue(line.contains("--ode-feature-weight") && line.contains("--ode-warmup"), line);
+        line = run("distill", "--out", out.toString(), "--preset", "turbo").badInput();
+        assertTrue(line.contains("--preset") && line.contains("paper"), line);
         line = run("distill", "--out", out.toString(), "--diffaugment", "colour,flip").badInput();
         assertTrue(line.contains("--diffaugment") && line.contains("cutout"), line);
         line = run("distill", "--out", out.toString(), "--diffaugment", "colour", "--no-diffaugment").badInput();
