@@ -37,6 +37,8 @@ public final class TorchRuntime {
                     + "OpenBLAS's Cooperlake kernels, chosen on some Intel CPUs, give NaN in training");
         String threads = System.getenv("ADD4J_TORCH_THREADS"); // the tests set 1: bit-reproducible, no thread races
         if (threads != null && !threads.isBlank()) torch.set_num_threads(Integer.parseInt(threads.trim()));
+        else if ("1".equals(System.getenv("OPENBLAS_NUM_THREADS")))
+            torch.set_num_threads(Runtime.getRuntime().availableProcessors()); // libtorch's own default here was 1 of 2
         if ("0".equals(System.getenv("ADD4J_ONEDNN"))) torch.globalContext().setUserEnabledMkldnn(false);
         initialised = true;
     }

@@ -61,7 +61,7 @@ public final class Main implements Runnable {
                 description = "Where to compute (default: cuda when libtorch sees one, else cpu).")
         public String device;
 
-        @CommandLine.Option(names = "--threads", description = "libtorch intra-op threads (default: libtorch's own choice, which was 1 on the 2-core machines measured here; --threads 2 uses both).")
+        @CommandLine.Option(names = "--threads", description = "libtorch intra-op threads (default: every core the JVM sees).")
         public Integer threads;
 
         /** Initialises libtorch with these options and returns the device. */
