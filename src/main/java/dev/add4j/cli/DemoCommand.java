@@ -81,7 +81,7 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     @Option(names = "--out", defaultValue = "report", paramLabel = "DIR",
-            description = "Where the report goes; must not hold one yet (default: ${DEFAULT-VALUE}).") Path out;
+            description = "Where the report goes: a new or empty directory unless --force (default: ${DEFAULT-VALUE}).") Path out;
     @Option(names = "--iterations", defaultValue = "150",
             description = "ADD iterations of the demo's run (default: ${DEFAULT-VALUE}; add4j distill's full run: 1000).") int iterations;
     @Option(names = "--batch", defaultValue = "32", description = "Images per ADD iteration (default: ${DEFAULT-VALUE}).") int batch;
@@ -99,6 +99,7 @@ public final class DemoCommand implements Callable<Integer> {
             description = "A fully trained student to show beside the demo's, at 1 and 4 steps (default: models/student-fmnist.safetensors when it exists).") Path shippedStudent;
     @Option(names = "--caption-cache", hidden = true, paramLabel = "FILE",
             description = "Cache of the training captions' MiniLM embeddings, as add4j distill's (the tests share one).") Path captionCache;
+    @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
 
     /** A model to evaluate: its label on the page, its file name stem under grids/, the file, the step counts. */
@@ -114,12 +115,7 @@ public final class DemoCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Add4jException("--" + e.getMessage());
         }
-        for (String name : List.of(REPORT, METRICS, RUN, GRIDS))
-            if (Files.exists(out.resolve(name)))
-                throw new Add4jException("--out " + out + " already holds " + (name.equals(REPORT)
-                        ? "a report (" + out.resolve(name) + "): choose another --out"
-                        : "an unfinished demo's files (" + out.resolve(name) + "): choose another --out or remove them")
-                        + "; nothing saved is overwritten");
+        Outputs.directory(out, force.force);
         Path teacherFile = existing(teacher != null ? teacher : DistillCommand.DEFAULT_TEACHER, "--teacher", "add4j train-teacher --out DIR");
         Path featuresFile = existing(features != null ? features : DistillCommand.DEFAULT_FEATURES, "--features",
                 "add4j train-features --out " + DistillCommand.DEFAULT_FEATURES);

@@ -112,11 +112,13 @@ public final class DistillCommand implements Callable<Integer> {
             + "adaptive weight; not in the paper); 0 (default): weight 1.") double advRatio;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
+    @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
     public Integer call() throws Exception {
         AddConfig cfg = config();
+        Outputs.runDirectory(out, force.force, resume);
         Path teacherFile = existing(teacher != null ? teacher : DEFAULT_TEACHER, "--teacher", "add4j train-teacher");
         Path featuresFile = existing(features != null ? features : DEFAULT_FEATURES, "--features", "add4j train-features --out FILE");
         Path initFile = initFrom != null ? existing(initFrom, "--init-from", "add4j distill --out DIR (DIR/student-best.safetensors)") : null;

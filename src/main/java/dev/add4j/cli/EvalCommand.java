@@ -44,7 +44,7 @@ public final class EvalCommand implements Callable<Integer> {
             description = "Sampler (default: ddim for a teacher, add for a student).") String sampler;
     @Option(names = "--n", defaultValue = "1000", description = "Images per row, a multiple of 10 (default: ${DEFAULT-VALUE}).") int n;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of image 0 and of the captions (default: ${DEFAULT-VALUE}).") long seed;
-    @Option(names = "--out", paramLabel = "DIR", description = "Output directory; must not hold metrics.json (default: runs/eval-<model name>).") Path out;
+    @Option(names = "--out", paramLabel = "DIR", description = "Output directory: new or empty unless --force (default: runs/eval-<model name>).") Path out;
     @Option(names = "--eval-net", paramLabel = "FILE", description = "The eval net (default: models/evalnet-fmnist.safetensors).") Path evalNet;
     @Option(names = "--data", paramLabel = "DIR|embedded",
             description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (1000 test images) "
@@ -53,6 +53,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--caption-cache", paramLabel = "FILE", description = "Where MiniLM's model is missing (a packed GPU "
             + "runtime): the prompts' embeddings from this cache of the training captions, as distill's.") Path captionCache;
     @Option(names = "--sanity", description = "Check the metrics on known image sets instead of evaluating a model.") boolean sanity;
+    @Mixin Outputs.Force force;
+    @Mixin ImageCap cap;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
@@ -66,11 +68,12 @@ public final class EvalCommand implements Callable<Integer> {
         if (steps == null) throw new Add4jException("--steps is required, e.g. --steps 1,2,4,50");
         List<Integer> stepList = parseSteps(steps);
         checkCommon();
-        if (!(guidance >= 0)) throw new Add4jException("--guidance must be >= 0, got " + guidance);
+        ImageCap.checkGuidance(guidance);
+        cap.check((long) n * stepList.size(), "--n " + n + " x " + stepList.size() + (stepList.size() == 1 ? " step count" : " step counts"));
         Samplers.Kind kind = sampler != null ? SampleCommand.kindOf(sampler, true) : null; // null: the model's own; a bad name fails before any work
         Path dir = out != null ? out : Path.of("runs", "eval-" + stem(model));
         Path metricsFile = dir.resolve("metrics.json");
-        if (Files.exists(metricsFile)) throw new Add4jException(metricsFile + " already exists: choose another --out");
+        Outputs.directory(dir, force.force);
         if (!Files.isRegularFile(model)) throw new Add4jException("--model " + model + ": no such file");
         Path netFile = evalNetFile();
         FashionMnist.Split test = FashionMnist.load(data, false);
@@ -102,7 +105,7 @@ public final class EvalCommand implements Callable<Integer> {
         }
         Evaluation.Report report = new Evaluation.Report(model.toString(), netFile.toString(), referenceText, seed, rows);
         // checked again: another run may have finished into the same directory meanwhile
-        if (Files.exists(metricsFile)) throw new Add4jException(metricsFile + " appeared while evaluating; not overwritten");
+        if (!force.force && Files.exists(metricsFile)) throw new Add4jException(metricsFile + " appeared while evaluating; not overwritten");
         AtomicFiles.writeString(metricsFile, Json.write(report) + "\n");
         System.out.print(Evaluation.table(rows));
         System.out.println("wrote " + metricsFile + " and " + rows.size() + " grid PNGs to " + dir);
@@ -113,8 +116,9 @@ public final class EvalCommand implements Callable<Integer> {
         if (model != null || steps != null)
             throw new Add4jException("--sanity measures real images, not a model: drop --model and --steps");
         checkCommon();
+        cap.check(n, "--n " + n);
         Path sanityFile = out == null ? null : out.resolve("sanity.json");
-        if (sanityFile != null && Files.exists(sanityFile)) throw new Add4jException(sanityFile + " already exists: choose another --out");
+        if (out != null) Outputs.directory(out, force.force);
         Path netFile = evalNetFile();
         FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
         Device device = deviceOption.init();

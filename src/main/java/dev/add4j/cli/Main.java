@@ -14,11 +14,15 @@ import java.io.PrintWriter;
         subcommands = {TrainTeacherCommand.class, SampleCommand.class, TrainFeaturesCommand.class, TrainEvalNetCommand.class, EvalCommand.class,
                 DistillCommand.class, AverageCommand.class, ServeCommand.class, BenchCommand.class, DemoCommand.class, ProbeDiscCommand.class,
                 CommandLine.HelpCommand.class})
-public final class Main implements Runnable {
+public final class Main implements java.util.concurrent.Callable<Integer> {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-    @Override public void run() { spec.commandLine().usage(System.out); }
+    /** No command: the usage, on standard error since it answers a mistake, and exit 2 like any bad input. */
+    @Override public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return 2;
+    }
 
     public static void main(String[] args) { System.exit(execute(args)); }
 
@@ -38,7 +42,14 @@ public final class Main implements Runnable {
             return 1;
         });
         cl.setParameterExceptionHandler((ex, a) -> {
-            ex.getCommandLine().getErr().println("error: " + firstLine(ex.getMessage()) + " (see --help)");
+            CommandLine at = ex.getCommandLine();
+            if (at.getCommand() instanceof Main && ex instanceof CommandLine.UnmatchedArgumentException u
+                    && !u.getUnmatched().isEmpty() && !u.getUnmatched().get(0).startsWith("-")) {
+                at.getErr().println("error: unknown command '" + u.getUnmatched().get(0) + "'; the commands are "
+                        + String.join(", ", at.getSubcommands().keySet()) + " (see --help)");
+                return 2;
+            }
+            at.getErr().println("error: " + firstLine(ex.getMessage()) + " (see --help)");
             return 2;
         });
         return cl.execute(args);

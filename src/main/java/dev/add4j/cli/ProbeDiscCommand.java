@@ -51,7 +51,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
     static final String JSON = "probe.json", MARKDOWN = "probe.md", UNTRAINED = "untrained";
     static final int MAX_TEACHER_STEPS = 50, SAMPLE_BATCH = 64, GRID_IMAGES = 80;
 
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory (must not hold a probe.json).") Path out;
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory: new or empty unless --force.") Path out;
     @Option(names = "--backbones", defaultValue = "untrained,models/features-fmnist.safetensors,models/features-sup-fmnist.safetensors",
             paramLabel = "LIST", description = "Frozen feature ViTs, comma-separated: files from train-features, 'untrained' "
             + "(a fresh ViT of the first file's architecture, seeded by --seed), or 'teacher[:T]' (the teacher's encoder on "
@@ -75,6 +75,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
     @Option(names = "--data", paramLabel = "DIR|embedded",
             description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
     @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the captions, noise, real images and heads (default: ${DEFAULT-VALUE}).") long seed;
+    @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
 
     /** A generator of fakes: the teacher or the student at {@code steps} steps. */
@@ -130,8 +131,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
         List<Backbone> nets = parseBackbones(backbones);
         List<DiffAugment.Policy> policies = parsePolicies(augment);
         List<Generator> gens = parseGenerators(generators);
-        if (Files.exists(out.resolve(JSON)))
-            throw new Add4jException("--out " + out + " already holds " + JSON + ": choose another --out; nothing is overwritten");
+        Outputs.directory(out, force.force);
         boolean needsTeacher = gens.stream().anyMatch(g -> !g.isStudent()) || nets.stream().anyMatch(Backbone::teacher), needsStudent = gens.stream().anyMatch(Generator::isStudent);
         if (needsTeacher) existing(teacher, "--teacher", "add4j train-teacher --out DIR");
         if (needsStudent) existing(student, "--student", "add4j distill --out DIR");

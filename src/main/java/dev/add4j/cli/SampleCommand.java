@@ -10,6 +10,7 @@ import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Images;
+import dev.add4j.io.TextFiles;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -49,7 +50,9 @@ public final class SampleCommand implements Callable<Integer> {
             description = "Sampler (default: ddim for a teacher, add for a student).") String sampler;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the first image (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--batch", defaultValue = "64", description = "Images per forward pass (default: ${DEFAULT-VALUE}).") int batch;
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory (must not hold samples yet).") Path out;
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory: new or empty (unless --force).") Path out;
+    @Mixin Outputs.Force force;
+    @Mixin ImageCap cap;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
@@ -57,8 +60,9 @@ public final class SampleCommand implements Callable<Integer> {
         List<String> list = promptList();
         if (n < 1) throw new Add4jException("--n must be >= 1, got " + n);
         if (batch < 1) throw new Add4jException("--batch must be >= 1, got " + batch);
-        if (Files.exists(out.resolve("samples.csv")))
-            throw new Add4jException(out + " already holds samples (samples.csv): choose another --out");
+        cap.check((long) n * list.size(), "--n " + n + " x " + list.size() + (list.size() == 1 ? " prompt" : " prompts"));
+        ImageCap.checkGuidance(guidance);
+        Outputs.directory(out, force.force);
         Device device = deviceOption.init();
         ModelFile.Loaded loaded = ModelFile.load(model, device);
         Samplers.Kind kind = kindOf(sampler, loaded.isStudent());
@@ -102,8 +106,7 @@ public final class SampleCommand implements Callable<Integer> {
 
     private List<String> promptList() throws IOException {
         if (prompts.prompt != null) return List.of(prompts.prompt);
-        if (!Files.isRegularFile(prompts.file)) throw new Add4jException("--prompts " + prompts.file + ": no such file");
-        List<String> l = Files.readAllLines(prompts.file).stream().map(String::strip).filter(s -> !s.isEmpty()).toList();
+        List<String> l = TextFiles.lines(prompts.file, "--prompts " + prompts.file).stream().map(String::strip).filter(s -> !s.isEmpty()).toList();
         if (l.isEmpty()) throw new Add4jException("--prompts " + prompts.file + ": no prompts in the file");
         return l;
     }
@@ -124,6 +127,8 @@ public final class SampleCommand implements Callable<Integer> {
     }
 
     static String csvField(String s) {
-        return s.contains(",") || s.contains("\"") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
+        // a spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...)): a quote makes it text
+        if (!s.isEmpty() && "=+-@\t\r".indexOf(s.charAt(0)) >= 0) s = "'" + s;
+        return s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
     }
 }

@@ -38,6 +38,7 @@ public final class TrainEvalNetCommand implements Callable<Integer> {
     @Option(names = "--log-every", defaultValue = "100", description = "Steps between progress lines (default: ${DEFAULT-VALUE}).") int logEvery;
     @Option(names = "--size", defaultValue = "fmnist", paramLabel = "fmnist|tiny",
             description = "Network size: fmnist (0.67M parameters) or tiny (tests) (default: ${DEFAULT-VALUE}).") String size;
+    @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
@@ -50,8 +51,7 @@ public final class TrainEvalNetCommand implements Callable<Integer> {
         EvalNetTrainer.Config cfg = EvalNetTrainer.Config.defaults()
                 .withSteps(steps).withBatch(batch).withLr(lr).withSeed(seed).withLogEvery(logEvery);
         // bad --out and --data fail before anything is computed
-        if (Files.isDirectory(out))
-            throw new Add4jException("--out " + out + " is a directory; give a file name such as " + out.resolve("evalnet.safetensors"));
+        Outputs.file(out, force.force);
         FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
         Device device = deviceOption.init();
         torch.manual_seed(seed); // the initial weights too come from --seed

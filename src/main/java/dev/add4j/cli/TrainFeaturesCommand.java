@@ -79,12 +79,14 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
     @Option(names = "--log-every", defaultValue = "50", description = "Steps between progress lines (default: ${DEFAULT-VALUE}).")
     int logEvery;
 
+    @CommandLine.Mixin Outputs.Force force;
     @CommandLine.Mixin Main.DeviceOption deviceOption;
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
+        Outputs.file(out, force.force);
         Device device = deviceOption.init();
         PrintWriter log = spec.commandLine().getOut();
         FeatureTrainConfig cfg = config();

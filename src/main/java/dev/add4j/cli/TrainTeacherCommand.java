@@ -39,6 +39,7 @@ public final class TrainTeacherCommand implements Callable<Integer> {
     @Option(names = "--caption-cache", paramLabel = "FILE",
             description = "Cache of the captions' MiniLM embeddings: read if present, else written (lets a machine without the ONNX model train).")
     Path captionCache;
+    @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
@@ -48,6 +49,7 @@ public final class TrainTeacherCommand implements Callable<Integer> {
             case "tiny" -> UNet.Config.tiny();
             default -> throw new IllegalArgumentException("--size: expected fmnist or tiny, got '" + size + "'");
         };
+        Outputs.runDirectory(out, force.force, resume);
         TeacherConfig cfg = new TeacherConfig(steps, batch, lr, warmup, ema, 0.1, 1.0, seed, unet);
         FashionMnist.Split split = FashionMnist.load(data, true); // bad --data fails before anything is written
         Device device = deviceOption.init();

@@ -49,7 +49,7 @@ public final class ModelAverage {
      * @param command the command line, for provenance
      * @throws Add4jException (one line) for fewer than two or repeated inputs, coefficients that do not match the
      *         inputs or do not sum to 1, a file that is not an add4j model, files that differ in architecture, kind
-     *         or timesteps, or an {@code out} that exists
+     *         or timesteps, or an {@code out} that is one of the inputs
      */
     public static void write(List<Path> inputs, List<Double> coeffs, Path out, String command) {
         if (inputs.size() < 2) throw new Add4jException("average needs at least two model files, got " + inputs.size());
@@ -60,7 +60,8 @@ public final class ModelAverage {
             throw new Add4jException("--weights must be finite and sum to 1 (they sum to " + total + "): " + coeffs);
         List<Path> norm = inputs.stream().map(p -> p.toAbsolutePath().normalize()).toList();
         if (norm.stream().distinct().count() < norm.size()) throw new Add4jException("a model file is given twice: " + inputs);
-        if (Files.exists(out)) throw new Add4jException(out + " already exists: choose another output file");
+        // whether an existing out may be replaced is the command's --out rule; an input never is
+        if (norm.contains(out.toAbsolutePath().normalize())) throw new Add4jException("--out " + out + " is one of the model files to average");
         List<Map<String, Object>> members = new ArrayList<>();
         Map<String, Tensor> sum = new LinkedHashMap<>();
         Map<String, String> first = null;

@@ -5,6 +5,7 @@ import dev.add4j.io.Json;
 import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.UNet;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -50,13 +51,25 @@ public final class ModelFile {
         SafeTensors.write(file, net.namedParameters(), meta, SafeTensors.Dtype.F16);
     }
 
-    /** Loads a model onto {@code device}; a file that is not an add4j model gives one clear error. */
+    /**
+     * Loads a model onto {@code device}. Everything in the file is checked before it is used: its config strictly
+     * (every field, exact types, within {@link UNet.Config}'s limits), against the weights' count before the network
+     * is allocated, then each weight's name and shape, and every value finite.
+     * @throws Add4jException one line naming the file and what was wrong with it
+     */
     public static Loaded load(Path file, Device device) {
         if (!Files.isRegularFile(file)) throw new Add4jException(file + ": no such model file");
         SafeTensors.Contents c = SafeTensors.read(file);
         String cfg = c.metadata().get(UNET);
         if (cfg == null) throw new Add4jException(file + ": not an add4j diffusion model (no " + UNET + " in its metadata)");
-        UNet net = new UNet(Json.read(cfg, UNet.Config.class));
+        UNet.Config config = Json.readStrict(cfg, file + ": metadata " + UNET, UNet.Config.class);
+        // a config far larger than the weights would allocate for nothing; one that matches is checked name by name below
+        long weights = c.tensors().values().stream().mapToLong(Tensor::numel).sum();
+        if (config.parameterCount() > weights)
+            throw new Add4jException(file + ": metadata " + UNET + " describes a UNet of " + config.parameterCount()
+                    + " weights but the file holds " + weights);
+        SafeTensors.requireFinite(file, c.tensors());
+        UNet net = new UNet(config);
         try (var scope = new org.bytedeco.javacpp.PointerScope()) {
             net.load(c.tensors(), file.toString());
         }

@@ -62,6 +62,12 @@ public final class EvalNet extends Module {
                 throw new IllegalArgumentException("EvalNet: featureDim must be a positive multiple of 4, got " + featureDim);
             if (projDim < 1 || classes < 2)
                 throw new IllegalArgumentException("EvalNet: projDim must be >= 1 and classes >= 2, got " + projDim + ", " + classes);
+            // upper limits, checked before allocating (a model file's config is untrusted input); far above the shipped net
+            if (widths.size() > 8 || widths.stream().anyMatch(w -> w > 4096) || depths.stream().anyMatch(d -> d > 16)
+                    || featureDim > 4096 || projDim > 4096 || classes > 100_000)
+                throw new IllegalArgumentException("EvalNet: a field is above its limit (8 stages, widths 4096, depths 16, "
+                        + "featureDim 4096, projDim 4096, classes 100000), got widths " + widths + ", depths " + depths
+                        + ", featureDim " + featureDim + ", projDim " + projDim + ", classes " + classes);
             widths = List.copyOf(widths);
             depths = List.copyOf(depths);
         }
@@ -215,7 +221,8 @@ public final class EvalNet extends Module {
             if (json == null)
                 throw new Add4jException(file + ": not an EvalNet file (no '" + CONFIG_KEY + "' in its metadata); "
                         + "make one with: add4j train-eval-net");
-            EvalNet net = new EvalNet(Json.read(json, Config.class));
+            EvalNet net = new EvalNet(Json.readStrict(json, file + ": metadata " + CONFIG_KEY, Config.class));
+            SafeTensors.requireFinite(file, c.tensors());
             net.load(c.tensors(), file.toString());
             net.to(device);
             net.requiresGrad(false).train(false);

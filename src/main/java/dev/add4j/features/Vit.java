@@ -62,6 +62,10 @@ public final class Vit extends Module {
                 throw new IllegalArgumentException("Vit: width must be a positive multiple of heads " + heads + ", got " + width);
             if (depth < 1) throw new IllegalArgumentException("Vit: depth must be >= 1, got " + depth);
             if (mlpRatio < 1) throw new IllegalArgumentException("Vit: mlpRatio must be >= 1, got " + mlpRatio);
+            // upper limits, checked before allocating (a model file's config is untrusted input); far above the shipped 32/64/4
+            if (imageSize > 1024 || channels > 64 || width > 4096 || depth > 64 || heads > 64 || mlpRatio > 16)
+                throw new IllegalArgumentException("Vit: a field is above its limit (imageSize 1024, channels 64, width 4096, "
+                        + "depth 64, heads 64, mlpRatio 16), got " + List.of(imageSize, channels, patchSize, width, depth, heads, mlpRatio));
         }
 
         /**
@@ -222,7 +226,8 @@ public final class Vit extends Module {
             if (!FORMAT.equals(format) || json == null)
                 throw new Add4jException(file + ": not a feature network written by add4j train-features (metadata "
                         + FORMAT_KEY + " = " + format + ", expected " + FORMAT + ")");
-            Vit vit = new Vit(Json.read(json, Config.class));
+            Vit vit = new Vit(Json.readStrict(json, file + ": metadata " + CONFIG_KEY, Config.class));
+            SafeTensors.requireFinite(file, contents.tensors());
             vit.load(contents.tensors(), file.toString());
             vit.requiresGrad(false);
             vit.train(false);

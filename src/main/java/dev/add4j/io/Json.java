@@ -1,13 +1,21 @@
 package dev.add4j.io;
 
+import com.fasterxml.jackson.annotation.JsonSetter;
+import com.fasterxml.jackson.annotation.Nulls;
 import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DatabindException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.cfg.MutableCoercionConfig;
+import com.fasterxml.jackson.databind.type.LogicalType;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
@@ -36,6 +44,30 @@ public final class Json {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .enable(SerializationFeature.INDENT_OUTPUT)
             .build();
+
+    // For files add4j did not necessarily write itself (a model file's metadata): every field present, of exactly its
+    // type. Jackson's defaults would read 32.5 as 32, "32" as 32, null as 0 and a repeated key as its last value.
+    private static final ObjectMapper STRICT = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(DeserializationFeature.FAIL_ON_MISSING_CREATOR_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_NULL_CREATOR_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+            .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+            // exact types; an int where a float is expected stays allowed (2 is exactly 2.0)
+            .withCoercionConfig(LogicalType.Integer, c -> fail(c, CoercionInputShape.Float, CoercionInputShape.String, CoercionInputShape.Boolean))
+            .withCoercionConfig(LogicalType.Float, c -> fail(c, CoercionInputShape.String, CoercionInputShape.Boolean))
+            .withCoercionConfig(LogicalType.Boolean, c -> fail(c, CoercionInputShape.Integer, CoercionInputShape.Float, CoercionInputShape.String))
+            .withCoercionConfig(LogicalType.Textual, c -> fail(c, CoercionInputShape.Integer, CoercionInputShape.Float, CoercionInputShape.Boolean))
+            .defaultSetterInfo(JsonSetter.Value.forValueNulls(Nulls.FAIL, Nulls.FAIL)) // null items in lists too
+            .build();
+
+    private static void fail(MutableCoercionConfig c, CoercionInputShape... shapes) {
+        for (CoercionInputShape shape : shapes) c.setCoercion(shape, CoercionAction.Fail);
+        c.setCoercion(CoercionInputShape.EmptyString, CoercionAction.Fail);
+    }
 
     /** {@code value} as pretty-printed JSON. */
     public static String write(Object value) {
@@ -84,6 +116,20 @@ public final class Json {
     }
 
     /**
+     * Parses {@code json} into a {@code type} strictly: every field present and of its exact type (no 32.5 or "32"
+     * for an int, no null), no key twice, nothing unknown. For JSON from a file add4j did not necessarily write.
+     * @param source names the JSON in messages, e.g. "model.safetensors: metadata add4j.unet"
+     * @throws Add4jException one line: the source, the field and what was wrong
+     */
+    public static <T> T readStrict(String json, String source, Class<T> type) {
+        try {
+            return STRICT.readValue(json, type);
+        } catch (JacksonException e) {
+            throw error(source, e);
+        }
+    }
+
+    /**
      * Parses {@code json} into a tree, for code that inspects JSON of no fixed shape.
      * @throws Add4jException when it is not valid JSON
      */
@@ -105,13 +151,24 @@ public final class Json {
             // a record's constructor rejected a value: its message says which and why
             message = (field.isEmpty() ? "" : "field '" + field + "': ") + e.getCause().getMessage();
         } else if (e instanceof DatabindException) {
-            message = (field.isEmpty() ? "" : "field '" + field + "': ") + e.getOriginalMessage();
+            message = (field.isEmpty() ? "" : "field '" + field + "': ") + plain(e.getOriginalMessage());
         } else {
             var at = e.getLocation();
             message = "not valid JSON" + (at == null ? "" : " at line " + at.getLineNr() + ", column " + at.getColumnNr())
                     + ": " + e.getOriginalMessage();
         }
         return new Add4jException(source + ": " + message.replaceAll("\\s*\\R\\s*", " ").trim(), e);
+    }
+
+    /** Jackson's wording without its configuration hints: "missing", "null is not allowed", "Cannot coerce ... (32.5) to `int`". */
+    private static String plain(String m) {
+        if (m == null) return "";
+        if (m.startsWith("Missing creator property") || m.startsWith("Missing required creator property")) return "missing";
+        if (m.startsWith("Invalid `null` value")) return "null is not allowed";
+        return m.replaceAll("\\s*\\(but (could|might) [^)]*\\)", "")
+                .replaceAll(";?\\s*`DeserializationFeature\\.[A-Z_]+` (enabled|disabled)[^.]*", "")
+                .replaceAll("\\s*\\(token `JsonToken\\.[A-Z_]+`\\)", "")
+                .replaceAll("`dev\\.add4j\\.[\\w.]+\\$(\\w+)`", "`$1`");
     }
 
     /** The field's path as written in JSON: {@code distill.weights[2].name}. */

@@ -188,6 +188,23 @@ public final class SafeTensors {
         }
     }
 
+    /**
+     * Refuses weights that hold NaN or infinity: a model with them loads, runs and writes images of nothing.
+     * @throws Add4jException naming the file, the first such tensor (in file order) and how many values are bad
+     */
+    public static void requireFinite(Path file, Map<String, Tensor> tensors) {
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            Tensor t = e.getValue();
+            if (!t.is_floating_point() || t.numel() == 0) continue;
+            try (var scope = new PointerScope()) {
+                long bad = t.numel() - torch.isfinite(t).sum().item_long();
+                if (bad > 0)
+                    throw fail(file, "tensor '" + e.getKey() + "' holds " + bad + " non-finite values (NaN or infinity) of "
+                            + t.numel() + "; the model is broken");
+            }
+        }
+    }
+
     private static JsonNode parseHeader(Path file, byte[] json) {
         JsonNode root;
         try {

@@ -35,16 +35,57 @@ public final class UNet extends Module {
      */
     public record Config(int imageChannels, int baseChannels, List<Integer> channelMults, int resBlocks,
                          List<Integer> attnLevels, int heads, int textDim) {
+        // Limits that fit one machine, checked before anything is allocated (a model file's config is untrusted
+        // input): far above the shipped models (32 channels, 3 levels, 2 blocks) yet well below what runs out of memory.
+        static final int MAX_IMAGE_CHANNELS = 64, MAX_BASE_CHANNELS = 1024, MAX_WIDTH = 4096, MAX_MULT = 16,
+                MAX_LEVELS = 6, MAX_RES_BLOCKS = 16, MAX_HEADS = 64, MAX_TEXT_DIM = 4096;
+        /** At most 2^30 parameters: 4 GiB as float32. */
+        public static final long MAX_PARAMETERS = 1L << 30;
+
         public Config {
+            // Each message names one field, so a bad or missing (0) value is blamed on itself.
+            if (channelMults == null) throw new IllegalArgumentException("UNet: channelMults is missing");
+            if (attnLevels == null) throw new IllegalArgumentException("UNet: attnLevels is missing");
+            range("imageChannels", imageChannels, 1, MAX_IMAGE_CHANNELS);
             // Multiples of 16: oneDNN's convolution backward gets the input gradient wrong for other output widths
             // (Layers.convolution); the UNet's inner widths avoid the padding that works around it.
-            if (imageChannels < 1 || baseChannels < 16 || baseChannels % 16 != 0)
-                throw new IllegalArgumentException("UNet: baseChannels must be a positive multiple of 16, got " + baseChannels);
+            if (baseChannels < 16 || baseChannels > MAX_BASE_CHANNELS || baseChannels % 16 != 0)
+                throw new IllegalArgumentException("UNet: baseChannels must be a positive multiple of 16"
+                        + (baseChannels > MAX_BASE_CHANNELS ? " up to " + MAX_BASE_CHANNELS : "") + ", got " + baseChannels);
             if (channelMults.isEmpty()) throw new IllegalArgumentException("UNet: channelMults is empty");
-            if (resBlocks < 1) throw new IllegalArgumentException("UNet: resBlocks must be >= 1, got " + resBlocks);
+            if (channelMults.size() > MAX_LEVELS) // each level halves the image: 6 take 32 px to 1 px
+                throw new IllegalArgumentException("UNet: channelMults has " + channelMults.size() + " levels, at most " + MAX_LEVELS);
+            for (int m : channelMults) {
+                range("channelMults item", m, 1, MAX_MULT);
+                if (baseChannels * m > MAX_WIDTH)
+                    throw new IllegalArgumentException("UNet: baseChannels x channelMults item = " + baseChannels * m + " channels, at most " + MAX_WIDTH);
+            }
+            range("resBlocks", resBlocks, 1, MAX_RES_BLOCKS);
+            range("heads", heads, 1, MAX_HEADS);
+            range("textDim", textDim, 1, MAX_TEXT_DIM);
+            int levels = channelMults.size(), midWidth = baseChannels * channelMults.get(levels - 1);
+            for (int l : attnLevels) {
+                if (l < 0 || l >= levels) throw new IllegalArgumentException("UNet: attnLevels item must be in 0.." + (levels - 1) + ", got " + l);
+                int width = baseChannels * channelMults.get(l);
+                if (width % heads != 0) // attention splits the channels evenly among the heads
+                    throw new IllegalArgumentException("UNet: heads " + heads + " must divide the attention width " + width + " at level " + l);
+            }
+            if (midWidth % heads != 0)
+                throw new IllegalArgumentException("UNet: heads " + heads + " must divide the middle block's width " + midWidth);
             channelMults = List.copyOf(channelMults);
             attnLevels = List.copyOf(attnLevels);
+            long n = UNet.countParameters(imageChannels, baseChannels, channelMults, resBlocks, attnLevels, textDim);
+            if (n > MAX_PARAMETERS)
+                throw new IllegalArgumentException("UNet: the config makes " + n + " parameters, at most " + MAX_PARAMETERS);
         }
+
+        private static void range(String field, int value, int min, int max) {
+            if (value < min || value > max)
+                throw new IllegalArgumentException("UNet: " + field + " must be in " + min + ".." + max + ", got " + value);
+        }
+
+        /** How many parameters a UNet of this config has, computed without allocating it. */
+        public long parameterCount() { return UNet.countParameters(imageChannels, baseChannels, channelMults, resBlocks, attnLevels, textDim); }
 
         /**
          * The teacher's size for 32 px Fashion-MNIST: 2.2M parameters. [choice] Attention only at 8x8 (and in the
@@ -54,6 +95,47 @@ public final class UNet extends Module {
 
         /** A tiny network for tests. */
         public static Config tiny() { return new Config(1, 16, List.of(1, 2), 1, List.of(1), 2, 384); }
+    }
+
+    /**
+     * The parameter count of the network the constructor below builds, block by block in the same order (UNetTest
+     * checks the two agree), so that a model file's config can be checked against its weights before allocating.
+     */
+    private static long countParameters(int imageChannels, int ch0, List<Integer> mults, int resBlocks, List<Integer> attnLevels, int textDim) {
+        long emb = 4L * ch0;
+        long n = linear(ch0, emb) + linear(emb, emb) + linear(textDim, emb) + conv(imageChannels, ch0, 3);
+        List<Long> skip = new ArrayList<>(List.of((long) ch0));
+        long ch = ch0;
+        for (int l = 0; l < mults.size(); l++) {
+            long out = (long) ch0 * mults.get(l);
+            for (int r = 0; r < resBlocks; r++) {
+                n += resBlock(ch, out, emb);
+                ch = out;
+                if (attnLevels.contains(l)) n += attnBlock(ch, textDim);
+                skip.add(ch);
+            }
+            if (l + 1 < mults.size()) { n += conv(ch, ch, 3); skip.add(ch); }
+        }
+        n += 2 * resBlock(ch, ch, emb) + attnBlock(ch, textDim);
+        for (int l = mults.size() - 1; l >= 0; l--) {
+            long out = (long) ch0 * mults.get(l);
+            for (int r = 0; r <= resBlocks; r++) {
+                n += resBlock(ch + skip.remove(skip.size() - 1), out, emb);
+                ch = out;
+                if (attnLevels.contains(l)) n += attnBlock(ch, textDim);
+            }
+            if (l > 0) n += conv(ch, ch, 3);
+        }
+        return n + 2 * ch + conv(ch, imageChannels, 3);
+    }
+
+    private static long linear(long in, long out) { return in * out + out; }
+    private static long conv(long in, long out, long k) { return in * out * k * k + out; }
+    private static long resBlock(long in, long out, long emb) {
+        return 2 * in + conv(in, out, 3) + linear(emb, out) + 2 * out + conv(out, out, 3) + (in == out ? 0 : conv(in, out, 1));
+    }
+    private static long attnBlock(long ch, long textDim) {
+        return 2 * ch + linear(ch, 3 * ch) + linear(ch, ch) + 2 * ch + 2 * textDim + linear(ch, ch) + linear(textDim, 2 * ch) + linear(ch, ch);
     }
 
     private final Config cfg;

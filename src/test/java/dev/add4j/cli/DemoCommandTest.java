@@ -130,14 +130,14 @@ class DemoCommandTest {
         Path out = dir.resolve("done");
         Files.createDirectories(out);
         Files.writeString(out.resolve("index.html"), "<p>mine</p>");
-        assertEquals("error: --out " + out + " already holds a report (" + out.resolve("index.html")
-                + "): choose another --out; nothing saved is overwritten", run(args(out)).badInput());
+        assertEquals("error: --out " + out + " is not empty (it holds index.html): choose another --out, or pass --force "
+                + "to write into it", run(args(out)).badInput());
         assertEquals("<p>mine</p>", Files.readString(out.resolve("index.html")));
         try (var files = Files.list(out)) {
             assertEquals(1, files.count(), "nothing added");
         }
         Path half = dir.resolve("half");
         Files.createDirectories(half.resolve("run"));
-        assertTrue(run(args(half)).badInput().contains("already holds an unfinished demo's files (" + half.resolve("run") + ")"));
+        assertTrue(run(args(half)).badInput().contains("is not empty (it holds run)"));
     }
 }

@@ -105,8 +105,7 @@ class ProbeDiscCommandTest {
         assertTrue(r.out().contains(vitRow), "the table is printed too");
 
         byte[] before = Files.readAllBytes(out.resolve("probe.json"));
-        assertEquals("error: --out " + out + " already holds probe.json: choose another --out; nothing is overwritten",
-                CliRun.of(args(out)).badInput());
+        assertTrue(CliRun.of(args(out)).badInput().startsWith("error: --out " + out + " is not empty (it holds "));
         assertArrayEquals(before, Files.readAllBytes(out.resolve("probe.json")));
     }
 

@@ -103,7 +103,7 @@ class EvalCommandTest {
         assertEquals("--steps: 4 is listed twice", error(out, args(out, "--steps", "4,2,4")));
         assertEquals("--n must be a positive multiple of 10 (the same number of images for each class), got 25",
                 error(out, args(out, "--n", "25")));
-        assertEquals("--guidance must be >= 0, got -1.0", error(out, args(out, "--guidance", "-1")));
+        assertEquals("--guidance must be a number from 0 to 100 (0 or 1: none), got -1.0", error(out, args(out, "--guidance", "-1")));
         assertEquals("--sampler: expected ddim, euler-a or add, got 'heun'", error(out, args(out, "--sampler", "heun")));
         assertEquals("--model is required (or --sanity to check the metrics on real images)", error(out, args(out, "--model", null)));
         assertEquals("--sanity measures real images, not a model: drop --model and --steps", error(out, append(args(out), "--sanity")));
@@ -120,7 +120,8 @@ class EvalCommandTest {
         Path out = dir.resolve("done");
         Files.createDirectories(out);
         Files.writeString(out.resolve("metrics.json"), "{\"keep\": true}");
-        assertEquals(out.resolve("metrics.json") + " already exists: choose another --out", error(out, args(out)));
+        assertEquals("--out " + out + " is not empty (it holds metrics.json): choose another --out, or pass --force to write into it",
+                error(out, args(out)));
         assertEquals("{\"keep\": true}", Files.readString(out.resolve("metrics.json")));
     }
 

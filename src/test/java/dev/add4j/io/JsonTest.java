@@ -75,4 +75,14 @@ class JsonTest {
         var e = assertThrows(Add4jException.class, () -> Json.read(file, Run.class));
         assertEquals(file + ": no such file", e.getMessage());
     }
+
+    @Test void strictReadingTakesExactTypesOnlyButAnIntForADouble() {
+        assertEquals(new Optim(1.0, List.of(0.0, 1.0)), Json.readStrict("{\"lr\":1,\"betas\":[0,1]}", "src", Optim.class));
+        for (String bad : new String[]{"{\"lr\":\"1\",\"betas\":[]}", "{\"lr\":null,\"betas\":[]}", "{\"lr\":1,\"betas\":[null]}",
+                "{\"lr\":1}", "{\"lr\":1,\"lr\":2,\"betas\":[]}", "{\"lr\":true,\"betas\":[]}"}) {
+            var e = assertThrows(Add4jException.class, () -> Json.readStrict(bad, "src", Optim.class), bad);
+            assertTrue(e.getMessage().startsWith("src: "), e.getMessage());
+            assertTrue(e.getMessage().contains("lr") || e.getMessage().contains("betas"), e.getMessage());
+        }
+    }
 }

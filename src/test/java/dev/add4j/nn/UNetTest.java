@@ -126,6 +126,27 @@ class UNetTest {
         assertEquals(32, new UNet.Config(1, 32, List.of(1, 2), 1, List.of(1), 2, 384).baseChannels());
     }
 
+    @Test void theConfigsParameterCountIsTheBuiltNetworksWithoutBuildingIt() {
+        try (var scope = new PointerScope()) {
+            for (UNet.Config c : List.of(UNet.Config.tiny(), UNet.Config.fmnist(),
+                    new UNet.Config(3, 32, List.of(1, 2, 3, 4), 3, List.of(0, 3), 8, 64)))
+                assertEquals(new UNet(c).parameterCount(), c.parameterCount(), c.toString());
+        }
+    }
+
+    @Test void configRejectsEachFieldOutsideItsLimitNamingIt() {
+        String[][] cases = {{"heads", "0"}, {"heads", "3"}, {"resBlocks", "17"}, {"imageChannels", "0"}, {"textDim", "0"}}; // field, value
+        for (String[] c : cases) {
+            int v = Integer.parseInt(c[1]);
+            var e = assertThrows(IllegalArgumentException.class, () -> new UNet.Config(
+                    c[0].equals("imageChannels") ? v : 1, 16, List.of(1, 2), c[0].equals("resBlocks") ? v : 1, List.of(1),
+                    c[0].equals("heads") ? v : 2, c[0].equals("textDim") ? v : 384));
+            assertTrue(e.getMessage().contains(c[0]), e.getMessage());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> new UNet.Config(1, 1024, List.of(4, 4, 4, 4, 4, 4), 16, List.of(), 1, 384));
+        assertTrue(e.getMessage().contains("parameters, at most"), e.getMessage());
+    }
+
     @Test void configRejectsEmptyChannelMultsAndZeroResBlocks() {
         assertThrows(IllegalArgumentException.class, () -> new UNet.Config(1, 16, List.of(), 1, List.of(), 2, 384));
         assertThrows(IllegalArgumentException.class, () -> new UNet.Config(1, 16, List.of(1), 0, List.of(), 2, 384));
