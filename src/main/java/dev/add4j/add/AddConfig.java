@@ -368,7 +368,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
                 0, RECIPE_REG_WEIGHT, new DiscBackbone(true, 100), 0);
     }
 
-    public static final double RECIPE_LAMBDA = 25, RECIPE_STUDENT_LR = 1e-4, RECIPE_REG_WEIGHT = 100;
+    public static final double RECIPE_LAMBDA = 25, RECIPE_STUDENT_LR = 1e-4, RECIPE_REG_WEIGHT = 1000;
     public static final int RECIPE_PAIRS = 512, RECIPE_PAIR_STEPS = 16;
 
     /** The paper's settings (and our choices where it is silent) for a run of {@code steps} x {@code batch}. */
