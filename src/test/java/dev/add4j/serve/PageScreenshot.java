@@ -18,10 +18,10 @@ import java.time.Duration;
 /**
  * Not part of the suite (no "Test" in its name): takes README's screenshot of the page, docs/serve-screenshot.png,
  * with the shipped student and teacher: a prompt typed, a boot sketched on the pad, the teacher's comparison run.
- * <p>Run: {@code mvn test -Dtest=ServeScreenshot -Dsurefire.failIfNoSpecifiedTests=false} (needs chromium and
+ * <p>Run: {@code mvn test -Dtest=PageScreenshot -Dsurefire.failIfNoSpecifiedTests=false} (needs chromium and
  * chromium-driver, as ServeBrowserTest).
  */
-class ServeScreenshot {
+class PageScreenshot {
     static final Path OUT = Path.of("docs/serve-screenshot.png");
 
     @Test void takeTheScreenshotWithTheShippedModels(@TempDir Path dir) throws Exception {
