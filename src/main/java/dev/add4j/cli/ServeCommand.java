@@ -39,17 +39,24 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--queue", defaultValue = "" + GenerationService.DEFAULT_QUEUE,
             description = "Requests that may wait; more get HTTP 503 (default: ${DEFAULT-VALUE}).") int queue;
     @Option(names = "--bench", hidden = true, paramLabel = "N",
-            description = "Measure: N sequential 1-step, 1-image requests through the HTTP API, print p50/p95, exit.") Integer bench;
+            description = "Measure: N sequential 1-image requests (--bench-steps, default 1) through the HTTP API, print p50/p95, exit.") Integer bench;
     @Option(names = "--bench-model", hidden = true, defaultValue = "student", description = "Role the benchmark asks for.") String benchModel;
+    @Option(names = "--bench-steps", hidden = true, defaultValue = "1", description = "Steps of the benchmark's requests.") int benchSteps;
+    @Option(names = "--bench-init-image", hidden = true, paramLabel = "FILE",
+            description = "Benchmark image-to-image: this PNG or JPEG in every request.") Path benchInitImage;
+    @Option(names = "--bench-strength", hidden = true, description = "Strength of the benchmark's image-to-image requests.") Double benchStrength;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
-    public Integer call() throws InterruptedException {
+    public Integer call() throws InterruptedException, java.io.IOException {
         if (port < 0 || port > 65535) throw new Add4jException("--port must be in 0..65535, got " + port);
         if (queue < 1) throw new Add4jException("--queue must be >= 1, got " + queue);
         Path studentFile = model != null ? model : Files.isRegularFile(DEFAULT_STUDENT) ? DEFAULT_STUDENT : DEFAULT_TEACHER;
         for (Path f : new Path[]{studentFile, teacher})   // before the seconds spent loading the text encoder
             if (!Files.isRegularFile(f)) throw new Add4jException(f + ": no such model file");
+        if (benchInitImage != null && !Files.isRegularFile(benchInitImage))
+            throw new Add4jException("--bench-init-image " + benchInitImage + ": no such file");
+        byte[] benchInit = benchInitImage == null ? null : Files.readAllBytes(benchInitImage);
         Device device = deviceOption.init();
         // libtorch logs "Could not initialize NNPACK" on every CPU convolution where the CPU lacks what NNPACK
         // needs; a server makes thousands. Its other CPU convolutions are what runs then anyway.
@@ -63,8 +70,8 @@ public final class ServeCommand implements Callable<Integer> {
             System.out.println("  teacher role: " + describe(service.slot(Role.TEACHER), teacher));
             System.out.flush();
             if (bench != null) {
-                ServeBench.run(URI.create("http://127.0.0.1:" + server.port() + "/"), Role.parse(benchModel).wire(), 1,
-                        "a photo of a sneaker", 10, bench, System.out);
+                ServeBench.run(URI.create("http://127.0.0.1:" + server.port() + "/"), Role.parse(benchModel).wire(), benchSteps,
+                        "a photo of a sneaker", benchInit, benchStrength, 10, bench, System.out);
                 return 0;
             }
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -1,17 +1,20 @@
 package dev.add4j.serve;
 
 import dev.add4j.Add4jException;
+import dev.add4j.diffusion.ImageToImage;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.io.Images;
+import dev.add4j.io.InitImages;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 import java.awt.image.BufferedImage;
@@ -22,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
@@ -35,8 +39,10 @@ import java.util.concurrent.CompletableFuture;
  *       (1-50 steps, DDIM).</li>
  *   <li>A bounded queue: when {@link #queueCapacity()} requests already wait, {@link #submit} throws {@link Busy}
  *       at once instead of making every caller wait longer.</li>
- *   <li>Batching: the worker takes the oldest request and every waiting one with the same role and steps (up to
- *       {@link #MAX_BATCH_IMAGES} images), and samples them in one forward pass a step.</li>
+ *   <li>Batching: the worker takes the oldest request and every waiting one with the same role, steps and
+ *       image-to-image strength (up to {@link #MAX_BATCH_IMAGES} images), and samples them in one forward pass a step.</li>
+ *   <li>Image-to-image ({@link ImageToImage}): a request may carry an input image and a strength; the image is
+ *       converted to the model's input on the worker, like every other tensor.</li>
  *   <li>Image i of a request uses noise seed {@code seed + i}, its own generator ({@link Noise}), so the same
  *       request gives the same images, whatever it was batched with (up to float rounding of a larger batch).</li>
  *   <li>Every tensor of a batch lives in a {@link PointerScope} closed with the batch; only Java pictures leave.</li>
@@ -78,8 +84,20 @@ public final class GenerationService implements AutoCloseable {
      */
     public record Slot(Role role, ModelFile.Loaded loaded, String fileName, String kind, Samplers.Kind sampler, int maxSteps) {}
 
-    /** One validated request: {@code n} images of {@code prompt} at {@code steps} steps, seeds {@code seed}, {@code seed+1}, ... */
-    public record Request(String prompt, int steps, long seed, int n, Role model) {}
+    /**
+     * One validated request: {@code n} images of {@code prompt} at {@code steps} steps, seeds {@code seed},
+     * {@code seed+1}, ...; from {@code init} (image-to-image) where it is not null.
+     */
+    public record Request(String prompt, int steps, long seed, int n, Role model, Init init) {
+        /** A text-to-image request. */
+        public Request(String prompt, int steps, long seed, int n, Role model) { this(prompt, steps, seed, n, model, null); }
+
+        /** The strength, or null for text-to-image: requests batch together only when it is equal. */
+        Double strength() { return init == null ? null : init.strength(); }
+    }
+
+    /** The input of an image-to-image request: a decoded picture (any size, converted on the worker) and the strength. */
+    public record Init(BufferedImage image, double strength) {}
 
     /**
      * What a request gave.
@@ -88,7 +106,8 @@ public final class GenerationService implements AutoCloseable {
      * @param msTotal     from {@link #submit} to the result: waiting in the queue included
      * @param batchImages images in the forward pass it shared (its own n when it ran alone)
      */
-    public record Result(List<BufferedImage> images, double msPerImage, double msTotal, int steps, long seed, Role model, int batchImages) {}
+    public record Result(List<BufferedImage> images, double msPerImage, double msTotal, int steps, long seed, Role model, int batchImages,
+                         Double strength) {}
 
     /** A request the service refuses because of what it asks (an HTTP 400). */
     public static final class BadRequest extends Add4jException {
@@ -195,6 +214,14 @@ public final class GenerationService implements AutoCloseable {
         if (r.steps() < 1 || r.steps() > max)
             throw new BadRequest("steps must be in 1.." + max + " for the " + r.model().wire() + ", got " + r.steps());
         if (r.n() < 1 || r.n() > MAX_N) throw new BadRequest("n must be in 1.." + MAX_N + ", got " + r.n());
+        if (r.init() != null) {
+            if (r.init().image() == null) throw new BadRequest("init_image is missing");
+            try {
+                ImageToImage.timesteps(r.steps(), r.init().strength());
+            } catch (IllegalArgumentException e) {
+                throw new BadRequest(e.getMessage());   // "strength must be in 0..1", "steps x strength must be >= 1 ..."
+            }
+        }
         return r;
     }
 
@@ -248,14 +275,15 @@ public final class GenerationService implements AutoCloseable {
         for (Job j; (j = queue.poll()) != null; ) j.result().completeExceptionally(stopping);
     }
 
-    /** {@code first} and the waiting requests with the same role and steps, oldest first, up to MAX_BATCH_IMAGES. */
+    /** {@code first} and the waiting requests with the same role, steps and strength, oldest first, up to MAX_BATCH_IMAGES. */
     private List<Job> gather(Job first) {
         List<Job> batch = new ArrayList<>(List.of(first));
         int images = first.request().n();
         for (Iterator<Job> it = queue.iterator(); it.hasNext(); ) {
             Job j = it.next();
             Request r = j.request();
-            if (r.model() == first.request().model() && r.steps() == first.request().steps() && images + r.n() <= MAX_BATCH_IMAGES) {
+            if (r.model() == first.request().model() && r.steps() == first.request().steps()
+                    && Objects.equals(r.strength(), first.request().strength()) && images + r.n() <= MAX_BATCH_IMAGES) {
                 it.remove(); // this thread is the only consumer, so the job cannot be taken twice
                 batch.add(j);
                 images += r.n();
@@ -264,7 +292,7 @@ public final class GenerationService implements AutoCloseable {
         return batch;
     }
 
-    /** Samples one batch of jobs that share role and steps, and completes their futures. */
+    /** Samples one batch of jobs that share role, steps and strength, and completes their futures. */
     private void run(List<Job> batch) {
         Request head = batch.get(0).request();
         Slot slot = slot(head.model());
@@ -282,10 +310,21 @@ public final class GenerationService implements AutoCloseable {
             TextEncoder.Embedding e = text.encode(prompts);
             TextCond c = new TextCond(e.tokens(), e.mask(), e.pooled()).to(device);
             Noise noise = new Noise(seeds.stream().mapToLong(Long::longValue).toArray());
-            Tensor xT = noise.like(torch.empty(b, 1, IMAGE_SIZE, IMAGE_SIZE)).to(device, torch.ScalarType.Float); // [B,1,32,32]
-            Tensor x0 = Samplers.sample(slot.sampler(), slot.loaded().model(), slot.loaded().model().schedule(),
-                    Timesteps.trailing(head.steps()), xT, c, noise).cpu();                                     // [B,1,32,32]
-            images = Images.each(x0);
+            var model = slot.loaded().model();
+            Tensor x0;
+            if (head.init() == null) {
+                Tensor xT = noise.like(torch.empty(b, 1, IMAGE_SIZE, IMAGE_SIZE)).to(device, torch.ScalarType.Float); // [B,1,32,32]
+                x0 = Samplers.sample(slot.sampler(), model, model.schedule(), Timesteps.trailing(head.steps()), xT, c, noise);
+            } else {
+                List<Tensor> inits = new ArrayList<>();
+                for (Job j : batch) {
+                    Tensor one = InitImages.toModel(j.request().init().image(), IMAGE_SIZE);                       // [1,1,32,32]
+                    for (int i = 0; i < j.request().n(); i++) inits.add(one);
+                }
+                Tensor init = torch.cat(new TensorVector(inits.toArray(new Tensor[0])), 0).to(device, torch.ScalarType.Float); // [B,1,32,32]
+                x0 = ImageToImage.sample(slot.sampler(), model, model.schedule(), head.steps(), head.init().strength(), init, c, noise);
+            }
+            images = Images.each(x0.cpu());                                                                            // [B,1,32,32]
         }
         long done = System.nanoTime();
         double msPerImage = (done - t0) / 1e6 / b;
@@ -294,7 +333,7 @@ public final class GenerationService implements AutoCloseable {
             Request r = j.request();
             List<BufferedImage> own = List.copyOf(images.subList(from, from + r.n()));
             from += r.n();
-            j.result().complete(new Result(own, msPerImage, (done - j.submitted()) / 1e6, r.steps(), r.seed(), r.model(), b));
+            j.result().complete(new Result(own, msPerImage, (done - j.submitted()) / 1e6, r.steps(), r.seed(), r.model(), b, r.strength()));
         }
     }
 

@@ -14,7 +14,9 @@ import java.util.Arrays;
 /**
  * Latency of one image through the HTTP API, as a client sees it: sequential {@code POST /api/generate} requests
  * (n = 1, a fixed prompt, a new seed each), after a warm-up; prints p50 and p95 of the round trip and the server's
- * own ms per image (sampling) and ms total (queue included). Used by {@code add4j serve --bench N}.
+ * own ms per image (sampling) and ms total (queue included). With an init image every request is image-to-image:
+ * the same PNG or JPEG in each body, decoded by the server each time, as a page's sketch would be. Used by
+ * {@code add4j serve --bench N}.
  */
 public final class ServeBench {
     private ServeBench() {}
@@ -24,11 +26,21 @@ public final class ServeBench {
 
     /** Sends {@code warmup} then {@code requests} requests to the server at {@code base} and prints the result. */
     public static Stats run(URI base, String model, int steps, String prompt, int warmup, int requests, PrintStream out) {
+        return run(base, model, steps, prompt, null, null, warmup, requests, out);
+    }
+
+    /**
+     * As above, image-to-image when {@code initImage} (the file's bytes) is not null.
+     * @param strength the requests' strength; null for the server's default
+     */
+    public static Stats run(URI base, String model, int steps, String prompt, byte[] initImage, Double strength,
+                            int warmup, int requests, PrintStream out) {
         if (requests < 1) throw new Add4jException("--bench must be >= 1, got " + requests);
         HttpClient client = HttpClient.newHttpClient();
+        String init = initImage == null ? null : java.util.Base64.getEncoder().encodeToString(initImage);
         double[] rt = new double[requests], server = new double[requests], serverTotal = new double[requests];
         for (int i = -warmup; i < requests; i++) {
-            String body = Json.compact(new Server.GenerateBody(prompt, steps, 1000L + i, 1, model));
+            String body = Json.compact(new Server.GenerateBody(prompt, steps, 1000L + i, 1, model, init, initImage == null ? null : strength));
             HttpRequest req = HttpRequest.newBuilder(base.resolve("/api/generate"))
                     .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();
             long t0 = System.nanoTime();
@@ -51,9 +63,11 @@ public final class ServeBench {
             }
         }
         Stats s = new Stats(requests, percentile(rt, 50), percentile(rt, 95), Arrays.stream(rt).average().orElse(0), percentile(server, 50), percentile(serverTotal, 50));
-        out.printf("bench: %d sequential requests (%s, %d step%s, n=1, prompt \"%s\", after %d warm-up): "
+        String kind = initImage == null ? "text-to-image" : String.format("image-to-image, a %,d-byte image, strength %s", initImage.length,
+                strength == null ? "default" : strength);
+        out.printf("bench: %d sequential requests (%s, %s, %d step%s, n=1, prompt \"%s\", after %d warm-up): "
                         + "round trip p50 %.1f ms, p95 %.1f ms, mean %.1f ms; server p50: ms_per_image %.1f, ms_total %.1f%n",
-                requests, model, steps, steps == 1 ? "" : "s", prompt, warmup, s.p50(), s.p95(), s.mean(), s.serverP50(), s.serverTotalP50());
+                requests, kind, model, steps, steps == 1 ? "" : "s", prompt, warmup, s.p50(), s.p95(), s.mean(), s.serverP50(), s.serverTotalP50());
         return s;
     }
 

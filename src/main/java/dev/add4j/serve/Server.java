@@ -1,10 +1,13 @@
 package dev.add4j.serve;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.add4j.Add4jException;
 import dev.add4j.io.Images;
+import dev.add4j.io.InitImages;
 import dev.add4j.io.Json;
 import dev.add4j.serve.GenerationService.BadRequest;
 import dev.add4j.serve.GenerationService.Busy;
+import dev.add4j.serve.GenerationService.Init;
 import dev.add4j.serve.GenerationService.Request;
 import dev.add4j.serve.GenerationService.Result;
 import dev.add4j.serve.GenerationService.Role;
@@ -32,8 +35,10 @@ import java.util.concurrent.TimeoutException;
  * <ul>
  *   <li>{@code GET /} (and {@code /app.js}, {@code /style.css}): the page, from fixed classpath resources read at
  *       start; no request path reaches the file system or the classpath.</li>
- *   <li>{@code POST /api/generate} JSON {@code {prompt, steps, seed, n, model}} (all optional) gives
- *       {@code {images: [base64 PNG...], ms_per_image, ms_total, steps, seed, model, batch_images}}.</li>
+ *   <li>{@code POST /api/generate} JSON {@code {prompt, steps, seed, n, model, init_image, strength}} (all optional)
+ *       gives {@code {images: [base64 PNG...], ms_per_image, ms_total, steps, seed, model, batch_images}} (and
+ *       {@code strength} for image-to-image). {@code init_image} is a base64 PNG or JPEG of at most 1 MB and
+ *       1024 x 1024 pixels, decoded in memory, never written to disk.</li>
  *   <li>{@code GET /api/generate.png?prompt=&steps=&seed=&n=&model=}: the same images as one PNG grid.</li>
  *   <li>{@code GET /api/info}: the models, their samplers and limits.</li>
  * </ul>
@@ -56,9 +61,18 @@ public final class Server implements AutoCloseable {
             "/style.css", new String[]{"style.css", "text/css; charset=utf-8"});
     private static final Set<String> PNG_PARAMS = Set.of("prompt", "steps", "seed", "n", "model");
     private static final String JSON = "application/json";
+    /** Largest request body: a 1 MB image in base64 (4/3 of it) and the other fields fit [choice: 2x that]. */
+    static final int MAX_BODY = 8 * (InitImages.MAX_BYTES / 3) + 64 * 1024;
+    /** Strength of an image-to-image request that leaves it out [choice: halfway, the image's shape and new detail]. */
+    public static final double DEFAULT_STRENGTH = 0.5;
 
     /** The body of {@code POST /api/generate}; a missing field takes its default, an unknown one is an error. */
-    record GenerateBody(String prompt, Integer steps, Long seed, Integer n, String model) {}
+    record GenerateBody(String prompt, Integer steps, Long seed, Integer n, String model,
+                        @JsonProperty("init_image") String initImage, Double strength) {
+        GenerateBody(String prompt, Integer steps, Long seed, Integer n, String model) {
+            this(prompt, steps, seed, n, model, null, null);
+        }
+    }
 
     private final GenerationService service;
     private final Javalin app;
@@ -80,7 +94,7 @@ public final class Server implements AutoCloseable {
         Javalin app = Javalin.create(cfg -> {
             cfg.startup.showJavalinBanner = false;
             cfg.startup.showOldJavalinVersionWarning = false;
-            cfg.http.maxRequestSize = 64 * 1024;  // a prompt is at most 200 characters
+            cfg.http.maxRequestSize = MAX_BODY;
             cfg.http.prefer405over404 = true;
             PAGE.forEach((path, r) -> cfg.routes.get(path, ctx -> page(ctx, files.get(path), r[1])));
             cfg.routes.get("/api/info", routes::info);
@@ -91,8 +105,13 @@ public final class Server implements AutoCloseable {
                 ctx.header("Retry-After", Integer.toString(e.retryAfterSeconds()));
                 error(ctx, 503, e.getMessage());
             });
-            // Javalin's own refusals (413 for a body over maxRequestSize, ...) in the same JSON shape as ours
-            cfg.routes.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus(), e.getMessage()));
+            // Javalin's own refusals in the same JSON shape as ours; a body over MAX_BODY can only be an init_image
+            // over its limit: a 400 naming the field, like the others
+            cfg.routes.exception(HttpResponseException.class, (e, ctx) -> {
+                if (e.getStatus() == 413) error(ctx, 400, String.format(java.util.Locale.ROOT,
+                        "init_image: the request is over %,d bytes; the image must be at most %,d bytes", MAX_BODY, InitImages.MAX_BYTES));
+                else error(ctx, e.getStatus(), e.getMessage());
+            });
             cfg.routes.exception(Exception.class, (e, ctx) -> {
                 System.err.println("add4j serve: " + ctx.method() + " " + ctx.path() + " failed: " + e);
                 error(ctx, 500, "internal error: " + e.getMessage());
@@ -143,11 +162,14 @@ public final class Server implements AutoCloseable {
             limits.put("max_n", GenerationService.MAX_N);
             limits.put("queue", service.queueCapacity());
             limits.put("max_batch_images", GenerationService.MAX_BATCH_IMAGES);
+            limits.put("init_image_max_bytes", InitImages.MAX_BYTES);
+            limits.put("init_image_max_side", InitImages.MAX_SIDE);
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("models", models);
             out.put("limits", limits);
             out.put("compare_steps", COMPARE_STEPS);
             out.put("image_size", GenerationService.IMAGE_SIZE);
+            out.put("default_strength", DEFAULT_STRENGTH);
             out.put("device", service.deviceName());
             json(ctx, 200, out);
         }
@@ -161,7 +183,7 @@ public final class Server implements AutoCloseable {
                 throw new BadRequest(e.getMessage()); // "json: unknown field 'x'; ...", "json: not valid JSON at ..."
             }
             if (b == null) throw new BadRequest("json: expected an object like {\"prompt\": \"a sneaker\", \"steps\": 1}");
-            Result r = await(service.submit(request(b.prompt(), b.steps(), b.seed(), b.n(), b.model())));
+            Result r = await(service.submit(request(b.prompt(), b.steps(), b.seed(), b.n(), b.model(), b.initImage(), b.strength())));
             List<String> images = new ArrayList<>();
             for (var img : r.images()) images.add(Base64.getEncoder().encodeToString(Images.pngBytes(img)));
             Map<String, Object> out = new LinkedHashMap<>();
@@ -172,6 +194,7 @@ public final class Server implements AutoCloseable {
             out.put("seed", r.seed());
             out.put("model", r.model().wire());
             out.put("batch_images", r.batchImages());
+            if (r.strength() != null) out.put("strength", r.strength());
             json(ctx, 200, out);
         }
 
@@ -181,19 +204,47 @@ public final class Server implements AutoCloseable {
                 if (!PNG_PARAMS.contains(k)) throw new BadRequest("unknown parameter '" + k + "'; expected " + String.join(", ", List.of("prompt", "steps", "seed", "n", "model")));
             String prompt = q.containsKey("prompt") ? ctx.queryParam("prompt") : null;
             Result r = await(service.submit(request(prompt, intParam(ctx, "steps"), longParam(ctx, "seed"),
-                    intParam(ctx, "n"), ctx.queryParam("model"))));
+                    intParam(ctx, "n"), ctx.queryParam("model"), null, null)));
             int cols = (int) Math.ceil(Math.sqrt(r.images().size()));
             ctx.header("X-Ms-Per-Image", Double.toString(round(r.msPerImage())));
             ctx.header("Cache-Control", "no-store");
             ctx.contentType("image/png").result(Images.pngBytes(Images.grid(r.images(), cols, 4)));
         }
 
-        /** A request with defaults for missing fields. */
-        Request request(String prompt, Integer steps, Long seed, Integer n, String model) {
+        /**
+         * A request with defaults for missing fields. Image-to-image: strength 0.5 by default, and steps by default
+         * the role's, raised to the fewest that run a step at that strength (the student's 1 becomes 2 at 0.5).
+         */
+        Request request(String prompt, Integer steps, Long seed, Integer n, String model, String initImage, Double strength) {
             Role role = model == null ? Role.STUDENT : Role.parse(model);
             int defSteps = role == Role.STUDENT ? DEFAULT_STUDENT_STEPS : DEFAULT_TEACHER_STEPS;
+            Init init = null;
+            if (initImage == null) {
+                if (strength != null) throw new BadRequest("strength needs an init_image (image-to-image)");
+            } else {
+                double s = strength == null ? DEFAULT_STRENGTH : strength;
+                if (steps == null && s > 0) defSteps = Math.max(defSteps, (int) Math.ceil(1 / s - 1e-6));
+                init = new Init(decodeInitImage(initImage), s);
+            }
             return new Request(prompt == null ? "" : prompt, steps == null ? defSteps : steps, seed == null ? 0 : seed,
-                    n == null ? DEFAULT_N : n, role);
+                    n == null ? DEFAULT_N : n, role, init);
+        }
+    }
+
+    /** The init_image field: base64 of a PNG or JPEG within the limits, decoded in memory. */
+    static java.awt.image.BufferedImage decodeInitImage(String base64) {
+        if (base64.length() > 4L * ((InitImages.MAX_BYTES + 2) / 3))   // its bytes would be over the limit: no decoding
+            throw new BadRequest(String.format(java.util.Locale.ROOT, "init_image: over %,d bytes (%,d characters of base64)", InitImages.MAX_BYTES, base64.length()));
+        byte[] bytes;
+        try {
+            bytes = Base64.getDecoder().decode(base64);
+        } catch (IllegalArgumentException e) {
+            throw new BadRequest("init_image: not valid base64 (" + e.getMessage() + "); send the file's bytes in base64, without a data: prefix");
+        }
+        try {
+            return InitImages.decode(bytes, "init_image", InitImages.MAX_BYTES, InitImages.MAX_SIDE);
+        } catch (Add4jException e) {
+            throw new BadRequest(e.getMessage());
         }
     }
 

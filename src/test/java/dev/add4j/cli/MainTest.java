@@ -139,6 +139,57 @@ class MainTest {
                 Files.readAllLines(out.resolve("samples.csv")));
     }
 
+    /** A grey sketch of side {@code side}, written as {@code file} (PNG or JPEG by its extension). */
+    static Path sketch(Path file, int side) throws IOException {
+        var img = new java.awt.image.BufferedImage(side, side, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = side / 4; y < 3 * side / 4; y++) for (int x = side / 4; x < 3 * side / 4; x++) img.getRaster().setSample(x, y, 0, 220);
+        String f = file.toString().endsWith(".png") ? "png" : "jpeg";
+        assertTrue(javax.imageio.ImageIO.write(img, f, file.toFile()));
+        return file;
+    }
+
+    @Test void sampleFromADirectoryOfInitImagesWritesOneImagePerInputAndStrengthTheCsvColumnsAndAGridWithTheInputs(@TempDir Path dir) throws IOException {
+        Path inputs = Files.createDirectory(dir.resolve("inputs"));
+        sketch(inputs.resolve("a.png"), 64);
+        sketch(inputs.resolve("b.jpg"), 20);
+        Files.writeString(inputs.resolve("notes.txt"), "not an image: skipped");
+        Path out = dir.resolve("samples");
+        CliRun r = run("sample", "--model", tinyModel.toString(), "--prompt", "a bag", "--init-image", inputs.toString(),
+                "--strength", "0,1", "--steps", "2", "--seed", "3", "--device", "cpu", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("file,prompt,seed,steps,init_image,strength",
+                "img-0000.png,a bag,3,2," + inputs.resolve("a.png") + ",0.0", "img-0001.png,a bag,4,2," + inputs.resolve("a.png") + ",1.0",
+                "img-0002.png,a bag,5,2," + inputs.resolve("b.jpg") + ",0.0", "img-0003.png,a bag,6,2," + inputs.resolve("b.jpg") + ",1.0"),
+                Files.readAllLines(out.resolve("samples.csv")));
+        // strength 0 is the input at the model's size: the 64 px square averaged to 32 px
+        var kept = Images.read(out.resolve("img-0000.png"));
+        assertEquals(32, kept.getWidth());
+        assertEquals(220, kept.getRaster().getSample(16, 16, 0));
+        assertEquals(0, kept.getRaster().getSample(4, 4, 0));
+        var grid = Images.read(out.resolve("grid.png"));                       // 2 rows: input, strength 0, strength 1
+        assertEquals(3 * (64 + 2) + 2, grid.getWidth());
+        assertEquals(2 * (64 + 2) + 2, grid.getHeight());
+    }
+
+    @Test void sampleWithABadInitImageOrStrengthExitsWith2AndOneLineAndWritesNothing(@TempDir Path dir) throws IOException {
+        Path png = sketch(dir.resolve("s.png"), 32), out = dir.resolve("o");
+        String[] base = {"sample", "--model", tinyModel.toString(), "--prompt", "a bag", "--device", "cpu", "--out", out.toString()};
+        java.util.function.Function<String[], String> bad = extra -> {
+            String[] args = Arrays.copyOf(base, base.length + extra.length);
+            System.arraycopy(extra, 0, args, base.length, extra.length);
+            return run(args).badInput().substring("error: ".length());
+        };
+        assertEquals("--strength needs --init-image (image-to-image)", bad.apply(new String[]{"--strength", "0.5"}));
+        String line = bad.apply(new String[]{"--init-image", png.toString(), "--strength", "0.5", "--steps", "1"});
+        assertTrue(line.startsWith("--strength 0.5 at --steps 1: steps x strength must be >= 1"), line);
+        assertTrue(bad.apply(new String[]{"--init-image", png.toString(), "--strength", "half"}).startsWith("--strength: expected numbers"));
+        assertTrue(bad.apply(new String[]{"--init-image", dir.resolve("none.png").toString()}).contains("no such file or directory"));
+        Path text = Files.writeString(dir.resolve("fake.png"), "not a png");
+        assertEquals(text + ": only PNG or JPEG images are accepted (the bytes are neither)",
+                bad.apply(new String[]{"--init-image", text.toString(), "--steps", "2"}));
+        assertFalse(Files.exists(out), "nothing written");
+    }
+
     @Test void trainTeacherTinyForThreeStepsWritesTheModelConfigAndLog(@TempDir Path dir) throws IOException {
         Path out = dir.resolve("run");
         CliRun r = run("train-teacher", "--size", "tiny", "--steps", "3", "--batch", "4", "--data", "embedded",

@@ -178,6 +178,35 @@ class GenerationServiceTest {
         assertThrows(Busy.class, () -> s.submit(student("a coat", 1, 0, 1)));
     }
 
+    static BufferedImage square(int side) {
+        BufferedImage img = new BufferedImage(side, side, BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = side / 4; y < 3 * side / 4; y++) for (int x = side / 4; x < 3 * side / 4; x++) img.getRaster().setSample(x, y, 0, 200);
+        return img;
+    }
+
+    @Test void imageToImageAtStrengthOneGivesTheTextToImageImagesOfTheSameSeeds() throws Exception {
+        for (Role role : Role.values()) {
+            Result t2i = generate(service, new Request("a sneaker", 4, 9, 2, role));
+            Result i2i = generate(service, new Request("a sneaker", 4, 9, 2, role, new GenerationService.Init(square(48), 1.0)));
+            for (int i = 0; i < 2; i++) assertArrayEquals(pixels(t2i.images().get(i)), pixels(i2i.images().get(i)), role + ", image " + i);
+            assertEquals(1.0, i2i.strength());
+            assertNull(t2i.strength());
+        }
+    }
+
+    @Test void imageToImageAtStrengthZeroGivesTheInputAveragedTo32By32() throws Exception {
+        Result r = generate(service, new Request("a bag", 4, 0, 1, Role.STUDENT, new GenerationService.Init(square(64), 0.0)));
+        assertArrayEquals(pixels(square(32)), pixels(r.images().get(0)));   // 64 px squares average 2x2 to the 32 px one
+    }
+
+    @Test void imageToImageOutsideTheStrengthRuleIsRefusedWithTheRulesMessage() {
+        var init = new GenerationService.Init(square(32), 0.5);
+        String m = refused(new Request("a bag", 1, 0, 1, Role.STUDENT, init));
+        assertTrue(m.startsWith("steps x strength must be >= 1") && m.contains("1 x 0.5"), m);
+        assertEquals("strength must be in 0..1, got -0.5", refused(new Request("a bag", 2, 0, 1, Role.STUDENT, new GenerationService.Init(square(32), -0.5))));
+        assertDoesNotThrow(() -> service.validate(new Request("a bag", 2, 0, 1, Role.STUDENT, init)));
+    }
+
     @Test void resultsCarryTheirRequestsStepsSeedAndModel() throws Exception {
         Result r = generate(service, new Request("an ankle boot", 3, -5, 2, Role.TEACHER));
         assertEquals(List.of(3, -5L, Role.TEACHER, 2), List.of(r.steps(), r.seed(), r.model(), r.images().size()));

@@ -14,6 +14,7 @@ import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.interactions.Actions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
 import java.io.File;
@@ -29,7 +30,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The real page in headless Chromium (Debian's chromium and chromium-driver; nothing is downloaded): typing a
- * prompt redraws the images and shows the time per image. Skipped where the browser is missing, unless
+ * prompt redraws the images and shows the time per image; a stroke on the drawing pad redraws them from the sketch
+ * at the slider's strength. Skipped where the browser is missing, unless
  * ADD4J_REQUIRE_BROWSER=1 (CI sets it, after installing the browser), which makes a missing browser a failure.
  */
 class ServeBrowserTest {
@@ -108,6 +110,51 @@ class ServeBrowserTest {
 
             Files.createDirectories(SCREENSHOT.getParent());
             Files.write(SCREENSHOT, browser.getScreenshotAs(OutputType.BYTES));
+        } finally {
+            browser.quit();
+        }
+    }
+
+    static List<String> sources(WebElement grid) {
+        return grid.findElements(By.tagName("img")).stream().map(i -> i.getAttribute("src")).toList();
+    }
+
+    @Test void aStrokeOnThePadRedrawsTheImagesFromTheSketchAndTheRequestCarriesTheStrength() throws Exception {
+        ChromeDriver browser = chromium(Files.createDirectory(dir.resolve("profile-pad")));
+        try {
+            var wait = new WebDriverWait(browser, Duration.ofSeconds(60));
+            browser.get("http://127.0.0.1:" + server.port() + "/");
+            WebElement grid = browser.findElement(By.id("grid"));
+            wait.until(d -> grid.findElements(By.tagName("img")).size() == 4);
+            assertEquals("", grid.getAttribute("data-strength"), "text to image first");
+            List<String> before = sources(grid);
+
+            // a mouse stroke across the pad: pointer events, as a finger's would be
+            WebElement pad = browser.findElement(By.id("pad"));
+            new Actions(browser).moveToElement(pad, -70, -60).clickAndHold().moveByOffset(50, 20).moveByOffset(40, 50)
+                    .moveByOffset(20, 50).release().perform();
+            // the answer's strength is the server's reading of the request: the request carried the slider's 0.5
+            wait.until(d -> "0.5".equals(grid.getAttribute("data-strength")));
+            assertNotEquals(before, sources(grid), "the sketch changed the images");
+            assertEquals("2", browser.findElement(By.id("steps")).getAttribute("value"), "steps raised so that steps x strength >= 1");
+            assertTrue(browser.findElement(By.id("timing")).getText().contains("strength 0.5"), browser.findElement(By.id("timing")).getText());
+            Object lit = ((JavascriptExecutor) browser).executeScript(
+                    "const d = document.getElementById('pad').getContext('2d').getImageData(0, 0, 256, 256).data;"
+                            + "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++; return n;");
+            assertTrue(((Long) lit) > 500, "the stroke is drawn on the pad: " + lit + " light pixels");
+
+            // moving the strength slider redraws at the new strength (1: from t = 999, where 0.75 at 2 steps would
+            // start at 499 as 0.5 does, and give the same images)
+            List<String> atHalf = sources(grid);
+            ((JavascriptExecutor) browser).executeScript(
+                    "const s = document.getElementById('strength'); s.value = '1'; s.dispatchEvent(new Event('input'));");
+            wait.until(d -> "1".equals(grid.getAttribute("data-strength")));
+            assertNotEquals(atHalf, sources(grid), "strength 1 gives other images than 0.5");
+
+            // clear: back to text to image
+            browser.findElement(By.id("clear")).click();
+            wait.until(d -> "".equals(grid.getAttribute("data-strength")));
+            assertTrue(browser.findElement(By.id("status")).getText().isBlank(), browser.findElement(By.id("status")).getText());
         } finally {
             browser.quit();
         }

@@ -126,7 +126,61 @@ class ServerTest {
         assertTrue(jsonError(400, post(server, "{\"seed\": \"abc\"}")).contains("seed"));
         assertTrue(jsonError(400, post(server, "not json")).contains("not valid JSON"));
         assertTrue(jsonError(400, post(server, "null")).contains("expected an object"));
-        jsonError(413, post(server, "{\"prompt\": \"" + "x".repeat(100_000) + "\"}"));   // a body over 64 KB
+        assertTrue(jsonError(400, post(server, "{\"prompt\": \"" + "x".repeat(100_000) + "\"}")).startsWith("prompt too long: 100000"));
+    }
+
+    static String base64Png(BufferedImage img) throws IOException {
+        var out = new java.io.ByteArrayOutputStream();
+        ImageIO.write(img, "png", out);
+        return Base64.getEncoder().encodeToString(out.toByteArray());
+    }
+
+    /** A 64 x 64 grey sketch: a light square on black. */
+    static BufferedImage sketch() {
+        BufferedImage img = new BufferedImage(64, 64, BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = 16; y < 48; y++) for (int x = 16; x < 48; x++) img.getRaster().setSample(x, y, 0, 230);
+        return img;
+    }
+
+    @Test void anInitImageGivesImageToImageAtItsStrengthWhichTheAnswerEchoes() throws Exception {
+        String init = base64Png(sketch());
+        var r = post(server, "{\"prompt\": \"a bag\", \"steps\": 4, \"seed\": 3, \"n\": 2, \"init_image\": \"" + init + "\", \"strength\": 0.25}");
+        JsonNode j = Json.tree(r.body());
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(2, j.get("images").size());
+        assertEquals(0.25, j.get("strength").asDouble());
+        assertEquals(4, j.get("steps").asInt());
+        // strength 0 gives the input back, converted to 32 x 32 (an average of 2 x 2 pixels: 230 stays 230)
+        j = Json.tree(post(server, "{\"n\": 1, \"init_image\": \"" + init + "\", \"strength\": 0}").body());
+        BufferedImage back = png(Base64.getDecoder().decode(j.get("images").get(0).asText()));
+        assertEquals(230, back.getRaster().getSample(15, 15, 0));
+        assertEquals(0, back.getRaster().getSample(7, 7, 0));
+        // left out: strength 0.5, and the student's default steps raised from 1 to 2 so that a step runs
+        j = Json.tree(post(server, "{\"n\": 1, \"init_image\": \"" + init + "\"}").body());
+        assertEquals(0.5, j.get("strength").asDouble());
+        assertEquals(2, j.get("steps").asInt());
+        assertFalse(Json.tree(post(server, "{\"n\": 1}").body()).has("strength"), "text-to-image has no strength");
+    }
+
+    @Test void aBadInitImageOrStrengthGets400NamingTheField() throws Exception {
+        String init = base64Png(sketch());
+        assertTrue(jsonError(400, post(server, "{\"init_image\": \"not base64!\"}")).startsWith("init_image: not valid base64"));
+        assertTrue(jsonError(400, post(server, "{\"init_image\": \"data:image/png;base64," + init + "\"}")).startsWith("init_image: not valid base64"));
+        var gif = new java.io.ByteArrayOutputStream();
+        ImageIO.write(sketch(), "gif", gif);
+        assertEquals("init_image: only PNG or JPEG images are accepted (the bytes are neither)",
+                jsonError(400, post(server, "{\"init_image\": \"" + Base64.getEncoder().encodeToString(gif.toByteArray()) + "\"}")));
+        assertEquals("init_image: 1025x2 pixels, at most 1024x1024", jsonError(400, post(server,
+                "{\"init_image\": \"" + base64Png(new BufferedImage(1025, 2, BufferedImage.TYPE_BYTE_GRAY)) + "\"}")));
+        byte[] big = new byte[(1 << 20) + 3];                                       // over 1 MB, refused before decoding
+        assertTrue(jsonError(400, post(server, "{\"init_image\": \"" + Base64.getEncoder().encodeToString(big) + "\"}"))
+                .startsWith("init_image: over 1,048,576 bytes"));
+        assertTrue(jsonError(400, post(server, "{\"init_image\": \"" + "A".repeat(Server.MAX_BODY) + "\"}"))   // over the body limit
+                .startsWith("init_image: the request is over"));
+        assertEquals("strength needs an init_image (image-to-image)", jsonError(400, post(server, "{\"strength\": 0.5}")));
+        assertEquals("strength must be in 0..1, got 1.5", jsonError(400, post(server, "{\"init_image\": \"" + init + "\", \"strength\": 1.5}")));
+        assertTrue(jsonError(400, post(server, "{\"steps\": 1, \"init_image\": \"" + init + "\", \"strength\": 0.5}"))
+                .startsWith("steps x strength must be >= 1"));
     }
 
     @Test void anEmptyBodyTakesTheDefaultsFourUnconditionalImagesFromTheStudentAtOneStep() throws Exception {

@@ -1,4 +1,4 @@
-// add4j serve: redraw the student's images as the user types. Plain JS, no build step.
+// add4j serve: redraw the student's images as the user types or draws. Plain JS, no build step.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -11,8 +11,16 @@ let sent = 0;              // id of the latest student request sent
 let shown = 0;             // id of the request whose images are on screen: older answers are stale
 let teacherSent = 0;
 
+let hasImage = false;       // the pad holds a drawing or an upload: requests are image to image
+let drawing = null;        // the pointer's last point while a stroke is drawn
+
 function body(model, steps) {
-  return { prompt: $('prompt').value, steps, seed: seedValue(), n: N, model };
+  const req = { prompt: $('prompt').value, steps, seed: seedValue(), n: N, model };
+  if (hasImage) {
+    req.init_image = $('pad').toDataURL('image/png').split(',')[1];   // the pad as it is shown, without "data:...,"
+    req.strength = Number($('strength').value);
+  }
+  return req;
 }
 
 function seedValue() {
@@ -40,10 +48,16 @@ function render(grid, images, prompt) {
   grid.dataset.prompt = prompt;
 }
 
+// the strength as the server read it from the request: what the page shows was made at it
+function markStrength(grid, j) {
+  grid.dataset.strength = j.strength === undefined ? '' : String(j.strength);
+}
+
 function timingText(j) {
   const steps = `${j.steps} step${j.steps === 1 ? '' : 's'}`;
   const batch = j.batch_images > j.images.length ? ` · batched with others (${j.batch_images} images)` : '';
-  return `${j.ms_per_image.toFixed(1)} ms per image · ${j.images.length} images · ${steps} · seed ${j.seed} · ${j.ms_total.toFixed(0)} ms total${batch}`;
+  const strength = j.strength === undefined ? '' : ` · strength ${j.strength}`;
+  return `${j.ms_per_image.toFixed(1)} ms per image · ${j.images.length} images · ${steps}${strength} · seed ${j.seed} · ${j.ms_total.toFixed(0)} ms total${batch}`;
 }
 
 function setStatus(text, error) {
@@ -81,6 +95,7 @@ async function generate() {
   shown = id;
   history.replaceState(null, '', '?' + new URLSearchParams({ prompt: req.prompt, steps: req.steps, seed: req.seed }));
   render($('grid'), res.json.images, req.prompt);
+  markStrength($('grid'), res.json);
   $('timing').textContent = timingText(res.json);
   setStatus('');
 }
@@ -99,6 +114,7 @@ async function teacher() {
       return;
     }
     render($('teacher-grid'), res.json.images, req.prompt);
+    markStrength($('teacher-grid'), res.json);
     $('teacher-timing').textContent = timingText(res.json);
   } catch (e) {
     $('teacher-timing').textContent = 'cannot reach the server: ' + e.message;
@@ -109,6 +125,98 @@ async function teacher() {
 
 function teacherLabel() {
   $('teacher-run').textContent = `teacher at ${$('teacher-steps').value} steps`;
+}
+
+// steps x strength >= 1 (the server's rule, diffusers'): each slider moves the other where needed, visibly
+function fitSteps() {
+  if (!hasImage) return;
+  const s = Number($('strength').value), steps = $('steps');
+  if (Number(steps.value) * s < 1 - 1e-6) {
+    steps.value = String(Math.min(Number(steps.max), Math.ceil(1 / s - 1e-6)));
+    $('steps-out').textContent = steps.value;
+  }
+}
+
+function fitStrength() {
+  if (!hasImage) return;
+  const steps = Number($('steps').value), st = $('strength');
+  if (steps * Number(st.value) < 1 - 1e-6) {
+    st.value = String(Math.ceil(20 / steps - 1e-6) / 20);
+    $('strength-out').textContent = Number(st.value).toFixed(2);
+  }
+}
+
+function setHasImage(v) {
+  hasImage = v;
+  $('pad-state').textContent = v ? 'image to image: the pad is the input' : 'draw or upload for image to image';
+  fitSteps();
+}
+
+function clearPad() {
+  const ctx = $('pad').getContext('2d');
+  ctx.fillStyle = '#000';   // Fashion-MNIST's background: light objects on black
+  ctx.fillRect(0, 0, $('pad').width, $('pad').height);
+}
+
+function padPoint(e) {
+  const pad = $('pad'), r = pad.getBoundingClientRect();
+  return { x: (e.clientX - r.left) * pad.width / r.width, y: (e.clientY - r.top) * pad.height / r.height };
+}
+
+function stroke(from, to) {
+  const ctx = $('pad').getContext('2d');
+  ctx.strokeStyle = '#fff';
+  ctx.lineWidth = Number($('brush').value);
+  ctx.lineCap = 'round';
+  ctx.lineJoin = 'round';
+  ctx.beginPath();
+  ctx.moveTo(from.x, from.y);
+  ctx.lineTo(to.x, to.y);
+  ctx.stroke();
+  if (!hasImage) setHasImage(true);
+  schedule();   // redrawn as you draw, at the typing debounce
+}
+
+function setUpPad() {
+  const pad = $('pad');
+  clearPad();
+  // pointer events: mouse, pen and touch alike
+  pad.addEventListener('pointerdown', (e) => {
+    pad.setPointerCapture(e.pointerId);
+    drawing = padPoint(e);
+    stroke(drawing, drawing);   // a click is a dot
+  });
+  pad.addEventListener('pointermove', (e) => {
+    if (!drawing) return;
+    const p = padPoint(e);
+    stroke(drawing, p);
+    drawing = p;
+  });
+  for (const end of ['pointerup', 'pointercancel']) pad.addEventListener(end, () => { drawing = null; });
+  $('clear').addEventListener('click', () => { clearPad(); setHasImage(false); generate(); });
+  $('upload').addEventListener('change', async () => {
+    const file = $('upload').files[0];
+    if (!file) return;
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file);   // decoded here: the page sends the pad, never the file
+    } catch (e) {
+      setStatus(`cannot read ${file.name}: not a PNG or JPEG image`, true);
+      return;
+    }
+    clearPad();
+    const k = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);   // fit, keeping the aspect
+    const w = bitmap.width * k, h = bitmap.height * k;
+    pad.getContext('2d').drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+    $('upload').value = '';
+    setHasImage(true);
+    schedule();
+  });
+  $('strength').addEventListener('input', () => {
+    $('strength-out').textContent = Number($('strength').value).toFixed(2);
+    fitSteps();
+    if (hasImage) schedule();
+  });
 }
 
 async function start() {
@@ -136,9 +244,10 @@ async function start() {
   if (q.has('seed')) $('seed').value = q.get('seed');
   if (q.has('teacher') && info.compare_steps.includes(Number(q.get('teacher')))) select.value = q.get('teacher');
   teacherLabel();
+  setUpPad();
 
   $('prompt').addEventListener('input', schedule);
-  $('steps').addEventListener('input', () => { $('steps-out').textContent = $('steps').value; schedule(); });
+  $('steps').addEventListener('input', () => { $('steps-out').textContent = $('steps').value; fitStrength(); schedule(); });
   $('seed').addEventListener('input', schedule);
   $('new-seed').addEventListener('click', () => {
     $('seed').value = String(Math.floor(Math.random() * 2 ** 31));
