@@ -49,7 +49,14 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "DIR|embedded",
             description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (1000 test images) "
                     + "(default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
-    @Option(names = "--batch", defaultValue = "250", description = "Images per sampling and eval-net batch (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--batch", description = "Images per sampling and eval-net batch (default: " + CPU_BATCH + " on a CPU, "
+            + GPU_BATCH + " on a GPU).") Integer batch;
+    /**
+     * [choice] Measured here (the teacher's UNet, one CPU thread; see {@link DemoCommand#EVAL_BATCH}): 9-10 ms per
+     * image and pass at batch 25 to 100, 41-75 ms at 250, whose activations no longer fit the caches; a GPU wants
+     * large batches.
+     */
+    static final int CPU_BATCH = 50, GPU_BATCH = 250;
     @Option(names = "--caption-cache", paramLabel = "FILE", description = "Where MiniLM's model is missing (a packed GPU "
             + "runtime): the prompts' embeddings from this cache of the training captions, as distill's.") Path captionCache;
     @Option(names = "--sanity", description = "Check the metrics on known image sets instead of evaluating a model.") boolean sanity;
@@ -80,6 +87,7 @@ public final class EvalCommand implements Callable<Integer> {
         String dataName = dataName() + " test split";
 
         Device device = deviceOption.init();
+        int batch = batchFor(device);
         ModelFile.Loaded loaded = ModelFile.load(model, device);
         List<Evaluation.Row> rows = new ArrayList<>();
         String referenceText;
@@ -122,6 +130,7 @@ public final class EvalCommand implements Callable<Integer> {
         Path netFile = evalNetFile();
         FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
         Device device = deviceOption.init();
+        int batch = batchFor(device);
         SanityChecks.Result r;
         try (var scope = new PointerScope(); TextEncoder text = new TextEncoder()) {
             EvalNet net = EvalNet.load(netFile, device).net();
@@ -141,8 +150,10 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Add4jException("--" + e.getMessage());
         }
-        if (batch < 1) throw new Add4jException("--batch must be >= 1, got " + batch);
+        if (batch != null && batch < 1) throw new Add4jException("--batch must be >= 1, got " + batch);
     }
+
+    private int batchFor(Device device) { return batch != null ? batch : device.is_cuda() ? GPU_BATCH : CPU_BATCH; }
 
     private Path evalNetFile() {
         Path f = evalNet != null ? evalNet : DEFAULT_EVAL_NET;
