@@ -356,7 +356,7 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
     }
 
     /**
-     * add4j's recipe, the best measured at 32 px (models/README.md, "the recipe runs"): the paper's method with the
+     * add4j's recipe, the best measured at 32 px (models/README.md, "The recipe"): the paper's method with the
      * heads on the frozen teacher's encoder at t <= 100 (LADD), no DiffAugment (it blinds the heads at this size),
      * c_img left out where the input was pure noise, and DMD's regression loss on the teacher's ODE pairs (one batch
      * of them an iteration, so a short run makes no more than it uses).
