@@ -281,7 +281,7 @@ public final class AddTrainer implements AutoCloseable {
         SafeTensors.Contents c = SafeTensors.read(ckpt);
         AddConfig saved = Json.read(c.metadata().getOrDefault("config", "{}"), AddConfig.class);
         if (!saved.withSteps(cfg.steps()).equals(cfg))                       // --steps may grow on resume
-            throw new Add4jException(ckpt + ": was made with other settings; resume with the same options (saved: " + Json.compact(saved) + ")");
+            throw new Add4jException(ckpt + ": was made with other settings; resume with the same options (a run started before distill's --preset: add --preset paper; saved: " + Json.compact(saved) + ")");
         try (var scope = new PointerScope()) {
             load(student.net(), c, "student.", ckpt);
             load(ema, c, "ema.", ckpt);
