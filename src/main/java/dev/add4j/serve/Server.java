@@ -16,9 +16,15 @@ import dev.add4j.text.TextEncoder;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.server.handler.ErrorHandler;
+import org.eclipse.jetty.util.Callback;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -42,8 +48,8 @@ import java.util.concurrent.TimeoutException;
  *   <li>{@code GET /api/generate.png?prompt=&steps=&seed=&n=&model=}: the same images as one PNG grid.</li>
  *   <li>{@code GET /api/info}: the models, their samplers and limits.</li>
  * </ul>
- * Errors are JSON {@code {"error": "..."}}: 400 for a bad request, 503 with {@code Retry-After} when the queue is
- * full, 500 when sampling failed.
+ * Errors are JSON {@code {"error": "..."}}: 400 for a bad request (Jetty's own refusals of malformed HTTP too), 503
+ * with {@code Retry-After} when the queue is full, 500 when sampling failed; never 500 for what a client sent.
  */
 public final class Server implements AutoCloseable {
     /** Defaults of a request that leaves a field out: 4 images, seed 0, the student at 1 step (the teacher at 25). */
@@ -96,6 +102,7 @@ public final class Server implements AutoCloseable {
             cfg.startup.showOldJavalinVersionWarning = false;
             cfg.http.maxRequestSize = MAX_BODY;
             cfg.http.prefer405over404 = true;
+            cfg.jetty.modifyServer(jetty -> jetty.setErrorHandler(new JsonErrors()));
             PAGE.forEach((path, r) -> cfg.routes.get(path, ctx -> page(ctx, files.get(path), r[1])));
             cfg.routes.get("/api/info", routes::info);
             cfg.routes.post("/api/generate", routes::generateJson);
@@ -175,12 +182,20 @@ public final class Server implements AutoCloseable {
         }
 
         void generateJson(Context ctx) {
-            String body = ctx.body();
+            String body;
+            try {
+                body = ctx.body();
+            } catch (HttpResponseException e) {
+                throw e;   // Javalin's 413 for a body over MAX_BODY
+            } catch (Exception e) {
+                // a malformed chunk, a body shorter than its Content-Length, a client cut off: the client's doing
+                throw new BadRequest("body: cannot read the request body (" + rootMessage(e) + ")");
+            }
             GenerateBody b;
             try {
-                b = body.isBlank() ? new GenerateBody(null, null, null, null, null) : Json.read(body, GenerateBody.class);
+                b = body.isBlank() ? new GenerateBody(null, null, null, null, null) : Json.readStrictOptional(body, "json", GenerateBody.class);
             } catch (Add4jException e) {
-                throw new BadRequest(e.getMessage()); // "json: unknown field 'x'; ...", "json: not valid JSON at ..."
+                throw new BadRequest(e.getMessage()); // "json: field 'steps': expected an integer, got 1.5", "json: not valid JSON at ..."
             }
             if (b == null) throw new BadRequest("json: expected an object like {\"prompt\": \"a sneaker\", \"steps\": 1}");
             Result r = await(service.submit(request(b.prompt(), b.steps(), b.seed(), b.n(), b.model(), b.initImage(), b.strength())));
@@ -297,6 +312,20 @@ public final class Server implements AutoCloseable {
 
     private static void error(Context ctx, int status, String message) {
         json(ctx, status, Map.of("error", message == null ? "(no message)" : message));
+    }
+
+    /** Jetty's own refusals (a malformed request line, header or body framing) in the routes' JSON shape, not HTML. */
+    private static final class JsonErrors extends ErrorHandler {
+        @Override protected void generateResponse(org.eclipse.jetty.server.Request request, org.eclipse.jetty.server.Response response,
+                                                  int status, String message, Throwable cause, Callback callback) {
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, JSON);
+            response.write(true, ByteBuffer.wrap(errorJson(status, message)), callback);
+        }
+
+        private static byte[] errorJson(int status, String message) {
+            String m = message == null || message.isBlank() ? HttpStatus.getMessage(status) : message;
+            return Json.compact(Map.of("error", m)).getBytes(StandardCharsets.UTF_8);
+        }
     }
 
     private static double round(double ms) { return Math.round(ms * 100) / 100.0; }

@@ -129,6 +129,26 @@ class ServerTest {
         assertTrue(jsonError(400, post(server, "{\"prompt\": \"" + "x".repeat(100_000) + "\"}")).startsWith("prompt too long: 100000"));
     }
 
+    @Test void jsonFieldsOfTheWrongTypeGet400NamingTheFieldInsteadOfBeingCoerced() throws Exception {
+        String[][] cases = {
+                {"{\"steps\": 1.5}", "json: field 'steps': expected an integer, got 1.5"},
+                {"{\"steps\": \"2\"}", "json: field 'steps': expected an integer, got \"2\""},
+                {"{\"n\": true}", "json: field 'n': expected an integer, got a boolean"},
+                {"{\"seed\": 1e3}", "json: field 'seed': expected an integer, got 1000.0"},
+                {"{\"prompt\": 123}", "json: field 'prompt': expected a string, got 123"},
+                {"{\"prompt\": null}", "json: field 'prompt': null is not allowed; leave the field out for its default"},
+                {"{\"prompt\": [\"a bag\"]}", "json: field 'prompt': expected a string, got a list"},
+                {"{\"model\": false}", "json: field 'model': expected a string, got false"},
+                {"{\"init_image\": 5}", "json: field 'init_image': expected a string, got 5"},
+                {"{\"strength\": \"0.5\"}", "json: field 'strength': expected a number, got \"0.5\""},
+                {"{\"steps\": 99999999999}", "json: field 'steps': expected an integer in -2147483648..2147483647, got 99999999999"},
+                {"[{\"prompt\": \"a bag\"}]", "json: expected an object, got a list"},
+        };
+        for (String[] c : cases) assertEquals(c[1], jsonError(400, post(server, c[0])), c[0]);
+        assertTrue(jsonError(400, post(server, "{\"prompt\": \"a\", \"prompt\": \"b\"}")).contains("Duplicate field 'prompt'"));
+        assertEquals("json: more after the end of the JSON value", jsonError(400, post(server, "{\"n\": 1} {\"n\": 2}")));
+    }
+
     static String base64Png(BufferedImage img) throws IOException {
         var out = new java.io.ByteArrayOutputStream();
         ImageIO.write(img, "png", out);
@@ -275,6 +295,67 @@ class ServerTest {
         } finally {
             release.countDown();
             held.close();
+        }
+    }
+
+    /** What a client on a raw socket got: the bytes before the server closed the connection, and when it closed. */
+    record Raw(String response, long closedAfterMs) {
+        int status() { return response.startsWith("HTTP/1.1 ") ? Integer.parseInt(response.substring(9, 12)) : -1; }
+
+        String body() { return response.substring(response.indexOf("\r\n\r\n") + 4); }
+    }
+
+    /**
+     * Sends {@code head} at once and then {@code slow} one byte every {@code gapMs} (from another thread, until the
+     * server closes), and reads until the server closes the connection.
+     */
+    static Raw raw(Server s, String head, String slow, int gapMs) throws Exception {
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), s.port())) {
+            socket.setSoTimeout(30_000);                                  // a server that never closes fails the test
+            long t0 = System.nanoTime();
+            var out = socket.getOutputStream();
+            out.write(head.getBytes(StandardCharsets.ISO_8859_1));
+            Thread writer = new Thread(() -> {
+                try {
+                    for (byte b : slow.getBytes(StandardCharsets.ISO_8859_1)) {
+                        Thread.sleep(gapMs);
+                        out.write(b);
+                    }
+                } catch (IOException | InterruptedException e) {
+                    // the server closed the connection, or the test is over
+                }
+            });
+            writer.setDaemon(true);
+            writer.start();
+            var got = new java.io.ByteArrayOutputStream();
+            byte[] buf = new byte[8192];
+            try {
+                for (int n; (n = socket.getInputStream().read(buf)) >= 0; ) got.write(buf, 0, n);
+            } catch (java.net.SocketException e) {
+                // a reset: closed while this side was still writing
+            }
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            writer.interrupt();
+            return new Raw(got.toString(StandardCharsets.ISO_8859_1), ms);
+        }
+    }
+
+    static final String POST_HEAD = "POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n";
+
+    @Test void malformedHttpGets400WithAJsonErrorNever500() throws Exception {
+        String[][] cases = {   // request, start of the error
+                {POST_HEAD + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", "body: cannot read the request body"},
+                {POST_HEAD + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX\r\n0\r\n\r\n", "body: cannot read the request body"},
+                {POST_HEAD + "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "Transfer-Encoding and Content-Length"},
+                {POST_HEAD + "Content-Length: -1\r\n\r\n{}", "Invalid Content-Length Value"},
+                {"GET /api/info HTTP/1.1\r\nHost: localhost\r\nNo Colon\r\n\r\n", "Illegal character"},
+                {"NONSENSE\r\n\r\n", ""},
+        };
+        for (String[] c : cases) {
+            Raw r = raw(server, c[0], "", 0);
+            assertEquals(400, r.status(), c[0] + " gave " + r.response());
+            assertTrue(r.response().contains("Content-Type: application/json"), r.response());
+            assertTrue(Json.tree(r.body()).get("error").asText().startsWith(c[1]), r.response());
         }
     }
 
