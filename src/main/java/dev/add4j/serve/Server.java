@@ -18,6 +18,7 @@ import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.ErrorHandler;
 import org.eclipse.jetty.util.Callback;
 
@@ -25,6 +26,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -49,7 +51,8 @@ import java.util.concurrent.TimeoutException;
  *   <li>{@code GET /api/info}: the models, their samplers and limits.</li>
  * </ul>
  * Errors are JSON {@code {"error": "..."}}: 400 for a bad request (Jetty's own refusals of malformed HTTP too), 503
- * with {@code Retry-After} when the queue is full, 500 when sampling failed; never 500 for what a client sent.
+ * with {@code Retry-After} when the queue is full, 500 when sampling failed; never 500 for what a client sent. A
+ * client too slow to send its request is cut off ({@link Timeouts}).
  */
 public final class Server implements AutoCloseable {
     /** Defaults of a request that leaves a field out: 4 images, seed 0, the student at 1 step (the teacher at 25). */
@@ -72,6 +75,16 @@ public final class Server implements AutoCloseable {
     /** Strength of an image-to-image request that leaves it out [choice: halfway, the image's shape and new detail]. */
     public static final double DEFAULT_STRENGTH = 0.5;
 
+    /**
+     * How long a client may take to send a request, and stay silent [choices]. A browser or curl sends its headers
+     * in one packet, so 10 s is slack for a slow link; a body is at most {@link #MAX_BODY} (2.9 MB), and 60 s for it
+     * is 0.4 Mbit/s; idle (no byte either way, e.g. a client that stops reading the answer) is Jetty's default 30 s,
+     * which Jetty does not apply while a request is being handled, so generating may take longer.
+     */
+    record Timeouts(Duration header, Duration body, Duration idle) {
+        static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(30));
+    }
+
     /** The body of {@code POST /api/generate}; a missing field takes its default, an unknown one is an error. */
     record GenerateBody(String prompt, Integer steps, Long seed, Integer n, String model,
                         @JsonProperty("init_image") String initImage, Double strength) {
@@ -93,6 +106,11 @@ public final class Server implements AutoCloseable {
      * @param host the address to bind: 127.0.0.1 keeps the server to this machine
      */
     public static Server start(GenerationService service, String host, int port) {
+        return start(service, host, port, Timeouts.DEFAULT);
+    }
+
+    /** As {@link #start(GenerationService, String, int)} with these timeouts (tests shorten them). */
+    static Server start(GenerationService service, String host, int port, Timeouts timeouts) {
         if (port < 0 || port > 65535) throw new Add4jException("--port must be in 0..65535, got " + port);
         Map<String, byte[]> files = new LinkedHashMap<>();
         PAGE.forEach((path, r) -> files.put(path, resource(r[0])));
@@ -102,6 +120,14 @@ public final class Server implements AutoCloseable {
             cfg.startup.showOldJavalinVersionWarning = false;
             cfg.http.maxRequestSize = MAX_BODY;
             cfg.http.prefer405over404 = true;
+            // Javalin's own connector, but with deadlines on a request's headers and body
+            cfg.jetty.addConnector((jetty, http) -> {
+                ServerConnector c = new ServerConnector(jetty, new ClientDeadlines(http, timeouts.header(), timeouts.body()));
+                c.setHost(host);
+                c.setPort(port);
+                c.setIdleTimeout(timeouts.idle().toMillis());
+                return c;
+            });
             cfg.jetty.modifyServer(jetty -> jetty.setErrorHandler(new JsonErrors()));
             PAGE.forEach((path, r) -> cfg.routes.get(path, ctx -> page(ctx, files.get(path), r[1])));
             cfg.routes.get("/api/info", routes::info);

@@ -359,6 +359,84 @@ class ServerTest {
         }
     }
 
+    /** Timeouts short enough for a test: headers in 0.5 s, a body in 1 s, 1 s idle. */
+    static final Server.Timeouts SHORT = new Server.Timeouts(java.time.Duration.ofMillis(500), java.time.Duration.ofMillis(1000),
+            java.time.Duration.ofMillis(1000));
+
+    /** Runs {@code client} while checking that the server answers others meanwhile; returns what the client got. */
+    static Raw whileOthersAreServed(Server s, java.util.concurrent.Callable<Raw> client) throws Exception {
+        CompletableFuture<Raw> slow = CompletableFuture.supplyAsync(() -> {
+            try {
+                return client.call();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(200);
+        assertFalse(slow.isDone(), "the slow client is still connected");
+        var info = HTTP.send(HttpRequest.newBuilder(uri(s, "/api/info")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, info.statusCode());
+        return slow.get(30, TimeUnit.SECONDS);
+    }
+
+    @Test void aClientThatSendsItsHeadersSlowlyOrNothingIsCutOffWhileOthersAreServed() throws Exception {
+        try (Server s = Server.start(service, "127.0.0.1", 0, SHORT)) {
+            // a byte every 50 ms: never 1 s apart (Jetty's idle timeout), but the headers would take 4 s
+            Raw r = whileOthersAreServed(s, () -> raw(s, "", "GET /api/info HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + "a".repeat(30) + "\r\n\r\n", 50));
+            assertEquals("", r.response(), "cut off without an answer");
+            assertTrue(r.closedAfterMs() >= 400 && r.closedAfterMs() < 2500, r.closedAfterMs() + " ms");
+            r = raw(s, "", "", 0);                                                       // connects, sends nothing
+            assertTrue(r.closedAfterMs() >= 400 && r.closedAfterMs() < 2500, r.closedAfterMs() + " ms");
+            assertEquals(200, HTTP.send(HttpRequest.newBuilder(uri(s, "/api/info")).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+        }
+    }
+
+    @Test void aClientThatStopsMidBodyOrTricklesItIsCutOffWhileOthersAreServed() throws Exception {
+        try (Server s = Server.start(service, "127.0.0.1", 0, SHORT)) {
+            String body = "{\"prompt\": \"" + "a".repeat(86) + "\"}";                       // 100 bytes
+            String head = POST_HEAD + "Content-Length: " + body.length() + "\r\n\r\n";
+            // stops after 10 bytes: the idle timeout (1 s) ends it, as a 400 if anything
+            Raw stopped = whileOthersAreServed(s, () -> raw(s, head + body.substring(0, 10), "", 0));
+            assertTrue(stopped.closedAfterMs() >= 800 && stopped.closedAfterMs() < 3000, stopped.closedAfterMs() + " ms");
+            assertTrue(stopped.response().isEmpty() || stopped.status() == 400, stopped.response());
+            // a byte every 50 ms: never idle, but the body would take 5 s; the body deadline (1 s) cuts it off
+            Raw trickled = whileOthersAreServed(s, () -> raw(s, head, body, 50));
+            assertTrue(trickled.closedAfterMs() >= 800 && trickled.closedAfterMs() < 3000, trickled.closedAfterMs() + " ms");
+            assertTrue(trickled.response().isEmpty() || trickled.status() == 400, trickled.response());
+            assertEquals(200, post(s, "{\"n\": 1}").statusCode());
+        }
+    }
+
+    @Test void theDeadlinesSpareARequestHandledLongerThanAllOfThemAndAKeptAliveConnection() throws Exception {
+        var slow = new GenerationService(service.slot(Role.STUDENT), service.slot(Role.TEACHER), text, new Device("cpu"), 2, () -> {
+            try {
+                Thread.sleep(2000);                                         // twice the longest deadline
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try (Server s = Server.start(slow, "127.0.0.1", 0, SHORT)) {
+            assertEquals(200, post(s, "{\"n\": 1}").statusCode());
+            // five requests on one connection, 300 ms apart: 1.5 s in all, each one's headers well within 0.5 s
+            try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), s.port())) {
+                socket.setSoTimeout(10_000);
+                var in = new java.io.DataInputStream(socket.getInputStream());
+                for (int i = 0; i < 5; i++) {
+                    Thread.sleep(300);
+                    socket.getOutputStream().write("GET /api/info HTTP/1.1\r\nHost: localhost\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+                    String head = "";
+                    while (!head.endsWith("\r\n\r\n")) head += (char) in.readUnsignedByte();
+                    assertTrue(head.startsWith("HTTP/1.1 200"), head);
+                    var length = java.util.regex.Pattern.compile("(?i)Content-Length: (\\d+)").matcher(head);
+                    assertTrue(length.find(), head);
+                    in.readFully(new byte[Integer.parseInt(length.group(1))]);
+                }
+            }
+        } finally {
+            slow.close();
+        }
+    }
+
     private static HttpResponse<String> send(Server s, String body) {
         try {
             return post(s, body);
