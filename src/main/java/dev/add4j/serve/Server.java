@@ -1,5 +1,6 @@
 package dev.add4j.serve;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.add4j.Add4jException;
 import dev.add4j.io.Images;
@@ -85,7 +86,11 @@ public final class Server implements AutoCloseable {
         static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(30));
     }
 
-    /** The body of {@code POST /api/generate}; a missing field takes its default, an unknown one is an error. */
+    /**
+     * The body of {@code POST /api/generate}; a missing field takes its default, an unknown one is an error, and so
+     * is a null one: written (by {@code ServeBench}), a null field is left out.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
     record GenerateBody(String prompt, Integer steps, Long seed, Integer n, String model,
                         @JsonProperty("init_image") String initImage, Double strength) {
         GenerateBody(String prompt, Integer steps, Long seed, Integer n, String model) {
