@@ -25,6 +25,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The one JSON mapper of add4j: Java records both ways, pretty output, and strict input (an unknown field is an
@@ -47,22 +49,31 @@ public final class Json {
 
     // For files add4j did not necessarily write itself (a model file's metadata): every field present, of exactly its
     // type. Jackson's defaults would read 32.5 as 32, "32" as 32, null as 0 and a repeated key as its last value.
-    private static final ObjectMapper STRICT = JsonMapper.builder()
-            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+    private static final ObjectMapper STRICT = strict()
             .enable(DeserializationFeature.FAIL_ON_MISSING_CREATOR_PROPERTIES)
             .enable(DeserializationFeature.FAIL_ON_NULL_CREATOR_PROPERTIES)
-            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
-            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
-            .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
-            // exact types; an int where a float is expected stays allowed (2 is exactly 2.0)
-            .withCoercionConfig(LogicalType.Integer, c -> fail(c, CoercionInputShape.Float, CoercionInputShape.String, CoercionInputShape.Boolean))
-            .withCoercionConfig(LogicalType.Float, c -> fail(c, CoercionInputShape.String, CoercionInputShape.Boolean))
-            .withCoercionConfig(LogicalType.Boolean, c -> fail(c, CoercionInputShape.Integer, CoercionInputShape.Float, CoercionInputShape.String))
-            .withCoercionConfig(LogicalType.Textual, c -> fail(c, CoercionInputShape.Integer, CoercionInputShape.Float, CoercionInputShape.Boolean))
             .defaultSetterInfo(JsonSetter.Value.forValueNulls(Nulls.FAIL, Nulls.FAIL)) // null items in lists too
             .build();
+
+    // For requests whose fields all have defaults (the server's request body): as strict, but a field may be left
+    // out. Jackson cannot tell a missing field from a null one (Nulls.FAIL refuses both): readStrictOptional looks
+    // for nulls in the tree itself.
+    private static final ObjectMapper STRICT_OPTIONAL = strict().build();
+
+    private static JsonMapper.Builder strict() {
+        return JsonMapper.builder()
+                .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+                .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+                .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+                .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+                .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+                // exact types; an int where a float is expected stays allowed (2 is exactly 2.0)
+                .withCoercionConfig(LogicalType.Integer, c -> fail(c, CoercionInputShape.Float, CoercionInputShape.String, CoercionInputShape.Boolean))
+                .withCoercionConfig(LogicalType.Float, c -> fail(c, CoercionInputShape.String, CoercionInputShape.Boolean))
+                .withCoercionConfig(LogicalType.Boolean, c -> fail(c, CoercionInputShape.Integer, CoercionInputShape.Float, CoercionInputShape.String))
+                .withCoercionConfig(LogicalType.Textual, c -> fail(c, CoercionInputShape.Integer, CoercionInputShape.Float, CoercionInputShape.Boolean));
+    }
 
     private static void fail(MutableCoercionConfig c, CoercionInputShape... shapes) {
         for (CoercionInputShape shape : shapes) c.setCoercion(shape, CoercionAction.Fail);
@@ -130,6 +141,38 @@ public final class Json {
     }
 
     /**
+     * As {@link #readStrict}, but a field may be left out (it is null: the record gives its default); an explicit
+     * {@code null} is still refused. For requests, e.g. the server's {@code {"prompt": "a bag", "steps": 1}}.
+     */
+    public static <T> T readStrictOptional(String json, String source, Class<T> type) {
+        try {
+            JsonNode tree = STRICT_OPTIONAL.readTree(json);
+            String nullAt = firstNull(tree, "");
+            if (nullAt != null) throw new Add4jException(source + ": field '" + nullAt + "': null is not allowed; leave the field out for its default");
+            return STRICT_OPTIONAL.treeToValue(tree, type);
+        } catch (JacksonException e) {
+            throw error(source, e);
+        }
+    }
+
+    /** The path of the first null inside {@code node} ({@code a.b[2]}), or null when there is none. */
+    private static String firstNull(JsonNode node, String path) {
+        int i = 0;
+        for (var it = node.fields(); it.hasNext(); ) {
+            var f = it.next();
+            String at = path.isEmpty() ? f.getKey() : path + "." + f.getKey();
+            String found = f.getValue().isNull() ? at : firstNull(f.getValue(), at);
+            if (found != null) return found;
+        }
+        if (node.isArray()) for (JsonNode item : node) {
+            String at = path + "[" + i++ + "]";
+            String found = item.isNull() ? at : firstNull(item, at);
+            if (found != null) return found;
+        }
+        return null;
+    }
+
+    /**
      * Parses {@code json} into a tree, for code that inspects JSON of no fixed shape.
      * @throws Add4jException when it is not valid JSON
      */
@@ -165,10 +208,34 @@ public final class Json {
         if (m == null) return "";
         if (m.startsWith("Missing creator property") || m.startsWith("Missing required creator property")) return "missing";
         if (m.startsWith("Invalid `null` value")) return "null is not allowed";
+        if (m.startsWith("Trailing token")) return "more after the end of the JSON value";
+        Matcher c = COERCE.matcher(m);
+        if (c.find()) return "expected " + kind(c.group(2)) + ", got " + c.group(1);
+        Matcher f = FROM.matcher(m);
+        if (f.find()) return "expected " + kind(f.group(1)) + ", got " + kind(f.group(2));
+        Matcher r = RANGE.matcher(m);
+        if (r.find()) return "expected an integer in " + r.group(2).replace(" - ", "..") + ", got " + r.group(1);
         return m.replaceAll("\\s*\\(but (could|might) [^)]*\\)", "")
                 .replaceAll(";?\\s*`DeserializationFeature\\.[A-Z_]+` (enabled|disabled)[^.]*", "")
                 .replaceAll("\\s*\\(token `JsonToken\\.[A-Z_]+`\\)", "")
                 .replaceAll("`dev\\.add4j\\.[\\w.]+\\$(\\w+)`", "`$1`");
+    }
+
+    // Jackson's type errors, which the strict readers turn into "expected an integer, got 1.5"
+    private static final Pattern COERCE = Pattern.compile("^Cannot coerce [\\w-]+ value \\((.*)\\) to `([\\w.$]+)` value");
+    private static final Pattern RANGE = Pattern.compile("^Numeric value \\((.*)\\) out of range of \\w+ \\((.*)\\)");
+    private static final Pattern FROM = Pattern.compile("^Cannot (?:deserialize value of type|construct instance of) `([\\w.$]+)`.*? from ([\\w-]+) value");
+
+    /** A Java type or a JSON shape in JSON's words. */
+    private static String kind(String type) {
+        return switch (type.replaceAll(".*[.$]", "")) {
+            case "int", "Integer", "long", "Long", "short", "Short", "BigInteger" -> "an integer";
+            case "double", "Double", "float", "Float", "Floating-point" -> "a number";
+            case "String" -> "a string";
+            case "boolean", "Boolean" -> "a boolean";
+            case "List", "Array" -> "a list";
+            default -> "an object";
+        };
     }
 
     /** The field's path as written in JSON: {@code distill.weights[2].name}. */

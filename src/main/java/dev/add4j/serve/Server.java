@@ -1,5 +1,6 @@
 package dev.add4j.serve;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.add4j.Add4jException;
 import dev.add4j.io.Images;
@@ -16,9 +17,17 @@ import dev.add4j.text.TextEncoder;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ErrorHandler;
+import org.eclipse.jetty.util.Callback;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -42,8 +51,9 @@ import java.util.concurrent.TimeoutException;
  *   <li>{@code GET /api/generate.png?prompt=&steps=&seed=&n=&model=}: the same images as one PNG grid.</li>
  *   <li>{@code GET /api/info}: the models, their samplers and limits.</li>
  * </ul>
- * Errors are JSON {@code {"error": "..."}}: 400 for a bad request, 503 with {@code Retry-After} when the queue is
- * full, 500 when sampling failed.
+ * Errors are JSON {@code {"error": "..."}}: 400 for a bad request (Jetty's own refusals of malformed HTTP too), 503
+ * with {@code Retry-After} when the queue is full, 500 when sampling failed; never 500 for what a client sent. A
+ * client too slow to send its request is cut off ({@link Timeouts}).
  */
 public final class Server implements AutoCloseable {
     /** Defaults of a request that leaves a field out: 4 images, seed 0, the student at 1 step (the teacher at 25). */
@@ -66,7 +76,21 @@ public final class Server implements AutoCloseable {
     /** Strength of an image-to-image request that leaves it out [choice: halfway, the image's shape and new detail]. */
     public static final double DEFAULT_STRENGTH = 0.5;
 
-    /** The body of {@code POST /api/generate}; a missing field takes its default, an unknown one is an error. */
+    /**
+     * How long a client may take to send a request, and stay silent [choices]. A browser or curl sends its headers
+     * in one packet, so 10 s is slack for a slow link; a body is at most {@link #MAX_BODY} (2.9 MB), and 60 s for it
+     * is 0.4 Mbit/s; idle (no byte either way, e.g. a client that stops reading the answer) is Jetty's default 30 s,
+     * which Jetty does not apply while a request is being handled, so generating may take longer.
+     */
+    record Timeouts(Duration header, Duration body, Duration idle) {
+        static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(30));
+    }
+
+    /**
+     * The body of {@code POST /api/generate}; a missing field takes its default, an unknown one is an error, and so
+     * is a null one: written (by {@code ServeBench}), a null field is left out.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
     record GenerateBody(String prompt, Integer steps, Long seed, Integer n, String model,
                         @JsonProperty("init_image") String initImage, Double strength) {
         GenerateBody(String prompt, Integer steps, Long seed, Integer n, String model) {
@@ -87,6 +111,11 @@ public final class Server implements AutoCloseable {
      * @param host the address to bind: 127.0.0.1 keeps the server to this machine
      */
     public static Server start(GenerationService service, String host, int port) {
+        return start(service, host, port, Timeouts.DEFAULT);
+    }
+
+    /** As {@link #start(GenerationService, String, int)} with these timeouts (tests shorten them). */
+    static Server start(GenerationService service, String host, int port, Timeouts timeouts) {
         if (port < 0 || port > 65535) throw new Add4jException("--port must be in 0..65535, got " + port);
         Map<String, byte[]> files = new LinkedHashMap<>();
         PAGE.forEach((path, r) -> files.put(path, resource(r[0])));
@@ -96,6 +125,15 @@ public final class Server implements AutoCloseable {
             cfg.startup.showOldJavalinVersionWarning = false;
             cfg.http.maxRequestSize = MAX_BODY;
             cfg.http.prefer405over404 = true;
+            // Javalin's own connector, but with deadlines on a request's headers and body
+            cfg.jetty.addConnector((jetty, http) -> {
+                ServerConnector c = new ServerConnector(jetty, new ClientDeadlines(http, timeouts.header(), timeouts.body()));
+                c.setHost(host);
+                c.setPort(port);
+                c.setIdleTimeout(timeouts.idle().toMillis());
+                return c;
+            });
+            cfg.jetty.modifyServer(jetty -> jetty.setErrorHandler(new JsonErrors()));
             PAGE.forEach((path, r) -> cfg.routes.get(path, ctx -> page(ctx, files.get(path), r[1])));
             cfg.routes.get("/api/info", routes::info);
             cfg.routes.post("/api/generate", routes::generateJson);
@@ -175,12 +213,20 @@ public final class Server implements AutoCloseable {
         }
 
         void generateJson(Context ctx) {
-            String body = ctx.body();
+            String body;
+            try {
+                body = ctx.body();
+            } catch (HttpResponseException e) {
+                throw e;   // Javalin's 413 for a body over MAX_BODY
+            } catch (Exception e) {
+                // a malformed chunk, a body shorter than its Content-Length, a client cut off: the client's doing
+                throw new BadRequest("body: cannot read the request body (" + rootMessage(e) + ")");
+            }
             GenerateBody b;
             try {
-                b = body.isBlank() ? new GenerateBody(null, null, null, null, null) : Json.read(body, GenerateBody.class);
+                b = body.isBlank() ? new GenerateBody(null, null, null, null, null) : Json.readStrictOptional(body, "json", GenerateBody.class);
             } catch (Add4jException e) {
-                throw new BadRequest(e.getMessage()); // "json: unknown field 'x'; ...", "json: not valid JSON at ..."
+                throw new BadRequest(e.getMessage()); // "json: field 'steps': expected an integer, got 1.5", "json: not valid JSON at ..."
             }
             if (b == null) throw new BadRequest("json: expected an object like {\"prompt\": \"a sneaker\", \"steps\": 1}");
             Result r = await(service.submit(request(b.prompt(), b.steps(), b.seed(), b.n(), b.model(), b.initImage(), b.strength())));
@@ -297,6 +343,20 @@ public final class Server implements AutoCloseable {
 
     private static void error(Context ctx, int status, String message) {
         json(ctx, status, Map.of("error", message == null ? "(no message)" : message));
+    }
+
+    /** Jetty's own refusals (a malformed request line, header or body framing) in the routes' JSON shape, not HTML. */
+    private static final class JsonErrors extends ErrorHandler {
+        @Override protected void generateResponse(org.eclipse.jetty.server.Request request, org.eclipse.jetty.server.Response response,
+                                                  int status, String message, Throwable cause, Callback callback) {
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, JSON);
+            response.write(true, ByteBuffer.wrap(errorJson(status, message)), callback);
+        }
+
+        private static byte[] errorJson(int status, String message) {
+            String m = message == null || message.isBlank() ? HttpStatus.getMessage(status) : message;
+            return Json.compact(Map.of("error", m)).getBytes(StandardCharsets.UTF_8);
+        }
     }
 
     private static double round(double ms) { return Math.round(ms * 100) / 100.0; }

@@ -85,4 +85,23 @@ class JsonTest {
             assertTrue(e.getMessage().contains("lr") || e.getMessage().contains("betas"), e.getMessage());
         }
     }
+
+    @Test void strictOptionalReadingLeavesOutFieldsButRefusesNullAndOtherTypesInJsonsWords() {
+        assertEquals(new Run(null, 3, null, null), Json.readStrictOptional("{\"steps\": 3}", "body", Run.class));
+        String[][] cases = {
+                {"{\"steps\": 1.5}", "body: field 'steps': expected an integer, got 1.5"},
+                {"{\"steps\": \"2\"}", "body: field 'steps': expected an integer, got \"2\""},
+                {"{\"name\": 123}", "body: field 'name': expected a string, got 123"},
+                {"{\"name\": null}", "body: field 'name': null is not allowed; leave the field out for its default"},
+                {"{\"timesteps\": [1, null]}", "body: field 'timesteps[1]': null is not allowed; leave the field out for its default"},
+                {"{\"optim\": {\"lr\": true}}", "body: field 'optim.lr': expected a number, got a boolean"},
+                {"{\"steps\": 99999999999}", "body: field 'steps': expected an integer in -2147483648..2147483647, got 99999999999"},
+                {"{\"name\": [\"a\"]}", "body: field 'name': expected a string, got a list"},
+                {"[]", "body: expected an object, got a list"},
+        };
+        for (String[] c : cases)
+            assertEquals(c[1], assertThrows(Add4jException.class, () -> Json.readStrictOptional(c[0], "body", Run.class), c[0]).getMessage());
+        assertTrue(assertThrows(Add4jException.class, () -> Json.readStrictOptional("{\"name\": \"a\", \"name\": \"b\"}", "body", Run.class))
+                .getMessage().contains("Duplicate field 'name'"));
+    }
 }

@@ -129,6 +129,30 @@ class ServerTest {
         assertTrue(jsonError(400, post(server, "{\"prompt\": \"" + "x".repeat(100_000) + "\"}")).startsWith("prompt too long: 100000"));
     }
 
+    @Test void jsonFieldsOfTheWrongTypeGet400NamingTheFieldInsteadOfBeingCoerced() throws Exception {
+        String[][] cases = {
+                {"{\"steps\": 1.5}", "json: field 'steps': expected an integer, got 1.5"},
+                {"{\"steps\": \"2\"}", "json: field 'steps': expected an integer, got \"2\""},
+                {"{\"n\": true}", "json: field 'n': expected an integer, got a boolean"},
+                {"{\"seed\": 1e3}", "json: field 'seed': expected an integer, got 1000.0"},
+                {"{\"prompt\": 123}", "json: field 'prompt': expected a string, got 123"},
+                {"{\"prompt\": null}", "json: field 'prompt': null is not allowed; leave the field out for its default"},
+                {"{\"prompt\": [\"a bag\"]}", "json: field 'prompt': expected a string, got a list"},
+                {"{\"model\": false}", "json: field 'model': expected a string, got false"},
+                {"{\"init_image\": 5}", "json: field 'init_image': expected a string, got 5"},
+                {"{\"strength\": \"0.5\"}", "json: field 'strength': expected a number, got \"0.5\""},
+                {"{\"steps\": 99999999999}", "json: field 'steps': expected an integer in -2147483648..2147483647, got 99999999999"},
+                {"[{\"prompt\": \"a bag\"}]", "json: expected an object, got a list"},
+        };
+        for (String[] c : cases) assertEquals(c[1], jsonError(400, post(server, c[0])), c[0]);
+        assertTrue(jsonError(400, post(server, "{\"prompt\": \"a\", \"prompt\": \"b\"}")).contains("Duplicate field 'prompt'"));
+        assertEquals("json: more after the end of the JSON value", jsonError(400, post(server, "{\"n\": 1} {\"n\": 2}")));
+        // a body written from the record (ServeBench's) leaves its null fields out, so the server takes it
+        String written = Json.compact(new Server.GenerateBody("a bag", null, null, 1, null));
+        assertEquals("{\"prompt\":\"a bag\",\"n\":1}", written);
+        assertEquals(200, post(server, written).statusCode());
+    }
+
     static String base64Png(BufferedImage img) throws IOException {
         var out = new java.io.ByteArrayOutputStream();
         ImageIO.write(img, "png", out);
@@ -275,6 +299,145 @@ class ServerTest {
         } finally {
             release.countDown();
             held.close();
+        }
+    }
+
+    /** What a client on a raw socket got: the bytes before the server closed the connection, and when it closed. */
+    record Raw(String response, long closedAfterMs) {
+        int status() { return response.startsWith("HTTP/1.1 ") ? Integer.parseInt(response.substring(9, 12)) : -1; }
+
+        String body() { return response.substring(response.indexOf("\r\n\r\n") + 4); }
+    }
+
+    /**
+     * Sends {@code head} at once and then {@code slow} one byte every {@code gapMs} (from another thread, until the
+     * server closes), and reads until the server closes the connection.
+     */
+    static Raw raw(Server s, String head, String slow, int gapMs) throws Exception {
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), s.port())) {
+            socket.setSoTimeout(30_000);                                  // a server that never closes fails the test
+            long t0 = System.nanoTime();
+            var out = socket.getOutputStream();
+            out.write(head.getBytes(StandardCharsets.ISO_8859_1));
+            Thread writer = new Thread(() -> {
+                try {
+                    for (byte b : slow.getBytes(StandardCharsets.ISO_8859_1)) {
+                        Thread.sleep(gapMs);
+                        out.write(b);
+                    }
+                } catch (IOException | InterruptedException e) {
+                    // the server closed the connection, or the test is over
+                }
+            });
+            writer.setDaemon(true);
+            writer.start();
+            var got = new java.io.ByteArrayOutputStream();
+            byte[] buf = new byte[8192];
+            try {
+                for (int n; (n = socket.getInputStream().read(buf)) >= 0; ) got.write(buf, 0, n);
+            } catch (java.net.SocketException e) {
+                // a reset: closed while this side was still writing
+            }
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            writer.interrupt();
+            return new Raw(got.toString(StandardCharsets.ISO_8859_1), ms);
+        }
+    }
+
+    static final String POST_HEAD = "POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n";
+
+    @Test void malformedHttpGets400WithAJsonErrorNever500() throws Exception {
+        String[][] cases = {   // request, start of the error
+                {POST_HEAD + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", "body: cannot read the request body"},
+                {POST_HEAD + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX\r\n0\r\n\r\n", "body: cannot read the request body"},
+                {POST_HEAD + "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "Transfer-Encoding and Content-Length"},
+                {POST_HEAD + "Content-Length: -1\r\n\r\n{}", "Invalid Content-Length Value"},
+                {"GET /api/info HTTP/1.1\r\nHost: localhost\r\nNo Colon\r\n\r\n", "Illegal character"},
+                {"NONSENSE\r\n\r\n", ""},
+        };
+        for (String[] c : cases) {
+            Raw r = raw(server, c[0], "", 0);
+            assertEquals(400, r.status(), c[0] + " gave " + r.response());
+            assertTrue(r.response().contains("Content-Type: application/json"), r.response());
+            assertTrue(Json.tree(r.body()).get("error").asText().startsWith(c[1]), r.response());
+        }
+    }
+
+    /** Timeouts short enough for a test: headers in 0.5 s, a body in 1 s, 1 s idle. */
+    static final Server.Timeouts SHORT = new Server.Timeouts(java.time.Duration.ofMillis(500), java.time.Duration.ofMillis(1000),
+            java.time.Duration.ofMillis(1000));
+
+    /** Runs {@code client} while checking that the server answers others meanwhile; returns what the client got. */
+    static Raw whileOthersAreServed(Server s, java.util.concurrent.Callable<Raw> client) throws Exception {
+        CompletableFuture<Raw> slow = CompletableFuture.supplyAsync(() -> {
+            try {
+                return client.call();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(200);
+        assertFalse(slow.isDone(), "the slow client is still connected");
+        var info = HTTP.send(HttpRequest.newBuilder(uri(s, "/api/info")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, info.statusCode());
+        return slow.get(30, TimeUnit.SECONDS);
+    }
+
+    @Test void aClientThatSendsItsHeadersSlowlyOrNothingIsCutOffWhileOthersAreServed() throws Exception {
+        try (Server s = Server.start(service, "127.0.0.1", 0, SHORT)) {
+            // a byte every 50 ms: never 1 s apart (Jetty's idle timeout), but the headers would take 4 s
+            Raw r = whileOthersAreServed(s, () -> raw(s, "", "GET /api/info HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + "a".repeat(30) + "\r\n\r\n", 50));
+            assertEquals("", r.response(), "cut off without an answer");
+            assertTrue(r.closedAfterMs() >= 400 && r.closedAfterMs() < 2500, r.closedAfterMs() + " ms");
+            r = raw(s, "", "", 0);                                                       // connects, sends nothing
+            assertTrue(r.closedAfterMs() >= 400 && r.closedAfterMs() < 2500, r.closedAfterMs() + " ms");
+            assertEquals(200, HTTP.send(HttpRequest.newBuilder(uri(s, "/api/info")).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+        }
+    }
+
+    @Test void aClientThatStopsMidBodyOrTricklesItIsCutOffWhileOthersAreServed() throws Exception {
+        try (Server s = Server.start(service, "127.0.0.1", 0, SHORT)) {
+            String body = "{\"prompt\": \"" + "a".repeat(86) + "\"}";                       // 100 bytes
+            String head = POST_HEAD + "Content-Length: " + body.length() + "\r\n\r\n";
+            // stops after 10 bytes: the idle timeout (1 s) ends it, as a 400 if anything
+            Raw stopped = whileOthersAreServed(s, () -> raw(s, head + body.substring(0, 10), "", 0));
+            assertTrue(stopped.closedAfterMs() >= 800 && stopped.closedAfterMs() < 3000, stopped.closedAfterMs() + " ms");
+            assertTrue(stopped.response().isEmpty() || stopped.status() == 400, stopped.response());
+            // a byte every 50 ms: never idle, but the body would take 5 s; the body deadline (1 s) cuts it off
+            Raw trickled = whileOthersAreServed(s, () -> raw(s, head, body, 50));
+            assertTrue(trickled.closedAfterMs() >= 800 && trickled.closedAfterMs() < 3000, trickled.closedAfterMs() + " ms");
+            assertTrue(trickled.response().isEmpty() || trickled.status() == 400, trickled.response());
+            assertEquals(200, post(s, "{\"n\": 1}").statusCode());
+        }
+    }
+
+    @Test void theDeadlinesSpareARequestHandledLongerThanAllOfThemAndAKeptAliveConnection() throws Exception {
+        var slow = new GenerationService(service.slot(Role.STUDENT), service.slot(Role.TEACHER), text, new Device("cpu"), 2, () -> {
+            try {
+                Thread.sleep(2000);                                         // twice the longest deadline
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try (Server s = Server.start(slow, "127.0.0.1", 0, SHORT)) {
+            assertEquals(200, post(s, "{\"n\": 1}").statusCode());
+            // five requests on one connection, 300 ms apart: 1.5 s in all, each one's headers well within 0.5 s
+            try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), s.port())) {
+                socket.setSoTimeout(10_000);
+                var in = new java.io.DataInputStream(socket.getInputStream());
+                for (int i = 0; i < 5; i++) {
+                    Thread.sleep(300);
+                    socket.getOutputStream().write("GET /api/info HTTP/1.1\r\nHost: localhost\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+                    String head = "";
+                    while (!head.endsWith("\r\n\r\n")) head += (char) in.readUnsignedByte();
+                    assertTrue(head.startsWith("HTTP/1.1 200"), head);
+                    var length = java.util.regex.Pattern.compile("(?i)Content-Length: (\\d+)").matcher(head);
+                    assertTrue(length.find(), head);
+                    in.readFully(new byte[Integer.parseInt(length.group(1))]);
+                }
+            }
+        } finally {
+            slow.close();
         }
     }
 
