@@ -26,20 +26,19 @@ final class Outputs {
 
     /** An output directory: new, or empty, or anything with {@code force}; never a file. */
     static void directory(Path out, boolean force) {
-        if (Files.exists(out) && !Files.isDirectory(out))
-            throw new Add4jException("--out " + out + " is a file, not a directory: choose another --out");
-        if (!force && !isEmpty(out))
-            throw new Add4jException("--out " + out + " is not empty (it holds " + listing(out)
-                    + "): choose another --out, or pass --force to write into it");
+        checkDirectory(out, force, "choose another --out, or pass --force to write into it");
     }
 
     /** A training run's directory: as {@link #directory}, or the run itself when {@code resume}. */
     static void runDirectory(Path out, boolean force, boolean resume) {
+        checkDirectory(out, force || resume, "pass --resume to continue its run, choose another --out, or pass --force to write into it");
+    }
+
+    private static void checkDirectory(Path out, boolean mayHoldFiles, String hint) {
         if (Files.exists(out) && !Files.isDirectory(out))
             throw new Add4jException("--out " + out + " is a file, not a directory: choose another --out");
-        if (!resume && !force && !isEmpty(out))
-            throw new Add4jException("--out " + out + " is not empty (it holds " + listing(out)
-                    + "): pass --resume to continue its run, choose another --out, or pass --force to write into it");
+        if (!mayHoldFiles && !isEmpty(out))
+            throw new Add4jException("--out " + out + " is not empty (it holds " + listing(out) + "): " + hint);
     }
 
     /** An output file: one that does not exist yet, or an existing file with {@code force}; never a directory. */
