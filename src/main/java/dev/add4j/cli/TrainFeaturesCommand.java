@@ -70,11 +70,30 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
     @Option(names = "--local-views", description = "DINO's 16 px local views per image (default: 4).")
     Integer localViews;
 
+    @Option(names = "--masked-tokens", paramLabel = "W",
+            description = "Weight of iBOT's masked-token loss on the global views' hidden patches (default: 0, off).")
+    Double maskedTokens;
+
+    @Option(names = "--targets", paramLabel = "centre|sinkhorn",
+            description = "How the teacher's outputs become targets: DINO's centring, or DINOv2's Sinkhorn-Knopp (default: centre).")
+    String targets;
+
+    @Option(names = "--koleo", paramLabel = "W", description = "Weight of DINOv2's KoLeo spreading term (default: 0, off).")
+    Double koleo;
+
+    @Option(names = "--teacher-momentum", paramLabel = "M",
+            description = "EMA momentum of the teacher at step 0, rising to 1 on a cosine (default: DINO's 0.996).")
+    Double teacherMomentum;
+
     @Option(names = "--knn-train", paramLabel = "N", description = "Training images in the k-NN bank (default: all).")
     Integer knnTrain;
 
     @Option(names = "--knn-test", paramLabel = "N", description = "Test images classified by k-NN (default: all).")
     Integer knnTest;
+
+    @Option(names = "--knn-every", paramLabel = "N", defaultValue = "0",
+            description = "Steps between k-NN measurements during training, on the --knn-train/--knn-test images (default: 0, only at the end).")
+    int knnEvery;
 
     @Option(names = "--log-every", defaultValue = "50", description = "Steps between progress lines (default: ${DEFAULT-VALUE}).")
     int logEvery;
@@ -110,7 +129,13 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             log.printf(Locale.ROOT, "parameters: %,d in the backbone; k-NN accuracy before training: %.4f%n",
                     step.backbone().parameterCount(), knnUntrained);
             log.flush();
-            FeatureTrainer.Summary summary = trainer.train(step, images, labels, line -> { log.println(line); log.flush(); }, logEvery);
+            if (knnEvery < 0) throw new Add4jException("--knn-every must be >= 0, got " + knnEvery);
+            FeatureTrainer.Summary summary = trainer.train(step, images, labels, line -> { log.println(line); log.flush(); }, logEvery,
+                    knnEvery, k -> {
+                        log.printf(Locale.ROOT, "step %d  k-NN accuracy %.4f%n", k, Knn.accuracy(step.backbone(),
+                                images.narrow(0, 0, bank), labels.narrow(0, 0, bank), testImages, testLabels, FashionMnist.CLASSES));
+                        log.flush();
+                    });
 
             double knn = Knn.accuracy(step.backbone(), images.narrow(0, 0, bank), labels.narrow(0, 0, bank),
                     testImages, testLabels, FashionMnist.CLASSES);
@@ -150,10 +175,25 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
         if (localViews != null && localViews < 0) throw new Add4jException("--local-views must be >= 0, got " + localViews);
         FeatureTrainConfig cfg = FeatureTrainConfig.defaults(o, v, steps, batch, seed);
         if (lr != null) cfg = cfg.withLr(lr);
-        if (localViews != null) {
-            DinoPretrainStep.Config d = cfg.dino();
-            cfg = cfg.withDino(d.withLocalViews(localViews));
+        DinoPretrainStep.Config d = cfg.dino();
+        if (localViews != null) d = d.withLocalViews(localViews);
+        if (maskedTokens != null) {
+            if (!(maskedTokens >= 0)) throw new Add4jException("--masked-tokens must be >= 0, got " + maskedTokens);
+            d = d.withMaskedTokens(maskedTokens);
         }
+        if (koleo != null && !(koleo >= 0)) throw new Add4jException("--koleo must be >= 0, got " + koleo);
+        boolean sinkhorn = switch (targets == null ? "centre" : targets.toLowerCase(Locale.ROOT)) {
+            case "centre", "center" -> false;
+            case "sinkhorn" -> true;
+            default -> throw new Add4jException("--targets: expected centre or sinkhorn, got '" + targets + "'");
+        };
+        d = d.withDinoV2(sinkhorn, koleo == null ? d.koleoWeight() : koleo);
+        if (teacherMomentum != null) {
+            if (!(teacherMomentum >= 0 && teacherMomentum <= 1))
+                throw new Add4jException("--teacher-momentum must be in [0,1], got " + teacherMomentum);
+            d = d.withMomenta(teacherMomentum, d.centerMomentum());
+        }
+        cfg = cfg.withDino(d);
         return cfg;
     }
 

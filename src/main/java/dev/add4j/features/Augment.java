@@ -84,6 +84,16 @@ public final class Augment {
     }
 
     /**
+     * iBOT's patch masks, drawn at random patch by patch ([choice]: iBOT masks blocks of patches; an 8x8 grid leaves
+     * little room for blocks): each of the {@code b} images hides a fraction drawn from [min, max] of its {@code n} patches.
+     * @return [b,n] bool on the CPU, true where a patch is hidden
+     */
+    public Tensor patchMask(long b, long n, double min, double max) {
+        Tensor ratio = torch.rand(new long[]{b, 1}, new GeneratorOptional(gen)).mul(Ops.s(max - min)).add(Ops.s(min)); // [b,1]
+        return torch.rand(new long[]{b, n}, new GeneratorOptional(gen)).lt(ratio);                                     // [b,n]
+    }
+
+    /**
      * One augmented view of every image: a random crop of {@code scaleMin..scaleMax} of the area with aspect ratio
      * in [1/maxAspectRatio, maxAspectRatio] resized to {@code outSize}, flipped with probability {@code flipProb}, then brightness and
      * contrast jitter and gaussian noise, clamped to [-1,1]. Gradients flow to {@code x}.

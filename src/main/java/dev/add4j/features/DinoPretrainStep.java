@@ -46,11 +46,23 @@ public final class DinoPretrainStep implements PretrainStep {
      * @param teacherMomentum     EMA momentum of the teacher at step 0, rising to 1 on a cosine (DINO: 0.996)
      * @param localViews          number of 16 px local views per image (DINO: 10 of 96 px; 4 here [choice])
      * @param freezeLastLayer     fraction of the steps during which the prototypes get no update (DINO: the first epoch of 100)
+     * @param maskedTokenWeight   weight of iBOT's masked-token loss (Zhou et al. 2022: 1), 0 for DINO alone
+     * @param maskRatioMin        smallest fraction of a global view's patches hidden from the student (iBOT: 0.1)
+     * @param maskRatioMax        largest such fraction (iBOT: 0.5)
+     * @param sinkhorn            the teacher's targets from 3 Sinkhorn-Knopp iterations over the batch (DINOv2, after SwAV)
+     *                            instead of centring: every prototype gets an equal share of the batch from step 0
+     * @param koleoWeight         weight of DINOv2's KoLeo term on the student's global CLS embeddings, which spreads
+     *                            them apart (DINOv2: 0.1), 0 for none
      */
     public record Config(int prototypes, int headHidden, int bottleneck, double studentTemp, double teacherTempStart,
                          double teacherTemp, double teacherTempWarmup, double centerMomentum, double teacherMomentum,
-                         int localViews, double freezeLastLayer) {
+                         int localViews, double freezeLastLayer, double maskedTokenWeight, double maskRatioMin,
+                         double maskRatioMax, boolean sinkhorn, double koleoWeight) {
         public Config {
+            if (koleoWeight < 0) throw new IllegalArgumentException("DINOv2: koleoWeight must be >= 0, got " + koleoWeight);
+            if (maskedTokenWeight < 0 || !(maskRatioMin >= 0 && maskRatioMin <= maskRatioMax && maskRatioMax < 1))
+                throw new IllegalArgumentException("iBOT: maskedTokenWeight must be >= 0 and 0 <= maskRatioMin <= maskRatioMax < 1, got "
+                        + maskedTokenWeight + ", " + maskRatioMin + ", " + maskRatioMax);
             if (prototypes < 2 || headHidden < 1 || bottleneck < 1)
                 throw new IllegalArgumentException("DINO: prototypes must be >= 2, headHidden and bottleneck >= 1, got "
                         + prototypes + ", " + headHidden + ", " + bottleneck);
@@ -67,15 +79,34 @@ public final class DinoPretrainStep implements PretrainStep {
         }
 
         /** DINO's ViT-S settings, scaled down where marked. */
-        public static Config defaults() { return new Config(1024, 512, 64, 0.1, 0.04, 0.04, 0.3, 0.9, 0.996, 4, 0.01); }
+        public static Config defaults() { return new Config(1024, 512, 64, 0.1, 0.04, 0.04, 0.3, 0.9, 0.996, 4, 0.01, 0, 0.1, 0.5, false, 0); }
 
         /** A small head for tests. */
-        public static Config tiny() { return new Config(64, 64, 16, 0.1, 0.04, 0.04, 0.3, 0.9, 0.996, 2, 0.0); }
+        public static Config tiny() { return new Config(64, 64, 16, 0.1, 0.04, 0.04, 0.3, 0.9, 0.996, 2, 0.0, 0, 0.1, 0.5, false, 0); }
 
         /** The same settings with {@code n} local views. */
         public Config withLocalViews(int n) {
             return new Config(prototypes, headHidden, bottleneck, studentTemp, teacherTempStart, teacherTemp,
-                    teacherTempWarmup, centerMomentum, teacherMomentum, n, freezeLastLayer);
+                    teacherTempWarmup, centerMomentum, teacherMomentum, n, freezeLastLayer, maskedTokenWeight, maskRatioMin, maskRatioMax, sinkhorn, koleoWeight);
+        }
+
+        /** The same settings with iBOT's masked-token loss at {@code weight} (0: off). */
+        public Config withMaskedTokens(double weight) {
+            return new Config(prototypes, headHidden, bottleneck, studentTemp, teacherTempStart, teacherTemp,
+                    teacherTempWarmup, centerMomentum, teacherMomentum, localViews, freezeLastLayer, weight, maskRatioMin, maskRatioMax, sinkhorn, koleoWeight);
+        }
+
+        /** DINOv2's additions to these settings: Sinkhorn-Knopp targets ({@code sinkhorn}) and KoLeo at {@code koleo}. */
+        public Config withDinoV2(boolean sinkhornTargets, double koleo) {
+            return new Config(prototypes, headHidden, bottleneck, studentTemp, teacherTempStart, teacherTemp,
+                    teacherTempWarmup, centerMomentum, teacherMomentum, localViews, freezeLastLayer, maskedTokenWeight,
+                    maskRatioMin, maskRatioMax, sinkhornTargets, koleo);
+        }
+
+        /** The same settings with teacher and centre momenta {@code teacher} and {@code centre}. */
+        public Config withMomenta(double teacher, double centre) {
+            return new Config(prototypes, headHidden, bottleneck, studentTemp, teacherTempStart, teacherTemp,
+                    teacherTempWarmup, centre, teacher, localViews, freezeLastLayer, maskedTokenWeight, maskRatioMin, maskRatioMax, sinkhorn, koleoWeight);
         }
     }
 
@@ -84,7 +115,8 @@ public final class DinoPretrainStep implements PretrainStep {
     private final double clipGrad;
     private final Vit studentVit, teacherVit;
     private final DinoHead studentHead, teacherHead;
-    private final Tensor center;                       // [1,K], updated in place under no-grad
+    private final Tensor center, patchCenter;          // [1,K] each, updated in place under no-grad
+    private final MaskToken maskToken;                 // iBOT's hidden-patch embedding, trained with the student
     private final List<Tensor[]> emaPairs = new ArrayList<>(); // {teacher param, student param}
     private final PretrainOptimizer optimizer;
 
@@ -102,14 +134,18 @@ public final class DinoPretrainStep implements PretrainStep {
         teacherHead = new DinoHead(vitCfg.width(), cfg.headHidden(), cfg.bottleneck(), cfg.prototypes());
         studentVit.copyTo(teacherVit);
         studentHead.copyTo(teacherHead);
-        for (var m : List.of(studentVit, studentHead, teacherVit, teacherHead)) m.to(device);
+        maskToken = new MaskToken(vitCfg.width());
+        for (var m : List.of(studentVit, studentHead, teacherVit, teacherHead, maskToken)) m.to(device);
         teacherVit.requiresGrad(false);
         teacherHead.requiresGrad(false);
         pair(teacherVit.namedParameters().values(), studentVit.namedParameters().values());
         pair(teacherHead.namedParameters().values(), studentHead.namedParameters().values());
         center = torch.zeros(new long[]{1, cfg.prototypes()}, Ops.floatOn(device));
         center.retainReference(); // lives as long as this step, not the caller's scope
-        optimizer = new PretrainOptimizer(List.of(studentVit, studentHead), weightDecay);
+        patchCenter = torch.zeros(new long[]{1, cfg.prototypes()}, Ops.floatOn(device));
+        patchCenter.retainReference();
+        optimizer = new PretrainOptimizer(cfg.maskedTokenWeight() > 0 ? List.of(studentVit, studentHead, maskToken)
+                : List.of(studentVit, studentHead), weightDecay);
     }
 
     private void pair(java.util.Collection<Tensor> teacher, java.util.Collection<Tensor> student) {
@@ -123,6 +159,9 @@ public final class DinoPretrainStep implements PretrainStep {
     /** The student backbone (trained by gradients). */
     public Vit student() { return studentVit; }
 
+    /** iBOT's hidden-patch embedding [1,1,C] (tests look at it). */
+    Tensor maskToken() { return maskToken.token; }
+
     /** The student's head (tests look at its prototypes). */
     DinoHead studentHead() { return studentHead; }
 
@@ -135,18 +174,44 @@ public final class DinoPretrainStep implements PretrainStep {
             long b = images.size(0);
             // two global views through both networks, local views through the student only
             Tensor global = torch.cat(new TensorVector(augment.globalView(images), augment.globalView(images)), 0); // [2B,C,S,S]
-            Tensor teacherOut;
+            boolean masked = cfg.maskedTokenWeight() > 0;
+            long n = (long) studentVit.config().gridSide() * studentVit.config().gridSide();
+            Tensor mask = masked ? augment.patchMask(2 * b, n, cfg.maskRatioMin(), cfg.maskRatioMax())
+                    .to(images.device(), torch.ScalarType.Bool) : null; // [2B,N] bool
+            Tensor teacherTokens;
             try (var g = new NoGradGuard()) {
-                teacherOut = teacherHead.forward(teacherVit.cls(global));                                  // [2B,K]
+                teacherTokens = teacherVit.tokens(global);                                                 // [2B,1+N,C]
             }
-            Tensor studentOut = studentHead.forward(studentVit.cls(global));                               // [2B,K]
+            Tensor teacherOut = teacherHead.forward(teacherTokens.select(1, 0)).detach();                  // [2B,K]
+            Tensor targets = targets(teacherOut, center, at.teacherTemp());                                 // [2B,K]
+            Tensor studentTokens = masked ? studentVit.tokens(global, mask, maskToken.token) : studentVit.tokens(global);
+            Tensor studentCls = studentTokens.select(1, 0);                                                // [2B,C]
+            Tensor studentOut = studentHead.forward(studentCls);                                           // [2B,K]
             if (cfg.localViews() > 0) {
                 TensorVector locals = new TensorVector();
                 for (int i = 0; i < cfg.localViews(); i++) locals.push_back(augment.localView(images));
                 Tensor local = studentHead.forward(studentVit.cls(torch.cat(locals, 0)));                 // [L*B,K]
                 studentOut = torch.cat(new TensorVector(studentOut, local), 0);                            // [(2+L)B,K]
             }
-            Tensor loss = loss(teacherOut, studentOut, center, b, at.teacherTemp(), cfg.studentTemp());  // []
+            Tensor loss = loss(targets, studentOut, b, cfg.studentTemp());                                // []
+            Tensor teacherPatches = null;
+            if (masked) {
+                // iBOT: the student predicts, at each hidden patch, the teacher's output for the visible patch there
+                long width = studentVit.width();
+                Tensor hidden = mask.flatten().nonzero().squeeze(1);                                        // [M]
+                Tensor tp;
+                try (var g = new NoGradGuard()) {
+                    tp = teacherHead.forward(teacherTokens.narrow(1, 1, n).reshape(2 * b * n, width).index_select(0, hidden)); // [M,K]
+                }
+                Tensor sp = studentHead.forward(studentTokens.narrow(1, 1, n).reshape(2 * b * n, width).index_select(0, hidden)); // [M,K]
+                if (tp.size(0) > 0)
+                    loss = loss.add(maskedTokenLoss(targets(tp, patchCenter, at.teacherTemp()), sp, cfg.studentTemp()),
+                            Ops.s(cfg.maskedTokenWeight()));
+                teacherPatches = tp;
+            }
+            if (cfg.koleoWeight() > 0)
+                for (int v = 0; v < 2; v++) // per view, as DINOv2
+                    loss = loss.add(koleo(studentCls.narrow(0, v * b, b)), Ops.s(cfg.koleoWeight() / 2));
 
             optimizer.zeroGrad();
             loss.backward();
@@ -155,36 +220,79 @@ public final class DinoPretrainStep implements PretrainStep {
             if (at.freezeLastLayer()) studentHead.prototypes().mutable_grad().reset();
             optimizer.clipAndStep(at.lr(), clipGrad);
 
-            Tensor probs;
             try (var g = new NoGradGuard()) {
                 for (Tensor[] p : emaPairs) p[0].lerp_(p[1], Ops.s(1 - at.teacherMomentum())); // t = m t + (1-m) s
-                probs = teacherOut.sub(center).div(Ops.s(at.teacherTemp())).softmax(-1);           // [2B,K], as in the loss
                 center.mul_(Ops.s(cfg.centerMomentum()))
                         .add_(teacherOut.mean(new long[]{0}, true, new org.bytedeco.pytorch.ScalarTypeOptional()),
                                 Ops.s(1 - cfg.centerMomentum()));
+                if (teacherPatches != null && teacherPatches.size(0) > 0)
+                    patchCenter.mul_(Ops.s(cfg.centerMomentum()))
+                            .add_(teacherPatches.mean(new long[]{0}, true, new org.bytedeco.pytorch.ScalarTypeOptional()),
+                                    Ops.s(1 - cfg.centerMomentum()));
             }
-            return new Stats(Ops.f(loss), Ops.f(entropy(probs).mean()),
-                    Ops.f(entropy(probs.mean(new long[]{0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()))), Double.NaN);
+            return new Stats(Ops.f(loss), Ops.f(entropy(targets).mean()),
+                    Ops.f(entropy(targets.mean(new long[]{0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()))), Double.NaN);
         }
+    }
+
+    /** The teacher's target distributions from its logits [R,K]: centred and sharpened (DINO), or Sinkhorn-Knopp (DINOv2). */
+    private Tensor targets(Tensor teacherLogits, Tensor centre, double temperature) {
+        return cfg.sinkhorn() ? sinkhornKnopp(teacherLogits, temperature, 3) : centred(teacherLogits, centre, temperature);
+    }
+
+    /** DINO's targets: softmax((logits - centre) / tau_t). logits [R,K], centre [1,K] -> [R,K], no gradient. */
+    public static Tensor centred(Tensor teacherLogits, Tensor centre, double temperature) {
+        return teacherLogits.sub(centre).div(Ops.s(temperature)).softmax(-1).detach();
+    }
+
+    /**
+     * SwAV's and DINOv2's targets: exp(logits / tau_t) scaled by alternating row and column normalisation, so that
+     * the R rows share the K prototypes equally and each row sums to 1. logits [R,K] -> [R,K], no gradient.
+     */
+    public static Tensor sinkhornKnopp(Tensor teacherLogits, double temperature, int iterations) {
+        try (var g = new NoGradGuard()) {
+            long r = teacherLogits.size(0), k = teacherLogits.size(1);
+            Tensor q = teacherLogits.sub(teacherLogits.max()).div(Ops.s(temperature)).exp();             // [R,K], max 1
+            q = q.div(q.sum());
+            for (int i = 0; i < iterations; i++) {
+                q = q.div(q.sum(new long[]{0}, true, new org.bytedeco.pytorch.ScalarTypeOptional())).div(Ops.s(k)); // each prototype 1/K
+                q = q.div(q.sum(new long[]{1}, true, new org.bytedeco.pytorch.ScalarTypeOptional())).div(Ops.s(r)); // each row 1/R
+            }
+            return q.mul(Ops.s(r));                                                                     // rows sum to 1
+        }
+    }
+
+    /**
+     * DINOv2's KoLeo regulariser (Sablayrolles et al. 2019): -mean_i log(distance of x_i to its nearest neighbour in the
+     * batch), on unit-length rows; it falls as the embeddings spread out. x [B,C] -> [].
+     */
+    public static Tensor koleo(Tensor x) {
+        Tensor u = DinoHead.unit(x);                                                                   // [B,C]
+        long b = u.size(0);
+        Tensor nearest;
+        try (var g = new NoGradGuard()) {
+            Tensor sim = u.mm(u.t()).sub(torch.eye(b, Ops.floatOn(u.device())).mul(Ops.s(3)));          // [B,B], self excluded
+            nearest = sim.argmax(new org.bytedeco.pytorch.LongOptional(1), false);                    // [B]
+        }
+        Tensor d = u.sub(u.index_select(0, nearest)).pow(Ops.s(2)).sum(new long[]{1}).add(Ops.s(1e-16)).sqrt(); // [B]
+        return d.add(Ops.s(1e-8)).log().neg().mean();
     }
 
     /**
      * DINO's loss: the cross-entropy H(P_t, P_s) = -Σ_k P_t log P_s averaged over the batch and over every pair of a
      * teacher view (global) and a different student view.
-     * @param teacherOut teacher logits of the 2 global views, view-major [2B,K]
+     * @param targets    the teacher's distributions P_t on the 2 global views, view-major [2B,K]
      * @param studentOut student logits of all views, the same 2 global views first, view-major [VB,K]
-     * @param center     the centre subtracted from the teacher logits [1,K]
      * @param b          batch size B
      * @return the loss []
      */
-    public static Tensor loss(Tensor teacherOut, Tensor studentOut, Tensor center, long b, double teacherTemp, double studentTemp) {
+    public static Tensor loss(Tensor targets, Tensor studentOut, long b, double studentTemp) {
         long views = studentOut.size(0) / b;
-        Tensor pt = teacherOut.sub(center).div(Ops.s(teacherTemp)).softmax(-1).detach();             // [2B,K]
         Tensor logPs = studentOut.div(Ops.s(studentTemp)).log_softmax(-1);                           // [VB,K]
         Tensor total = null;
         int pairs = 0;
         for (int t = 0; t < 2; t++) {
-            Tensor ptv = pt.narrow(0, t * b, b);                                                     // [B,K]
+            Tensor ptv = targets.narrow(0, t * b, b);                                                // [B,K]
             for (int s = 0; s < views; s++) {
                 if (s == t) continue;                                                                // same view: no signal
                 Tensor h = ptv.mul(logPs.narrow(0, s * b, b)).sum(new long[]{-1}).neg().mean();     // []
@@ -195,6 +303,23 @@ public final class DinoPretrainStep implements PretrainStep {
         return total.div(Ops.s(pairs));
     }
 
+    /**
+     * iBOT's masked-token loss: H(P_t, P_s) averaged over the hidden patches.
+     * @param targets        the teacher's distributions at the hidden patches, from the unmasked view [M,K], M >= 1
+     * @param studentPatches student logits at the same patches, from the masked view [M,K]
+     * @return the loss []
+     */
+    public static Tensor maskedTokenLoss(Tensor targets, Tensor studentPatches, double studentTemp) {
+        Tensor logPs = studentPatches.div(Ops.s(studentTemp)).log_softmax(-1);                       // [M,K]
+        return targets.mul(logPs).sum(new long[]{-1}).neg().mean();
+    }
+
+    /** iBOT's learned embedding of a hidden patch, a module so that the optimiser and {@code to(device)} see it. */
+    static final class MaskToken extends dev.add4j.nn.Module {
+        final Tensor token;
+        MaskToken(long width) { token = param("mask_token", torch.zeros(1, 1, width)); }            // [1,1,C]
+    }
+
     /** Entropy in nats of each distribution along the last dimension: [...,K] -> [...]. */
     static Tensor entropy(Tensor p) {
         return p.mul(p.clamp_min(Ops.s(1e-12)).log()).sum(new long[]{-1}).neg();
@@ -203,5 +328,6 @@ public final class DinoPretrainStep implements PretrainStep {
     @Override public void close() {
         optimizer.close();
         center.releaseReference();
+        patchCenter.releaseReference();
     }
 }

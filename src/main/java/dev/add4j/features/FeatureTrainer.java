@@ -74,6 +74,15 @@ public final class FeatureTrainer {
      * @throws Add4jException when the loss becomes NaN or infinite (with the step and what to try)
      */
     public Summary train(PretrainStep step, Tensor images, Tensor labels, Consumer<String> log, int logEvery) {
+        return train(step, images, labels, log, logEvery, 0, k -> {});
+    }
+
+    /**
+     * As {@link #train(PretrainStep, Tensor, Tensor, Consumer, int)}, and calls {@code every} with the number of steps
+     * done after every {@code everySteps} steps and after the last (0: never), outside any step's scope.
+     */
+    public Summary train(PretrainStep step, Tensor images, Tensor labels, Consumer<String> log, int logEvery,
+                         int everySteps, java.util.function.IntConsumer every) {
         long n = images.size(0);
         Generator batches = torch.make_generator_cpu(cfg.seed() + 1);
         batches.retainReference();
@@ -93,6 +102,7 @@ public final class FeatureTrainer {
                 if (k == 0) afterFirst = System.nanoTime();
                 if ((k + 1) % Math.max(1, logEvery) == 0 || k + 1 == cfg.steps())
                     log.accept(progress(k + 1, stats, step(start, afterFirst, k + 1), schedule(k).lr()));
+                if (everySteps > 0 && ((k + 1) % everySteps == 0 || k + 1 == cfg.steps())) every.accept(k + 1);
             }
         } finally {
             batches.releaseReference();

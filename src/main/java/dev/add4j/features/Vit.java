@@ -173,19 +173,35 @@ public final class Vit extends Module {
         return norm.forward(h);
     }
 
+    /**
+     * The final token sequence [B,1+N,C] of images whose masked patches were replaced by {@code maskToken} before the
+     * position embedding: iBOT's masked image modelling input (Zhou et al. 2022, §3.2).
+     * @param mask      [B,N] bool, true where a patch is hidden
+     * @param maskToken [1,1,C] the learned embedding put in a hidden patch's place
+     */
+    public Tensor tokens(Tensor x, Tensor mask, Tensor maskToken) {
+        Tensor h = embed(x, mask, maskToken);                                                      // [B,1+N,C]
+        for (Block b : blocks) h = b.forward(h);
+        return norm.forward(h);
+    }
+
     /** The final normalised CLS embedding [B,C]: the image embedding c_img of the discriminator (add-method.md §2). */
     public Tensor cls(Tensor x) {
         return tokens(x).select(1, 0);                                                             // [B,C]
     }
 
     /** Patch embedding + CLS token + position embedding. x [B,ch,S,S] -> [B,1+(S/p)²,C]. */
-    private Tensor embed(Tensor x) {
+    private Tensor embed(Tensor x) { return embed(x, null, null); }
+
+    /** As {@link #embed(Tensor)}, with the patches where {@code mask} [B,N] is true replaced by {@code maskToken} [1,1,C]. */
+    private Tensor embed(Tensor x, Tensor mask, Tensor maskToken) {
         long[] s = Ops.shape(x);
         if (s.length != 4 || s[1] != cfg.channels() || s[2] != s[3] || s[2] % cfg.patchSize() != 0)
             throw new IllegalArgumentException("x: expected [B," + cfg.channels() + ",S,S] with S a multiple of "
                     + cfg.patchSize() + ", got " + java.util.Arrays.toString(s).replace(" ", ""));
         long b = s[0], c = cfg.width();
         Tensor patches = patchEmbed.forward(x).flatten(2, 3).transpose(1, 2);                      // [B,N,C]
+        if (mask != null) patches = torch.where(mask.unsqueeze(-1), maskToken.to(patches.scalar_type()), patches);
         Tensor cls = clsToken.expand(b, 1, c);                                                     // [B,1,C]
         return torch.cat(new TensorVector(cls, patches), 1).add(positions(s[2] / cfg.patchSize())); // [B,1+N,C]
     }

@@ -41,7 +41,7 @@ class DinoPretrainStepTest {
             Tensor t = Ops.fromFloats(new float[]{1, 0, 0, 2}, 2, 2), s = Ops.fromFloats(new float[]{0.5f, -0.5f, 0, 1}, 2, 2);
             double[] t0 = softmax(1, 0), t1 = softmax(0, 2), s0 = softmax(0.5, -0.5), s1 = softmax(0, 1);
             double expected = (-(t0[0] * Math.log(s1[0]) + t0[1] * Math.log(s1[1])) - (t1[0] * Math.log(s0[0]) + t1[1] * Math.log(s0[1]))) / 2;
-            assertEquals(expected, Ops.f(DinoPretrainStep.loss(t, s, torch.zeros(1, 2), 1, 1.0, 1.0)), 1e-6);
+            assertEquals(expected, Ops.f(DinoPretrainStep.loss(DinoPretrainStep.centred(t, torch.zeros(1, 2), 1.0), s, 1, 1.0)), 1e-6);
         }
     }
 
@@ -131,6 +131,62 @@ class DinoPretrainStepTest {
             assertEquals(2, lines.size());
             assertTrue(lines.get(1).startsWith("step 4/4  loss "), lines.get(1));
             assertTrue(lines.get(1).contains("ETA 0:00"), lines.get(1));
+        }
+    }
+
+    @Test void maskedTokensReplaceHiddenPatchesOnly() {
+        torch.manual_seed(0);
+        Vit vit = new Vit(Vit.Config.tiny());
+        try (var scope = new PointerScope()) {
+            Tensor x = images.narrow(0, 0, 2), token = torch.randn(1, 1, vit.width());
+            long n = (long) vit.config().gridSide() * vit.config().gridSide();
+            Tensor none = torch.zeros(new long[]{2, n}, Ops.floatOn(CPU)).to(torch.ScalarType.Bool);
+            assertTrue(torch.allclose(vit.tokens(x, none, token), vit.tokens(x), 0, 0, false), "nothing hidden: the plain tokens");
+            // everything hidden: the input no longer matters, so two different images give the same tokens
+            Tensor all = none.logical_not();
+            Tensor t = vit.tokens(x, all, token);
+            assertTrue(torch.allclose(t.select(0, 0), t.select(0, 1), 1e-5, 1e-6, false));
+        }
+    }
+
+    @Test void maskedTokenLossIsTheCrossEntropyAtHiddenPatches() {
+        try (var scope = new PointerScope()) {
+            Tensor t = Ops.fromFloats(new float[]{1, 0}, 1, 2), s = Ops.fromFloats(new float[]{0, 1}, 1, 2);
+            double[] pt = softmax(1, 0), ps = softmax(0, 1);
+            double expected = -(pt[0] * Math.log(ps[0]) + pt[1] * Math.log(ps[1]));
+            assertEquals(expected, Ops.f(DinoPretrainStep.maskedTokenLoss(DinoPretrainStep.centred(t, torch.zeros(1, 2), 1.0), s, 1.0)), 1e-6);
+        }
+    }
+
+    @Test void ibotRunTrainsTheMaskTokenAndStaysFinite() {
+        FeatureTrainConfig cfg = tinyConfig(FeatureTrainConfig.Objective.DINO, 10, 1e-3)
+                .withDino(DinoPretrainStep.Config.tiny().withMaskedTokens(1.0));
+        FeatureTrainer trainer = new FeatureTrainer(cfg);
+        try (var step = (DinoPretrainStep) trainer.newStep(CPU)) {
+            FeatureTrainer.Summary s = trainer.train(step, images, labels, line -> {}, 1000);
+            for (PretrainStep.Stats st : s.history()) assertTrue(Double.isFinite(st.loss()));
+            assertTrue(step.maskToken().abs().sum().item_double() > 0, "the mask token starts at 0 and must move");
+        }
+    }
+
+    @Test void sinkhornTargetsShareThePrototypesEquallyAndRowsSumToOne() {
+        try (var scope = new PointerScope()) {
+            torch.manual_seed(1);
+            Tensor logits = torch.randn(8, 4).mul(Ops.s(0.1)).add(torch.randn(1, 4)); // one prototype favoured by every row
+            Tensor q = DinoPretrainStep.sinkhornKnopp(logits, 0.1, 50);
+            assertTrue(torch.allclose(q.sum(new long[]{1}), torch.ones(8), 1e-4, 1e-4, false), "rows sum to 1");
+            assertTrue(torch.allclose(q.sum(new long[]{0}), torch.full(new long[]{4}, Ops.s(2)), 1e-2, 1e-2, false),
+                    "each of 4 prototypes gets 8/4 rows");
+        }
+    }
+
+    @Test void koleoFallsAsTheEmbeddingsSpreadOut() {
+        try (var scope = new PointerScope()) {
+            Tensor close = Ops.fromFloats(new float[]{1, 0, 0.99f, 0.1f, 0.98f, -0.1f}, 3, 2);
+            Tensor spread = Ops.fromFloats(new float[]{1, 0, -0.5f, 0.87f, -0.5f, -0.87f}, 3, 2);
+            assertTrue(Ops.f(DinoPretrainStep.koleo(spread)) < Ops.f(DinoPretrainStep.koleo(close)));
+            // three points 120 degrees apart on the circle: nearest distance sqrt(3)
+            assertEquals(-Math.log(Math.sqrt(3)), Ops.f(DinoPretrainStep.koleo(spread)), 1e-3);
         }
     }
 }
