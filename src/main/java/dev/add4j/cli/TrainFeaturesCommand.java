@@ -81,6 +81,10 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
     @Option(names = "--koleo", paramLabel = "W", description = "Weight of DINOv2's KoLeo spreading term (default: 0, off).")
     Double koleo;
 
+    @Option(names = "--contrastive", paramLabel = "W",
+            description = "Weight of an InfoNCE term between the two global views (MoCo v3 without predictor; default: 0, off).")
+    Double contrastive;
+
     @Option(names = "--teacher-momentum", paramLabel = "M",
             description = "EMA momentum of the teacher at step 0, rising to 1 on a cosine (default: DINO's 0.996).")
     Double teacherMomentum;
@@ -188,6 +192,10 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             default -> throw new Add4jException("--targets: expected centre or sinkhorn, got '" + targets + "'");
         };
         d = d.withDinoV2(sinkhorn, koleo == null ? d.koleoWeight() : koleo);
+        if (contrastive != null) {
+            if (!(contrastive >= 0)) throw new Add4jException("--contrastive must be >= 0, got " + contrastive);
+            d = d.withContrastive(contrastive);
+        }
         if (teacherMomentum != null) {
             if (!(teacherMomentum >= 0 && teacherMomentum <= 1))
                 throw new Add4jException("--teacher-momentum must be in [0,1], got " + teacherMomentum);

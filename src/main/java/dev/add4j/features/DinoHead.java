@@ -43,10 +43,16 @@ public final class DinoHead extends Module {
     public Tensor prototypes() { return prototypes; }
 
     /** x [B,C] -> [B,K] cosines between the bottleneck embedding and each prototype. */
-    public Tensor forward(Tensor x) {
-        Tensor z = fc3.forward(torch.gelu(fc2.forward(torch.gelu(fc1.forward(x)))));                // [B,bottleneck]
-        Tensor w = unit(prototypes);                                                                 // [K,bottleneck]
-        return torch.linear(unit(z), w);                                                             // [B,K]
+    public Tensor forward(Tensor x) { return prototypeLogits(embed(x)); }
+
+    /** x [B,C] -> the unit-length bottleneck embedding [B,bottleneck]. */
+    public Tensor embed(Tensor x) {
+        return unit(fc3.forward(torch.gelu(fc2.forward(torch.gelu(fc1.forward(x))))));             // [B,bottleneck]
+    }
+
+    /** Unit-length embeddings [B,bottleneck] -> [B,K] cosines with each prototype. */
+    public Tensor prototypeLogits(Tensor embedded) {
+        return torch.linear(embedded, unit(prototypes));                                             // [B,K]
     }
 
     /** Rows scaled to unit l2 norm (eps 1e-6 against division by zero, as F.normalize). */

@@ -53,12 +53,16 @@ public final class DinoPretrainStep implements PretrainStep {
      *                            instead of centring: every prototype gets an equal share of the batch from step 0
      * @param koleoWeight         weight of DINOv2's KoLeo term on the student's global CLS embeddings, which spreads
      *                            them apart (DINOv2: 0.1), 0 for none
+     * @param contrastiveWeight   weight of an InfoNCE term between the student's and the EMA teacher's head embeddings of
+     *                            the two global views, the other images of the batch as negatives (MoCo v3, Chen et al.
+     *                            2021, without its predictor) [choice], 0 for none
      */
     public record Config(int prototypes, int headHidden, int bottleneck, double studentTemp, double teacherTempStart,
                          double teacherTemp, double teacherTempWarmup, double centerMomentum, double teacherMomentum,
                          int localViews, double freezeLastLayer, double maskedTokenWeight, double maskRatioMin,
-                         double maskRatioMax, boolean sinkhorn, double koleoWeight) {
+                         double maskRatioMax, boolean sinkhorn, double koleoWeight, double contrastiveWeight) {
         public Config {
+            if (contrastiveWeight < 0) throw new IllegalArgumentException("contrastiveWeight must be >= 0, got " + contrastiveWeight);
             if (koleoWeight < 0) throw new IllegalArgumentException("DINOv2: koleoWeight must be >= 0, got " + koleoWeight);
             if (maskedTokenWeight < 0 || !(maskRatioMin >= 0 && maskRatioMin <= maskRatioMax && maskRatioMax < 1))
                 throw new IllegalArgumentException("iBOT: maskedTokenWeight must be >= 0 and 0 <= maskRatioMin <= maskRatioMax < 1, got "
@@ -79,34 +83,41 @@ public final class DinoPretrainStep implements PretrainStep {
         }
 
         /** DINO's ViT-S settings, scaled down where marked. */
-        public static Config defaults() { return new Config(1024, 512, 64, 0.1, 0.04, 0.04, 0.3, 0.9, 0.996, 4, 0.01, 0, 0.1, 0.5, false, 0); }
+        public static Config defaults() { return new Config(1024, 512, 64, 0.1, 0.04, 0.04, 0.3, 0.9, 0.996, 4, 0.01, 0, 0.1, 0.5, false, 0, 0); }
 
         /** A small head for tests. */
-        public static Config tiny() { return new Config(64, 64, 16, 0.1, 0.04, 0.04, 0.3, 0.9, 0.996, 2, 0.0, 0, 0.1, 0.5, false, 0); }
+        public static Config tiny() { return new Config(64, 64, 16, 0.1, 0.04, 0.04, 0.3, 0.9, 0.996, 2, 0.0, 0, 0.1, 0.5, false, 0, 0); }
 
         /** The same settings with {@code n} local views. */
         public Config withLocalViews(int n) {
             return new Config(prototypes, headHidden, bottleneck, studentTemp, teacherTempStart, teacherTemp,
-                    teacherTempWarmup, centerMomentum, teacherMomentum, n, freezeLastLayer, maskedTokenWeight, maskRatioMin, maskRatioMax, sinkhorn, koleoWeight);
+                    teacherTempWarmup, centerMomentum, teacherMomentum, n, freezeLastLayer, maskedTokenWeight, maskRatioMin, maskRatioMax, sinkhorn, koleoWeight, contrastiveWeight);
         }
 
         /** The same settings with iBOT's masked-token loss at {@code weight} (0: off). */
         public Config withMaskedTokens(double weight) {
             return new Config(prototypes, headHidden, bottleneck, studentTemp, teacherTempStart, teacherTemp,
-                    teacherTempWarmup, centerMomentum, teacherMomentum, localViews, freezeLastLayer, weight, maskRatioMin, maskRatioMax, sinkhorn, koleoWeight);
+                    teacherTempWarmup, centerMomentum, teacherMomentum, localViews, freezeLastLayer, weight, maskRatioMin, maskRatioMax, sinkhorn, koleoWeight, contrastiveWeight);
         }
 
         /** DINOv2's additions to these settings: Sinkhorn-Knopp targets ({@code sinkhorn}) and KoLeo at {@code koleo}. */
         public Config withDinoV2(boolean sinkhornTargets, double koleo) {
             return new Config(prototypes, headHidden, bottleneck, studentTemp, teacherTempStart, teacherTemp,
                     teacherTempWarmup, centerMomentum, teacherMomentum, localViews, freezeLastLayer, maskedTokenWeight,
-                    maskRatioMin, maskRatioMax, sinkhornTargets, koleo);
+                    maskRatioMin, maskRatioMax, sinkhornTargets, koleo, contrastiveWeight);
+        }
+
+        /** The same settings with the InfoNCE term at {@code weight} (0: off). */
+        public Config withContrastive(double weight) {
+            return new Config(prototypes, headHidden, bottleneck, studentTemp, teacherTempStart, teacherTemp,
+                    teacherTempWarmup, centerMomentum, teacherMomentum, localViews, freezeLastLayer, maskedTokenWeight,
+                    maskRatioMin, maskRatioMax, sinkhorn, koleoWeight, weight);
         }
 
         /** The same settings with teacher and centre momenta {@code teacher} and {@code centre}. */
         public Config withMomenta(double teacher, double centre) {
             return new Config(prototypes, headHidden, bottleneck, studentTemp, teacherTempStart, teacherTemp,
-                    teacherTempWarmup, centre, teacher, localViews, freezeLastLayer, maskedTokenWeight, maskRatioMin, maskRatioMax, sinkhorn, koleoWeight);
+                    teacherTempWarmup, centre, teacher, localViews, freezeLastLayer, maskedTokenWeight, maskRatioMin, maskRatioMax, sinkhorn, koleoWeight, contrastiveWeight);
         }
     }
 
@@ -182,11 +193,13 @@ public final class DinoPretrainStep implements PretrainStep {
             try (var g = new NoGradGuard()) {
                 teacherTokens = teacherVit.tokens(global);                                                 // [2B,1+N,C]
             }
-            Tensor teacherOut = teacherHead.forward(teacherTokens.select(1, 0)).detach();                  // [2B,K]
+            Tensor teacherEmbedded = teacherHead.embed(teacherTokens.select(1, 0)).detach();               // [2B,D]
+            Tensor teacherOut = teacherHead.prototypeLogits(teacherEmbedded).detach();                     // [2B,K]
             Tensor targets = targets(teacherOut, center, at.teacherTemp());                                 // [2B,K]
             Tensor studentTokens = masked ? studentVit.tokens(global, mask, maskToken.token) : studentVit.tokens(global);
             Tensor studentCls = studentTokens.select(1, 0);                                                // [2B,C]
-            Tensor studentOut = studentHead.forward(studentCls);                                           // [2B,K]
+            Tensor studentEmbedded = studentHead.embed(studentCls);                                        // [2B,D]
+            Tensor studentOut = studentHead.prototypeLogits(studentEmbedded);                              // [2B,K]
             if (cfg.localViews() > 0) {
                 TensorVector locals = new TensorVector();
                 for (int i = 0; i < cfg.localViews(); i++) locals.push_back(augment.localView(images));
@@ -209,6 +222,8 @@ public final class DinoPretrainStep implements PretrainStep {
                             Ops.s(cfg.maskedTokenWeight()));
                 teacherPatches = tp;
             }
+            if (cfg.contrastiveWeight() > 0)
+                loss = loss.add(infoNce(studentEmbedded, teacherEmbedded, b, CONTRASTIVE_TEMPERATURE), Ops.s(cfg.contrastiveWeight()));
             if (cfg.koleoWeight() > 0)
                 for (int v = 0; v < 2; v++) // per view, as DINOv2
                     loss = loss.add(koleo(studentCls.narrow(0, v * b, b)), Ops.s(cfg.koleoWeight() / 2));
@@ -260,6 +275,27 @@ public final class DinoPretrainStep implements PretrainStep {
             }
             return q.mul(Ops.s(r));                                                                     // rows sum to 1
         }
+    }
+
+    /** MoCo v3's InfoNCE temperature. */
+    static final double CONTRASTIVE_TEMPERATURE = 0.2;
+
+    /**
+     * InfoNCE between views (MoCo v3's symmetric loss): the student's embedding of view v must pick out the teacher's
+     * embedding of the same image in the other view among the B images of the batch. Scaled by 2 tau, as MoCo v3.
+     * @param student unit-length embeddings of the 2 global views, view-major [2B,D]
+     * @param teacher the teacher's, same layout, no gradient [2B,D]
+     * @return the loss []
+     */
+    public static Tensor infoNce(Tensor student, Tensor teacher, long b, double temperature) {
+        Tensor labels = torch.arange(Ops.s(b), new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)).to(student.device(), torch.ScalarType.Long); // [B]
+        Tensor total = null;
+        for (int v = 0; v < 2; v++) {
+            Tensor logits = student.narrow(0, v * b, b).mm(teacher.narrow(0, (1 - v) * b, b).t()).div(Ops.s(temperature)); // [B,B]
+            Tensor ce = torch.cross_entropy_loss(logits, labels);
+            total = total == null ? ce : total.add(ce);
+        }
+        return total.mul(Ops.s(temperature));                                                        // (ce0 + ce1) / 2 * 2 tau
     }
 
     /**

@@ -189,4 +189,16 @@ class DinoPretrainStepTest {
             assertEquals(-Math.log(Math.sqrt(3)), Ops.f(DinoPretrainStep.koleo(spread)), 1e-3);
         }
     }
+
+    @Test void infoNceIsTheCrossEntropyOfPickingTheSameImageInTheOtherView() {
+        try (var scope = new PointerScope()) {
+            // B = 2, both views embed image i as e_i: logits 1/tau on the diagonal, 0 off it
+            Tensor e = Ops.fromFloats(new float[]{1, 0, 0, 1, 1, 0, 0, 1}, 4, 2);
+            double ce = Math.log(1 + Math.exp(-1 / 0.2));
+            assertEquals(2 * ce * 0.2, Ops.f(DinoPretrainStep.infoNce(e, e, 2, 0.2)), 1e-6);
+            // swapped partners in the teacher's second view: the student's view 0 now points at the wrong image
+            Tensor swapped = Ops.fromFloats(new float[]{1, 0, 0, 1, 0, 1, 1, 0}, 4, 2);
+            assertTrue(Ops.f(DinoPretrainStep.infoNce(e, swapped, 2, 0.2)) > 1.0);
+        }
+    }
 }
