@@ -67,6 +67,11 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
                     + "Default: ${DEFAULT-VALUE}.")
     String arch;
 
+    @Option(names = "--stem", paramLabel = "patch|conv",
+            description = "How pixels become tokens: one strided convolution per patch (ViT), or a stack of 3x3 convolutions "
+                    + "(Xiao et al. 2021; faster training). Default: patch.")
+    String stem;
+
     @Option(names = "--local-views", description = "DINO's 16 px local views per image (default: 4).")
     Integer localViews;
 
@@ -173,6 +178,12 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             case "tiny" -> Vit.Config.tiny();
             default -> throw new Add4jException("--arch: expected fmnist, small or tiny, got '" + arch + "'");
         };
+        if (stem != null) {
+            String st = stem.toLowerCase(Locale.ROOT);
+            if (!st.equals(Vit.PATCH_STEM) && !st.equals(Vit.CONV_STEM))
+                throw new Add4jException("--stem: expected patch or conv, got '" + stem + "'");
+            v = v.withStem(st);
+        }
         if (steps < 1) throw new Add4jException("--steps must be >= 1, got " + steps);
         if (batch < 2) throw new Add4jException("--batch must be >= 2, got " + batch);
         if (lr != null && !(lr > 0)) throw new Add4jException("--lr must be > 0, got " + lr);

@@ -51,9 +51,22 @@ public final class Vit extends Module {
      * @param depth     number of transformer blocks
      * @param heads     attention heads
      * @param mlpRatio  hidden width of the MLP as a multiple of C
+     * @param stem      how pixels become tokens: "patch", one strided convolution per patch (ViT), or "conv", log2(p)
+     *                  3x3 stride-2 convolutions with GELU and a 1x1 one (Xiao et al. 2021, "Early convolutions help
+     *                  transformers see better": faster, steadier training); null in older files means "patch"
      */
-    public record Config(int imageSize, int channels, int patchSize, int width, int depth, int heads, int mlpRatio) {
+    public record Config(int imageSize, int channels, int patchSize, int width, int depth, int heads, int mlpRatio, String stem) {
+        /** A ViT with the plain patch stem. */
+        public Config(int imageSize, int channels, int patchSize, int width, int depth, int heads, int mlpRatio) {
+            this(imageSize, channels, patchSize, width, depth, heads, mlpRatio, PATCH_STEM);
+        }
+
         public Config {
+            if (stem == null) stem = PATCH_STEM;
+            if (!stem.equals(PATCH_STEM) && !stem.equals(CONV_STEM))
+                throw new IllegalArgumentException("Vit: stem must be '" + PATCH_STEM + "' or '" + CONV_STEM + "', got '" + stem + "'");
+            if (stem.equals(CONV_STEM) && Integer.bitCount(patchSize) != 1)
+                throw new IllegalArgumentException("Vit: the conv stem needs a power-of-two patch size, got " + patchSize);
             if (imageSize < 1 || channels < 1)
                 throw new IllegalArgumentException("Vit: imageSize and channels must be positive, got " + imageSize + " and " + channels);
             if (patchSize < 1 || imageSize % patchSize != 0)
@@ -74,6 +87,9 @@ public final class Vit extends Module {
          */
         public static Config fmnist() { return new Config(32, 1, 4, 192, 12, 3, 4); }
 
+        /** The same network with the other stem. */
+        public Config withStem(String s) { return new Config(imageSize, channels, patchSize, width, depth, heads, mlpRatio, s); }
+
         /** A 4-block, 64-wide network for smoke runs on a CPU (0.2M parameters). */
         public static Config small() { return new Config(32, 1, 4, 64, 4, 2, 4); }
 
@@ -85,7 +101,11 @@ public final class Vit extends Module {
     }
 
     private final Config cfg;
-    private final Conv2d patchEmbed;
+    /** The stems' names in {@link Config#stem}. */
+    public static final String PATCH_STEM = "patch", CONV_STEM = "conv";
+
+    private final Conv2d patchEmbed;                 // the patch stem, or the conv stem's final 1x1 convolution
+    private final List<Conv2d> stemConvs = new ArrayList<>(); // the conv stem's 3x3 stride-2 convolutions
     private final Tensor clsToken, posEmbed;
     private final List<Block> blocks = new ArrayList<>();
     private final LayerNorm norm;
@@ -94,7 +114,18 @@ public final class Vit extends Module {
     public Vit(Config cfg) {
         this.cfg = cfg;
         long c = cfg.width(), n = (long) cfg.gridSide() * cfg.gridSide();
-        patchEmbed = child("patch_embed", new Conv2d(cfg.channels(), c, cfg.patchSize(), cfg.patchSize(), 0));
+        if (cfg.stem().equals(CONV_STEM)) {
+            int halvings = Integer.numberOfTrailingZeros(cfg.patchSize());
+            long in = cfg.channels();
+            for (int i = 0; i < halvings; i++) {
+                long out = Math.max(8, c >> (halvings - 1 - i));                                 // ..., C/2, C
+                stemConvs.add(child("stem." + i, new Conv2d(in, out, 3, 2, 1)));
+                in = out;
+            }
+            patchEmbed = child("patch_embed", new Conv2d(in, c, 1, 1, 0));
+        } else {
+            patchEmbed = child("patch_embed", new Conv2d(cfg.channels(), c, cfg.patchSize(), cfg.patchSize(), 0));
+        }
         clsToken = param("cls_token", torch.randn(1, 1, c).mul(Ops.s(0.02)));                    // [1,1,C]
         posEmbed = param("pos_embed", torch.randn(1, 1 + n, c).mul(Ops.s(0.02)));                // [1,1+N,C]
         for (int i = 0; i < cfg.depth(); i++)
@@ -200,7 +231,9 @@ public final class Vit extends Module {
             throw new IllegalArgumentException("x: expected [B," + cfg.channels() + ",S,S] with S a multiple of "
                     + cfg.patchSize() + ", got " + java.util.Arrays.toString(s).replace(" ", ""));
         long b = s[0], c = cfg.width();
-        Tensor patches = patchEmbed.forward(x).flatten(2, 3).transpose(1, 2);                      // [B,N,C]
+        Tensor h = x;
+        for (Conv2d conv : stemConvs) h = torch.gelu(conv.forward(h));                             // [B,c_i,S/2^i,S/2^i]
+        Tensor patches = patchEmbed.forward(h).flatten(2, 3).transpose(1, 2);                      // [B,N,C]
         if (mask != null) patches = torch.where(mask.unsqueeze(-1), maskToken.to(patches.scalar_type()), patches);
         Tensor cls = clsToken.expand(b, 1, c);                                                     // [B,1,C]
         return torch.cat(new TensorVector(cls, patches), 1).add(positions(s[2] / cfg.patchSize())); // [B,1+N,C]
@@ -242,7 +275,7 @@ public final class Vit extends Module {
             if (!FORMAT.equals(format) || json == null)
                 throw new Add4jException(file + ": not a feature network written by add4j train-features (metadata "
                         + FORMAT_KEY + " = " + format + ", expected " + FORMAT + ")");
-            Vit vit = new Vit(Json.readStrict(json, file + ": metadata " + CONFIG_KEY, Config.class));
+            Vit vit = new Vit(Json.readStrictOptional(json, file + ": metadata " + CONFIG_KEY, Config.class));
             SafeTensors.requireFinite(file, contents.tensors());
             vit.load(contents.tensors(), file.toString());
             vit.requiresGrad(false);
