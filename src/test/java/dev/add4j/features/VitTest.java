@@ -170,4 +170,29 @@ class VitTest {
             assertTrue(e.getMessage().contains("not a feature network"), e.getMessage());
         }
     }
+
+    @Test void convStemGivesTheSameTokenGridAndSurvivesSaveAndLoad(@TempDir Path dir) {
+        try (var scope = new PointerScope(); var g = new NoGradGuard()) {
+            Vit vit = new Vit(Vit.Config.tiny().withStem(Vit.CONV_STEM));      // patch 8: three 3x3 stride-2 convolutions
+            assertTrue(vit.namedParameters().containsKey("stem.2.weight"));
+            Tensor x = images(2);
+            assertArrayEquals(new long[]{2, 17, 32}, Ops.shape(vit.tokens(x)));
+            Path f = dir.resolve("conv.safetensors");
+            vit.save(f, Map.of());
+            Vit back = Vit.load(f);
+            assertEquals(Vit.CONV_STEM, back.config().stem());
+            assertTrue(torch.allclose(back.tokens(x), vit.tokens(x), 1e-2, 1e-2, false), "float16 weights, same network");
+        }
+    }
+
+    @Test void aFileWithoutAStemFieldLoadsAsThePatchStem(@TempDir Path dir) {
+        try (var scope = new PointerScope()) {
+            Vit vit = new Vit(Vit.Config.tiny());
+            Path f = dir.resolve("old.safetensors");
+            String old = dev.add4j.io.Json.write(Vit.Config.tiny()).replaceAll(",\\s*\"stem\"\\s*:\\s*\"patch\"", "");
+            assertFalse(old.contains("stem"), old);
+            SafeTensors.write(f, vit.namedParameters(), Map.of(Vit.FORMAT_KEY, Vit.FORMAT, Vit.CONFIG_KEY, old), SafeTensors.Dtype.F16);
+            assertEquals(Vit.PATCH_STEM, Vit.load(f).config().stem());
+        }
+    }
 }
