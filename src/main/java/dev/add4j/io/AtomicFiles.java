@@ -83,7 +83,7 @@ public final class AtomicFiles {
     }
 
     /** Makes the rename itself durable; some platforms cannot open a directory, and there it is skipped. */
-    private static void syncDirectory(Path dir) {
+    static void syncDirectory(Path dir) {
         try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
         } catch (IOException | UnsupportedOperationException ignored) {
