@@ -136,6 +136,7 @@ public final class Checkpoint {
             deleteTree(old);
             for (String name : parts.files())                                      // an older add4j's layout
                 Files.deleteIfExists(runDir.resolve(name.equals(TENSORS) ? LEGACY : name));
+            AtomicFiles.deleteLeftovers(runDir);                                   // of writes a kill cut short
         } catch (IOException e) {
             throw new Add4jException(current + ": cannot write the checkpoint: " + AtomicFiles.reason(e), e);
         }
