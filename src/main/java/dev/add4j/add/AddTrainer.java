@@ -8,10 +8,9 @@ import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.features.Vit;
 import dev.add4j.io.AtomicFiles;
+import dev.add4j.io.Checkpoint;
 import dev.add4j.io.Images;
 import dev.add4j.io.Json;
-import dev.add4j.io.SafeTensors;
-import dev.add4j.nn.Module;
 import dev.add4j.nn.LocalBatchNorm;
 import dev.add4j.nn.UNet;
 import dev.add4j.text.TextEncoder;
@@ -21,8 +20,6 @@ import dev.add4j.train.Optimizers;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Adam;
-import org.bytedeco.pytorch.InputArchive;
-import org.bytedeco.pytorch.OutputArchive;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -31,7 +28,6 @@ import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -42,15 +38,15 @@ import java.util.stream.Collectors;
  * Runs ADD: builds student, teacher, discriminator and optimisers, and around {@link AddStep} does what a run
  * needs: data, EMA, progress, {@code metrics.jsonl}, sample grids, a quick 1-step evaluation with the best student
  * kept, and atomic checkpoints that {@code --resume} continues bit for bit.
- * <p>Run directory: {@code config.json}, {@code checkpoint.safetensors} (student, EMA, heads),
- * {@code student-optimizer.pt}, {@code disc-optimizer.pt}, {@code metrics.jsonl}, {@code eval.jsonl},
+ * <p>Run directory: {@code config.json}, {@code checkpoint/} (student, EMA, heads and both optimisers' states: see
+ * {@link Checkpoint}), {@code metrics.jsonl}, {@code eval.jsonl},
  * {@code samples/step-NNNNNN.png}, {@code student.safetensors} (the EMA student) and {@code student-best.safetensors};
  * during an ODE warm-up also {@code ode-pairs.safetensors}, its pairs for {@code --resume} (deleted when it ends).
  */
 public final class AddTrainer implements AutoCloseable {
-    public static final String CHECKPOINT = "checkpoint.safetensors", STUDENT_OPT = "student-optimizer.pt",
-            DISC_OPT = "disc-optimizer.pt", LOG = "metrics.jsonl", EVAL_LOG = "eval.jsonl", MODEL = "student.safetensors",
+    public static final String LOG = "metrics.jsonl", EVAL_LOG = "eval.jsonl", MODEL = "student.safetensors",
             BEST = "student-best.safetensors", CONFIG = "config.json", SAMPLES = "samples";
+    static final String TRAINER = "add";                 // the checkpoint's trainer
 
     /**
      * When to look at the student during the run.
@@ -77,6 +73,7 @@ public final class AddTrainer implements AutoCloseable {
     private final VPredictionModel teacherModel;
     private final Vit features;                          // frozen; the discriminator's backbone
     private final org.bytedeco.pytorch.TensorVector studentParams;
+    private final Checkpoint.Parts parts;
     private OdeWarmup warmup;                            // the warm-up's pairs, made when the first warm-up step runs
     private long start;
     private double bestFid = Double.POSITIVE_INFINITY;
@@ -94,10 +91,10 @@ public final class AddTrainer implements AutoCloseable {
         this.monitor = monitor;
         this.teacherModel = teacher.model();
         this.features = features;
-        Path ckpt = out.resolve(CHECKPOINT);
-        if (!resume && (Files.exists(ckpt) || Files.exists(out.resolve(MODEL))))
+        if (!resume && (Checkpoint.exists(out) || Files.exists(out.resolve(MODEL))))
             throw new Add4jException(out + " already holds an ADD run: pass --resume to continue it, or choose another --out");
-        if (resume && !Files.exists(ckpt)) throw new Add4jException(out + ": nothing to resume (no " + CHECKPOINT + ")");
+        if (resume && !Checkpoint.exists(out) && !Files.exists(out.resolve(CONFIG)))
+            throw new Add4jException(out + ": nothing to resume (no " + Checkpoint.DIR + "/)");
         if (teacher.isStudent()) throw new Add4jException("--teacher: " + "expected a teacher model, got a student");
         torch.manual_seed(cfg.seed());
         UNet.Config unet = teacher.model().net().config();
@@ -120,8 +117,10 @@ public final class AddTrainer implements AutoCloseable {
                     (st, s) -> pairs().loss(st, s).total());
             sampleCond = retained(data.batch(cfg.seed() + 7, 0, 40, 0.0).cond()); // 40 fixed captions for the grids
         }
-        if (resume) restore(ckpt);
-        AtomicFiles.writeString(out.resolve(CONFIG), Json.write(cfg)); // on resume: the same, or a longer run
+        parts = new Checkpoint.Parts(Map.of("student", net, "ema", ema, "heads", disc.heads()),
+                Map.of("student-optimizer", studentOpt, "disc-optimizer", discOpt));
+        if (resume) restore();
+        writeConfig();                                                 // on resume: the same, or a longer run
     }
 
     /**
@@ -247,67 +246,46 @@ public final class AddTrainer implements AutoCloseable {
         return m;
     }
 
-    /** Writes the checkpoint, both optimisers' states and the EMA student, each atomically. */
+    /** Writes the EMA student, then the checkpoint (which commits the step: a student ahead of it is harmless). */
     public void save(long stepsDone) {
-        try (var scope = new PointerScope()) {
-            Map<String, Tensor> all = new LinkedHashMap<>();
-            student.net().namedParameters().forEach((k, v) -> all.put("student." + k, v));
-            ema.namedParameters().forEach((k, v) -> all.put("ema." + k, v));
-            disc.heads().namedParameters().forEach((k, v) -> all.put("heads." + k, v));
-            disc.heads().namedBuffers().forEach((k, v) -> all.put("heads_buffer." + k, v));
-            Map<String, String> meta = new LinkedHashMap<>();
-            meta.put("step", Long.toString(stepsDone));
-            meta.put("config", Json.compact(cfg));
-            meta.put("best_fid", Double.toString(bestFid));
-            SafeTensors.write(out.resolve(CHECKPOINT), all, meta, SafeTensors.Dtype.F32);
-            saveOptimizer(studentOpt, STUDENT_OPT);
-            saveOptimizer(discOpt, DISC_OPT);
-            Map<String, String> prov = studentMetadata(stepsDone);
-            ModelFile.save(out.resolve(MODEL), ema, "student", prov);
+        ModelFile.save(out.resolve(MODEL), ema, "student", studentMetadata(stepsDone));
+        Checkpoint.save(out, TRAINER, stepsDone, cfg, Map.of("best_fid", Double.toString(bestFid)), parts);
+    }
+
+    /** Continues from the checkpoint, checked whole first; a run stopped before its first one starts again at 0. */
+    private void restore() {
+        Checkpoint.Saved c = Checkpoint.read(out, TRAINER, parts, cfg.steps());
+        if (c == null) {
+            System.out.println(out + ": no checkpoint yet (the run stopped before its first): starting at iteration 0");
+        } else {
+            AddConfig saved = c.config(AddConfig.class);
+            if (!saved.withSteps(cfg.steps()).equals(cfg))                   // --steps may grow on resume
+                throw new Add4jException(c.source() + ": was made with other settings; resume with the same options (a run started before distill's --preset: add --preset paper; saved: " + Json.compact(saved) + ")");
+            String best = c.extra().getOrDefault("best_fid", "Infinity");
+            try {
+                bestFid = Double.parseDouble(best);
+            } catch (NumberFormatException e) {
+                throw new Add4jException(c.source() + ": best_fid '" + best + "' is not a number");
+            }
+            c.restore(parts, data.device());
+            start = c.step();
+        }
+        for (String log : List.of(LOG, EVAL_LOG)) {
+            int dropped = TrainLoop.truncate(out.resolve(log), start);
+            if (dropped > 0) System.out.printf("%s: dropped %d records past iteration %d%n", out.resolve(log), dropped, start);
+        }
+    }
+
+    /** config.json, unless it already says the same (a finished run resumed writes nothing). */
+    private void writeConfig() {
+        Path f = out.resolve(CONFIG);
+        String json = Json.write(cfg);
+        try {
+            if (Files.isRegularFile(f) && Files.readString(f).equals(json)) return;
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            // unreadable: written again below
         }
-    }
-
-    private void saveOptimizer(Adam opt, String name) throws IOException {
-        Path tmp = out.resolve(name + ".tmp");
-        OutputArchive archive = new OutputArchive();
-        opt.save(archive);
-        archive.save_to(tmp.toString());
-        Files.move(tmp, out.resolve(name), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-    }
-
-    private void restore(Path ckpt) {
-        SafeTensors.Contents c = SafeTensors.read(ckpt);
-        AddConfig saved = Json.read(c.metadata().getOrDefault("config", "{}"), AddConfig.class);
-        if (!saved.withSteps(cfg.steps()).equals(cfg))                       // --steps may grow on resume
-            throw new Add4jException(ckpt + ": was made with other settings; resume with the same options (a run started before distill's --preset: add --preset paper; saved: " + Json.compact(saved) + ")");
-        try (var scope = new PointerScope()) {
-            load(student.net(), c, "student.", ckpt);
-            load(ema, c, "ema.", ckpt);
-            load(disc.heads(), c, "heads.", ckpt);
-            Map<String, Tensor> buffers = new LinkedHashMap<>();
-            c.tensors().forEach((k, v) -> { if (k.startsWith("heads_buffer.")) buffers.put(k.substring(13), v.to(data.device(), torch.ScalarType.Float)); });
-            disc.heads().loadBuffers(buffers, ckpt.toString());
-        }
-        loadOptimizer(studentOpt, STUDENT_OPT);
-        loadOptimizer(discOpt, DISC_OPT);
-        start = Long.parseLong(c.metadata().getOrDefault("step", "0"));
-        bestFid = Double.parseDouble(c.metadata().getOrDefault("best_fid", "Infinity"));
-    }
-
-    private void load(Module m, SafeTensors.Contents c, String prefix, Path ckpt) {
-        Map<String, Tensor> w = new LinkedHashMap<>();
-        c.tensors().forEach((k, v) -> { if (k.startsWith(prefix)) w.put(k.substring(prefix.length()), v.to(data.device(), torch.ScalarType.Float)); });
-        m.load(w, ckpt + " (" + prefix + ")");
-    }
-
-    private void loadOptimizer(Adam opt, String name) {
-        Path f = out.resolve(name);
-        if (!Files.exists(f)) throw new Add4jException(f + ": missing; cannot resume the optimiser");
-        InputArchive in = new InputArchive();
-        in.load_from(f.toString());
-        opt.load(in);
+        AtomicFiles.writeString(f, json);
     }
 
     /** Runs the remaining iterations with progress, logging and checkpoints. */

@@ -149,6 +149,11 @@ public final class DistillCommand implements Callable<Integer> {
                         trainer.student().net().parameterCount(), initFile != null ? initFile.toString() : cfg.studentInit().cliName(), vit.config().depth(), vit.width(),
                         trainer.discriminator().heads().heads(), trainer.discriminator().backbone(), images.size(),
                         device.str().getString(), trainer.startStep(), cfg.steps());
+                if (trainer.startStep() == cfg.steps()) {
+                    System.out.println(out + ": the run is already finished (iteration " + cfg.steps() + " of " + cfg.steps()
+                            + "); nothing written. Its student is " + out.resolve(AddTrainer.MODEL) + "; a larger --steps continues it");
+                    return 0;
+                }
                 long done = trainer.train(maxMinutes, checkpointEvery, logEvery, System.out);
                 System.out.println("wrote " + out.resolve(AddTrainer.MODEL) + " after " + done + " iterations"
                         + (evalEvery > 0 ? " (best 1-step student: " + out.resolve(AddTrainer.BEST) + ")" : ""));

@@ -61,6 +61,11 @@ public final class TrainTeacherCommand implements Callable<Integer> {
              TeacherTrainer trainer = new TeacherTrainer(cfg, images, out, resume, prov)) {
             System.out.printf("teacher: %,d parameters, %d training images, device %s, steps %d..%d%n",
                     trainer.model().net().parameterCount(), images.size(), device.str().getString(), trainer.startStep(), steps);
+            if (trainer.startStep() == steps) {
+                System.out.println(out + ": the run is already finished (step " + steps + " of " + steps + "); nothing written. "
+                        + "Its model is " + out.resolve(TeacherTrainer.MODEL) + "; a larger --steps continues it");
+                return 0;
+            }
             long done = trainer.train(maxMinutes, checkpointEvery, System.out);
             System.out.println("wrote " + out.resolve(TeacherTrainer.MODEL) + " after " + done + " steps");
         }

@@ -70,6 +70,21 @@ public final class AtomicFiles {
         }
     }
 
+    // the temporary files of write(): ".NAME.UUID.tmp"
+    private static final java.util.regex.Pattern TEMPORARY =
+            java.util.regex.Pattern.compile("\\..+\\.\\p{XDigit}{8}-\\p{XDigit}{4}-\\p{XDigit}{4}-\\p{XDigit}{4}-\\p{XDigit}{12}\\.tmp");
+
+    /**
+     * Deletes the temporary files that writes into {@code dir} left when a kill cut them short. Only for a directory
+     * that no other write is going into at the time (a run's directory, between steps).
+     */
+    static void deleteLeftovers(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList())
+                if (TEMPORARY.matcher(f.getFileName().toString()).matches() && Files.isRegularFile(f)) Files.deleteIfExists(f);
+        }
+    }
+
     /** Writes {@code text} as UTF-8 to {@code target} atomically (see {@link #write}). */
     public static void writeString(Path target, String text) {
         byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
@@ -83,7 +98,7 @@ public final class AtomicFiles {
     }
 
     /** Makes the rename itself durable; some platforms cannot open a directory, and there it is skipped. */
-    private static void syncDirectory(Path dir) {
+    static void syncDirectory(Path dir) {
         try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
         } catch (IOException | UnsupportedOperationException ignored) {

@@ -6,8 +6,8 @@ import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.TeacherLoss;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.AtomicFiles;
+import dev.add4j.io.Checkpoint;
 import dev.add4j.io.Json;
-import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
 import org.bytedeco.javacpp.PointerScope;
@@ -16,29 +16,24 @@ import org.bytedeco.pytorch.AdamWOptions;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
-import org.bytedeco.pytorch.InputArchive;
-import org.bytedeco.pytorch.OutputArchive;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
-import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * Trains the text-conditional teacher: the network, its EMA, the optimiser and the run directory
- * ({@code config.json}, {@code checkpoint.safetensors} + {@code optimizer.pt}, {@code train-log.jsonl},
- * and the shipped EMA weights {@code teacher.safetensors}).
+ * ({@code config.json}, {@code checkpoint/} (see {@link Checkpoint}), {@code train-log.jsonl}, and the shipped EMA
+ * weights {@code teacher.safetensors}).
  */
 public final class TeacherTrainer implements AutoCloseable {
-    public static final String CHECKPOINT = "checkpoint.safetensors", OPTIMIZER = "optimizer.pt",
-            LOG = "train-log.jsonl", MODEL = "teacher.safetensors", CONFIG = "config.json";
+    public static final String LOG = "train-log.jsonl", MODEL = "teacher.safetensors", CONFIG = "config.json";
+    static final String TRAINER = "teacher";                  // the checkpoint's trainer
 
     private final TeacherConfig cfg;
     private final CaptionedImages data;
@@ -49,6 +44,7 @@ public final class TeacherTrainer implements AutoCloseable {
     private final Ema emaUpdate;
     private final AdamW opt;
     private final TensorVector params;
+    private final Checkpoint.Parts parts;
     private long start;
 
     /**
@@ -60,11 +56,10 @@ public final class TeacherTrainer implements AutoCloseable {
         this.data = data;
         this.out = out;
         this.provenance = provenance;
-        Path ckpt = out.resolve(CHECKPOINT);
-        if (!resume && (Files.exists(ckpt) || Files.exists(out.resolve(MODEL))))
+        if (!resume && (Checkpoint.exists(out) || Files.exists(out.resolve(MODEL))))
             throw new Add4jException(out + " already holds a training run: pass --resume to continue it, or choose another --out");
-        if (resume && !Files.exists(ckpt))
-            throw new Add4jException(out + ": nothing to resume (no " + CHECKPOINT + ")");
+        if (resume && !Checkpoint.exists(out) && !Files.exists(out.resolve(CONFIG)))
+            throw new Add4jException(out + ": nothing to resume (no " + Checkpoint.DIR + "/)");
         torch.manual_seed(cfg.seed());
         UNet net = new UNet(cfg.unet());
         ema = new UNet(cfg.unet());
@@ -76,8 +71,9 @@ public final class TeacherTrainer implements AutoCloseable {
         AdamWOptions options = new AdamWOptions(cfg.lr());
         options.weight_decay().put(0.0); // [choice] no decay: a small net on a small data set, EMA does the smoothing
         opt = new AdamW(params, options);
-        if (resume) restore(ckpt);
-        else AtomicFiles.writeString(out.resolve(CONFIG), Json.write(cfg));
+        parts = new Checkpoint.Parts(Map.of("net", net, "ema", ema), Map.of("optimizer", opt));
+        if (resume) restore();
+        if (start == 0) AtomicFiles.writeString(out.resolve(CONFIG), Json.write(cfg));
     }
 
     public VPredictionModel model() { return model; }
@@ -114,49 +110,28 @@ public final class TeacherTrainer implements AutoCloseable {
         }
     }
 
-    /** Writes checkpoint, optimiser state and the current EMA model, each atomically. */
+    /** Writes the EMA model, then the checkpoint (which commits the step: a model ahead of it is harmless). */
     public void save(long stepsDone) {
-        try (var scope = new PointerScope()) {
-            Map<String, Tensor> all = new LinkedHashMap<>();
-            model.net().namedParameters().forEach((k, v) -> all.put("net." + k, v));
-            ema.namedParameters().forEach((k, v) -> all.put("ema." + k, v));
-            Map<String, String> meta = new LinkedHashMap<>();
-            meta.put("step", Long.toString(stepsDone));
-            meta.put("config", Json.compact(cfg));
-            SafeTensors.write(out.resolve(CHECKPOINT), all, meta, SafeTensors.Dtype.F32);
-            Path tmp = out.resolve(OPTIMIZER + ".tmp");
-            OutputArchive archive = new OutputArchive();
-            opt.save(archive);
-            archive.save_to(tmp.toString());
-            Files.move(tmp, out.resolve(OPTIMIZER), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            Map<String, String> prov = new LinkedHashMap<>(provenance);
-            prov.put("add4j.steps", Long.toString(stepsDone));
-            ModelFile.save(out.resolve(MODEL), ema, "teacher", prov);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        Map<String, String> prov = new LinkedHashMap<>(provenance);
+        prov.put("add4j.steps", Long.toString(stepsDone));
+        ModelFile.save(out.resolve(MODEL), ema, "teacher", prov);
+        Checkpoint.save(out, TRAINER, stepsDone, cfg, Map.of(), parts);
     }
 
-    private void restore(Path ckpt) {
-        SafeTensors.Contents c = SafeTensors.read(ckpt);
-        TeacherConfig saved = Json.read(c.metadata().getOrDefault("config", "{}"), TeacherConfig.class);
-        if (!saved.unet().equals(cfg.unet()))
-            throw new Add4jException(ckpt + ": was trained with a different network (" + saved.unet() + ")");
-        try (var scope = new PointerScope()) {
-            Map<String, Tensor> net = new LinkedHashMap<>(), avg = new LinkedHashMap<>();
-            c.tensors().forEach((k, v) -> {
-                if (k.startsWith("net.")) net.put(k.substring(4), v.to(data.device(), torch.ScalarType.Float));
-                else if (k.startsWith("ema.")) avg.put(k.substring(4), v.to(data.device(), torch.ScalarType.Float));
-            });
-            model.net().load(net, ckpt.toString());
-            ema.load(avg, ckpt.toString());
+    /** Continues from the checkpoint, checked whole first; a run stopped before its first one starts again at 0. */
+    private void restore() {
+        Checkpoint.Saved c = Checkpoint.read(out, TRAINER, parts, cfg.steps());
+        if (c == null) {
+            System.out.println(out + ": no checkpoint yet (the run stopped before its first): starting at step 0");
+        } else {
+            TeacherConfig saved = c.config(TeacherConfig.class);
+            if (!saved.unet().equals(cfg.unet()))
+                throw new Add4jException(c.source() + ": was trained with a different network (" + saved.unet() + ")");
+            c.restore(parts, data.device());
+            start = c.step();
         }
-        Path optFile = out.resolve(OPTIMIZER);
-        if (!Files.exists(optFile)) throw new Add4jException(optFile + ": missing; cannot resume the optimiser");
-        InputArchive in = new InputArchive();
-        in.load_from(optFile.toString());
-        opt.load(in);
-        start = Long.parseLong(c.metadata().getOrDefault("step", "0"));
+        int dropped = TrainLoop.truncate(out.resolve(LOG), start);
+        if (dropped > 0) System.out.printf("%s: dropped %d records past step %d%n", out.resolve(LOG), dropped, start);
     }
 
     /** Runs the remaining steps with progress, logging and checkpoints. */

@@ -1,16 +1,21 @@
 package dev.add4j.train;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Json;
 
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.LongSupplier;
+import java.util.stream.Collectors;
 
 /**
  * Everything around a training step, written once for every trainer (edm's training_loop): run steps from
@@ -107,6 +112,34 @@ public final class TrainLoop {
         if (s >= 3600) return String.format("%dh%02dm", s / 3600, (s % 3600) / 60);
         if (s >= 60) return String.format("%dm%02ds", s / 60, s % 60);
         return s + "s";
+    }
+
+    /**
+     * Drops the records of a JSONL log past {@code step}, and any line that is not a record (one a kill cut short), so
+     * that a run resumed from its checkpoint at {@code step} logs no step twice. The file is rewritten atomically, and
+     * only when something is dropped.
+     * @return how many lines were dropped
+     */
+    public static int truncate(Path log, long step) {
+        if (!Files.exists(log)) return 0;
+        try {
+            List<String> lines = new String(Files.readAllBytes(log), StandardCharsets.UTF_8).lines().toList();
+            List<String> kept = lines.stream().filter(l -> atOrBefore(l, step)).toList();
+            if (kept.size() < lines.size())
+                AtomicFiles.writeString(log, kept.stream().map(l -> l + "\n").collect(Collectors.joining()));
+            return lines.size() - kept.size();
+        } catch (IOException e) {
+            throw new dev.add4j.Add4jException(log + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean atOrBefore(String line, long step) {
+        try {
+            JsonNode s = Json.tree(line).get("step");
+            return s != null && s.canConvertToLong() && s.isIntegralNumber() && s.asLong() <= step;
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     /** Appends one line to a JSONL log (creating it). */

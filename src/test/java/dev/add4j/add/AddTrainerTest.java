@@ -199,6 +199,29 @@ class AddTrainerTest {
         assertTrue(e.getMessage().contains("other settings"), e.getMessage());
     }
 
+    @Test void aFinishedRunResumedChangesNoFile(@TempDir Path dir) throws Exception {
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 1);
+        try (AddTrainer t = trainer(c, dir, false)) {
+            t.step(0);
+            t.save(1);
+        }
+        Map<String, String> before = snapshot(dir);
+        try (AddTrainer t = trainer(c, dir, true)) {
+            assertEquals(1, t.startStep());
+        }
+        assertEquals(before, snapshot(dir));
+    }
+
+    /** Every file under {@code dir}: its bytes' hash, size and modification time. */
+    static Map<String, String> snapshot(Path dir) throws java.io.IOException {
+        Map<String, String> out = new java.util.TreeMap<>();
+        try (var files = Files.walk(dir)) {
+            for (Path f : files.filter(Files::isRegularFile).toList())
+                out.put(dir.relativize(f).toString(), java.util.Arrays.hashCode(Files.readAllBytes(f)) + "@" + Files.getLastModifiedTime(f).toMillis() + "/" + Files.size(f));
+        }
+        return out;
+    }
+
     @Test void classGroupedBatchesHoldOneClassPerGroupAndDependOnlyOnSeedAndStep() {
         try (var scope = new PointerScope()) {
             CaptionedImages.Batch a = data.classGroupedBatch(3, 5, 32, 8), again = data.classGroupedBatch(3, 5, 32, 8),

@@ -67,13 +67,13 @@ class TeacherTrainerTest {
         assertEquals(cfg(6), Json.read(split.resolve(TeacherTrainer.CONFIG), TeacherConfig.class));
     }
 
-    /** Every file of a directory with its bytes and modification time. */
+    /** Every file under a directory with its bytes and modification time. */
     static Map<String, String> snapshot(Path dir) throws IOException {
         Map<String, String> out = new TreeMap<>();
-        try (Stream<Path> files = Files.list(dir)) {
-            for (Path f : files.toList()) {
+        try (Stream<Path> files = Files.walk(dir)) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
                 FileTime m = Files.getLastModifiedTime(f);
-                out.put(f.getFileName().toString(), Arrays.hashCode(Files.readAllBytes(f)) + "@" + m.toMillis() + "/" + Files.size(f));
+                out.put(dir.relativize(f).toString(), Arrays.hashCode(Files.readAllBytes(f)) + "@" + m.toMillis() + "/" + Files.size(f));
             }
         }
         return out;
@@ -85,11 +85,32 @@ class TeacherTrainerTest {
             t.save(1);
         }
         Map<String, String> before = snapshot(dir);
-        assertTrue(before.keySet().containsAll(List.of(TeacherTrainer.CHECKPOINT, TeacherTrainer.OPTIMIZER, TeacherTrainer.MODEL,
+        assertTrue(before.keySet().containsAll(List.of("checkpoint/manifest.json", "checkpoint/optimizer.pt", TeacherTrainer.MODEL,
                 TeacherTrainer.CONFIG)), before.toString());
         var e = assertThrows(Add4jException.class, () -> trainer(2, dir, false));
         assertTrue(e.getMessage().contains("already holds a training run") && e.getMessage().contains("--resume"), e.getMessage());
         assertEquals(before, snapshot(dir));
+    }
+
+    @Test void aResumeDropsTheLogsRecordsPastTheCheckpointAndALineAKillCutShort(@TempDir Path dir) throws IOException {
+        try (TeacherTrainer t = trainer(6, dir, false)) {
+            t.step(0);
+            t.step(1);
+            t.save(2);
+        }
+        Path log = dir.resolve(TeacherTrainer.LOG);
+        Files.writeString(log, "{\"step\":1,\"loss\":1.0}\n{\"step\":2,\"loss\":0.9}\n{\"step\":3,\"loss\":0.8}\n{\"step\":4,\"lo");
+        try (TeacherTrainer t = trainer(6, dir, true)) {
+            assertEquals(2, t.startStep());
+        }
+        assertEquals(List.of("{\"step\":1,\"loss\":1.0}", "{\"step\":2,\"loss\":0.9}"), Files.readAllLines(log));
+    }
+
+    @Test void aRunStoppedBeforeItsFirstCheckpointResumesFromStepZero(@TempDir Path dir) {
+        trainer(6, dir, false).close();                                 // config.json, no checkpoint: a kill came first
+        try (TeacherTrainer t = trainer(6, dir, true)) {
+            assertEquals(0, t.startStep());
+        }
     }
 
     @Test void resumingADirectoryWithoutACheckpointIsRefused(@TempDir Path dir) {
