@@ -9,6 +9,7 @@ import dev.add4j.features.FeatureTrainer;
 import dev.add4j.features.Knn;
 import dev.add4j.features.PretrainStep;
 import dev.add4j.features.Vit;
+import dev.add4j.io.Checkpoint;
 import dev.add4j.io.Json;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -104,6 +105,17 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             description = "Steps between k-NN measurements during training, on the --knn-train/--knn-test images (default: 0, only at the end).")
     int knnEvery;
 
+    @Option(names = "--checkpoint-every", paramLabel = "N", defaultValue = "250",
+            description = "Steps between checkpoints in OUT's run directory (FILE.run/, next to --out); 0: none (default: ${DEFAULT-VALUE}).")
+    int checkpointEvery;
+
+    @Option(names = "--resume", description = "Continue the run from the checkpoint in FILE.run/ (same flags).")
+    boolean resume;
+
+    @Option(names = "--max-minutes", paramLabel = "M", defaultValue = "0",
+            description = "Stop after about M minutes of training with a checkpoint, to be continued with --resume (default: 0, no limit).")
+    double maxMinutes;
+
     @Option(names = "--log-every", defaultValue = "50", description = "Steps between progress lines (default: ${DEFAULT-VALUE}).")
     int logEvery;
 
@@ -115,14 +127,22 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Outputs.file(out, force.force);
+        if (knnEvery < 0) throw new Add4jException("--knn-every must be >= 0, got " + knnEvery);
+        if (checkpointEvery < 0) throw new Add4jException("--checkpoint-every must be >= 0, got " + checkpointEvery);
+        if (!(maxMinutes >= 0)) throw new Add4jException("--max-minutes must be >= 0, got " + maxMinutes);
+        FeatureTrainConfig cfg = config();
+        Path runDir = runDir(out);
+        if (resume && !Checkpoint.exists(runDir)) throw new Add4jException(runDir + ": nothing to resume (no " + Checkpoint.DIR + "/)");
+        if (!resume && Checkpoint.exists(runDir) && !force.force)
+            throw new Add4jException(runDir + " holds a checkpoint of an earlier run: continue it with --resume, or start over with --force");
         Device device = deviceOption.init();
         PrintWriter log = spec.commandLine().getOut();
-        FeatureTrainConfig cfg = config();
         FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
         int bank = limit("--knn-train", knnTrain, train.n()), queries = limit("--knn-test", knnTest, test.n());
         Vit.Config v = cfg.vit();
-        log.printf(Locale.ROOT, "train-features: %s, ViT %d blocks x %d (patch %d), %d training images, %d steps x %d, lr %.2e, on %s%n",
-                cfg.objective().cliName(), v.depth(), v.width(), v.patchSize(), train.n(), cfg.steps(), cfg.batch(), cfg.lr(), device.str().getString(java.nio.charset.StandardCharsets.UTF_8));
+        log.printf(Locale.ROOT, "train-features: %s, ViT %d blocks x %d (patch %d, %s stem), %d training images, %d steps x %d, lr %.2e, on %s%n",
+                cfg.objective().cliName(), v.depth(), v.width(), v.patchSize(), v.stem(), train.n(), cfg.steps(), cfg.batch(), cfg.lr(),
+                device.str().getString(java.nio.charset.StandardCharsets.UTF_8));
         log.flush();
 
         FeatureTrainer trainer = new FeatureTrainer(cfg);
@@ -132,24 +152,49 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             Tensor labels = FeatureTrainer.labels(train, train.n(), device);                               // [N]
             Tensor testImages = FeatureTrainer.images(test, queries, device);                              // [M,1,32,32]
             Tensor testLabels = FeatureTrainer.labels(test, queries, device);                              // [M]
-            // the untrained network's score is the bar: random ViT features already classify far above chance
-            double knnUntrained = Knn.accuracy(step.backbone(), images.narrow(0, 0, bank), labels.narrow(0, 0, bank),
-                    testImages, testLabels, FashionMnist.CLASSES);
-            log.printf(Locale.ROOT, "parameters: %,d in the backbone; k-NN accuracy before training: %.4f%n",
-                    step.backbone().parameterCount(), knnUntrained);
+            java.util.function.DoubleSupplier knnNow = () -> Knn.accuracy(step.backbone(), images.narrow(0, 0, bank),
+                    labels.narrow(0, 0, bank), testImages, testLabels, FashionMnist.CLASSES);
+            int start = 0;
+            double knnUntrained;
+            if (resume) {
+                Checkpoint.Saved saved = Checkpoint.read(runDir, TRAINER, step.parts(), cfg.steps());
+                if (!Json.write(saved.config(FeatureTrainConfig.class)).equals(Json.write(cfg)))
+                    throw new Add4jException(saved.source() + ": the run was started with other settings; resume it with the same flags");
+                saved.restore(step.parts(), device);
+                start = (int) saved.step();
+                knnUntrained = Double.parseDouble(saved.extra().getOrDefault(KNN_UNTRAINED, "NaN"));
+                log.printf(Locale.ROOT, "resumed at step %d of %d from %s%n", start, cfg.steps(), saved.source());
+            } else {
+                // the untrained network's score is the bar: random ViT features already classify far above chance
+                knnUntrained = knnNow.getAsDouble();
+                log.printf(Locale.ROOT, "parameters: %,d in the backbone; k-NN accuracy before training: %.4f%n",
+                        step.backbone().parameterCount(), knnUntrained);
+            }
             log.flush();
-            if (knnEvery < 0) throw new Add4jException("--knn-every must be >= 0, got " + knnEvery);
-            FeatureTrainer.Summary summary = trainer.train(step, images, labels, line -> { log.println(line); log.flush(); }, logEvery,
-                    knnEvery, k -> {
-                        log.printf(Locale.ROOT, "step %d  k-NN accuracy %.4f%n", k, Knn.accuracy(step.backbone(),
-                                images.narrow(0, 0, bank), labels.narrow(0, 0, bank), testImages, testLabels, FashionMnist.CLASSES));
-                        log.flush();
+            Map<String, String> extra = Map.of(KNN_UNTRAINED, String.valueOf(knnUntrained));
+            long deadline = maxMinutes > 0 ? System.nanoTime() + (long) (maxMinutes * 60e9) : Long.MAX_VALUE;
+            int[] reached = {start};
+            FeatureTrainer.Summary summary = trainer.train(step, images, labels, line -> { log.println(line); log.flush(); },
+                    logEvery, start, k -> {
+                        reached[0] = k;
+                        if (knnEvery > 0 && k % knnEvery == 0 && k < cfg.steps()) {
+                            log.printf(Locale.ROOT, "step %d  k-NN accuracy %.4f%n", k, knnNow.getAsDouble());
+                            log.flush();
+                        }
+                        boolean stop = System.nanoTime() > deadline && k < cfg.steps();
+                        if ((checkpointEvery > 0 && k % checkpointEvery == 0) || stop || k == cfg.steps())
+                            Checkpoint.save(runDir, TRAINER, k, cfg, extra, step.parts());
+                        return !stop;
                     });
+            if (reached[0] < cfg.steps()) {
+                log.printf(Locale.ROOT, "stopped after --max-minutes at step %d of %d, checkpoint in %s; continue with --resume%n",
+                        reached[0], cfg.steps(), runDir);
+                return 0;
+            }
 
-            double knn = Knn.accuracy(step.backbone(), images.narrow(0, 0, bank), labels.narrow(0, 0, bank),
-                    testImages, testLabels, FashionMnist.CLASSES);
+            double knn = knnNow.getAsDouble();
             double minutes = (System.nanoTime() - started) / 60e9;
-            log.printf(Locale.ROOT, "k-NN accuracy (k=%d, %d train -> %d test): %.4f (untrained %.4f)   loss %.4f -> %.4f   %.3f s/step, %.1f min in all%n",
+            log.printf(Locale.ROOT, "k-NN accuracy (k=%d, %d train -> %d test): %.4f (untrained %.4f)   loss %.4f -> %.4f   %.3f s/step, %.1f min in this sitting%n",
                     Knn.K, bank, queries, knn, knnUntrained, summary.firstLoss(), summary.lastLoss(), summary.secondsPerStep(), minutes);
 
             Map<String, String> meta = new LinkedHashMap<>();
@@ -167,6 +212,15 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             log.println("wrote " + out);
         }
         return 0;
+    }
+
+    static final String TRAINER = "features", KNN_UNTRAINED = "knn_untrained";
+
+    /** The run directory of an output file: checkpoints of {@code out.safetensors} go to {@code out.run/}. */
+    static Path runDir(Path out) {
+        String name = out.getFileName().toString();
+        String stem = name.endsWith(".safetensors") ? name.substring(0, name.length() - ".safetensors".length()) : name;
+        return out.resolveSibling(stem + ".run");
     }
 
     /** The run's config: DINO's recipe, overridden by the flags given. */

@@ -70,6 +70,9 @@ public final class Augment {
         gen.retainReference(); // lives as long as this object, not the caller's scope
     }
 
+    /** Restarts the random stream at {@code seed}. */
+    public void reseed(long seed) { gen.set_current_seed(seed); }
+
     /** The strengths. */
     public Config config() { return cfg; }
 

@@ -126,7 +126,8 @@ public final class DinoPretrainStep implements PretrainStep {
     private final double clipGrad;
     private final Vit studentVit, teacherVit;
     private final DinoHead studentHead, teacherHead;
-    private final Tensor center, patchCenter;          // [1,K] each, updated in place under no-grad
+    private final Centres centres;                     // [1,K] each, updated in place under no-grad
+    private final Tensor center, patchCenter;
     private final MaskToken maskToken;                 // iBOT's hidden-patch embedding, trained with the student
     private final List<Tensor[]> emaPairs = new ArrayList<>(); // {teacher param, student param}
     private final PretrainOptimizer optimizer;
@@ -151,10 +152,10 @@ public final class DinoPretrainStep implements PretrainStep {
         teacherHead.requiresGrad(false);
         pair(teacherVit.namedParameters().values(), studentVit.namedParameters().values());
         pair(teacherHead.namedParameters().values(), studentHead.namedParameters().values());
-        center = torch.zeros(new long[]{1, cfg.prototypes()}, Ops.floatOn(device));
-        center.retainReference(); // lives as long as this step, not the caller's scope
-        patchCenter = torch.zeros(new long[]{1, cfg.prototypes()}, Ops.floatOn(device));
-        patchCenter.retainReference();
+        centres = new Centres(cfg.prototypes());
+        centres.to(device);
+        center = centres.namedBuffers().get("cls");
+        patchCenter = centres.namedBuffers().get("patch");
         optimizer = new PretrainOptimizer(cfg.maskedTokenWeight() > 0 ? List.of(studentVit, studentHead, maskToken)
                 : List.of(studentVit, studentHead), weightDecay);
     }
@@ -350,6 +351,22 @@ public final class DinoPretrainStep implements PretrainStep {
         return targets.mul(logPs).sum(new long[]{-1}).neg().mean();
     }
 
+    @Override public void reseed(long seed) { augment.reseed(seed); }
+
+    @Override public dev.add4j.io.Checkpoint.Parts parts() {
+        return new dev.add4j.io.Checkpoint.Parts(java.util.Map.of("student", studentVit, "student_head", studentHead,
+                "teacher", teacherVit, "teacher_head", teacherHead, "mask_token", maskToken, "centres", centres),
+                optimizer.parts(""));
+    }
+
+    /** DINO's running centres of the teacher's CLS and patch logits, buffers so that a checkpoint keeps them. */
+    static final class Centres extends dev.add4j.nn.Module {
+        Centres(long k) {
+            buffer("cls", torch.zeros(1, k));                                                        // [1,K]
+            buffer("patch", torch.zeros(1, k));                                                      // [1,K]
+        }
+    }
+
     /** iBOT's learned embedding of a hidden patch, a module so that the optimiser and {@code to(device)} see it. */
     static final class MaskToken extends dev.add4j.nn.Module {
         final Tensor token;
@@ -363,7 +380,5 @@ public final class DinoPretrainStep implements PretrainStep {
 
     @Override public void close() {
         optimizer.close();
-        center.releaseReference();
-        patchCenter.releaseReference();
     }
 }

@@ -13,6 +13,7 @@ import org.bytedeco.pytorch.global.torch;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.IntPredicate;
 import java.util.stream.IntStream;
 
 /**
@@ -74,23 +75,28 @@ public final class FeatureTrainer {
      * @throws Add4jException when the loss becomes NaN or infinite (with the step and what to try)
      */
     public Summary train(PretrainStep step, Tensor images, Tensor labels, Consumer<String> log, int logEvery) {
-        return train(step, images, labels, log, logEvery, 0, k -> {});
+        return train(step, images, labels, log, logEvery, 0, k -> true);
     }
 
     /**
-     * As {@link #train(PretrainStep, Tensor, Tensor, Consumer, int)}, and calls {@code every} with the number of steps
-     * done after every {@code everySteps} steps and after the last (0: never), outside any step's scope.
+     * Trains {@code step} from step {@code start} (the steps a checkpoint holds) to the configured number of steps.
+     * Batches and augmentations are drawn from generators seeded by (seed, step), so a resumed run repeats exactly
+     * what an uninterrupted one does.
+     * @param afterStep called with the number of steps done after each step, outside the step's scope (k-NN,
+     *                  checkpoints); returning false stops the run there
      */
     public Summary train(PretrainStep step, Tensor images, Tensor labels, Consumer<String> log, int logEvery,
-                         int everySteps, java.util.function.IntConsumer every) {
+                         int start, IntPredicate afterStep) {
         long n = images.size(0);
         Generator batches = torch.make_generator_cpu(cfg.seed() + 1);
         batches.retainReference();
         List<PretrainStep.Stats> history = new ArrayList<>();
-        long start = System.nanoTime(), afterFirst = start;
+        long begin = System.nanoTime(), afterFirst = begin;
         try {
-            for (int k = 0; k < cfg.steps(); k++) {
+            for (int k = start; k < cfg.steps(); k++) {
                 PretrainStep.Stats stats;
+                batches.set_current_seed(stepSeed(cfg.seed() + 1, k));
+                step.reseed(stepSeed(cfg.seed(), k));
                 try (var scope = new PointerScope()) {                     // the batch is freed with the step's tensors
                     Tensor idx = torch.randint(n, new long[]{cfg.batch()}, new GeneratorOptional(batches))
                             .to(images.device(), torch.ScalarType.Long);                                     // [B]
@@ -99,16 +105,26 @@ public final class FeatureTrainer {
                 if (!Double.isFinite(stats.loss()))
                     throw new Add4jException("the loss became " + stats.loss() + " at step " + (k + 1) + "; try a lower --lr");
                 history.add(stats);
-                if (k == 0) afterFirst = System.nanoTime();
+                if (k == start) afterFirst = System.nanoTime();
+                int done = history.size();
                 if ((k + 1) % Math.max(1, logEvery) == 0 || k + 1 == cfg.steps())
-                    log.accept(progress(k + 1, stats, step(start, afterFirst, k + 1), schedule(k).lr()));
-                if (everySteps > 0 && ((k + 1) % everySteps == 0 || k + 1 == cfg.steps())) every.accept(k + 1);
+                    log.accept(progress(k + 1, stats, step(begin, afterFirst, done), schedule(k).lr()));
+                if (!afterStep.test(k + 1)) break;
             }
         } finally {
             batches.releaseReference();
         }
+        if (history.isEmpty()) return new Summary(List.of(), Double.NaN, Double.NaN, Double.NaN);
         return new Summary(List.copyOf(history), meanLoss(history, 0), meanLoss(history, history.size() - tenth(history.size())),
-                step(start, afterFirst, history.size()));
+                step(begin, afterFirst, history.size()));
+    }
+
+    /** A generator seed for step {@code k} of a run seeded {@code seed} (a SplitMix64 mix, so nearby seeds differ). */
+    static long stepSeed(long seed, int k) {
+        long z = seed * 0x9E3779B97F4A7C15L + k + 1;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return (z ^ (z >>> 31)) & Long.MAX_VALUE;
     }
 
     /** Mean seconds per step so far; the first step (JIT, allocator warm-up) is left out once there are others. */

@@ -44,6 +44,11 @@ final class PretrainOptimizer implements AutoCloseable {
         return p;
     }
 
+    /** Its two AdamW optimisers, by name, for a checkpoint. */
+    java.util.Map<String, org.bytedeco.pytorch.Optimizer> parts(String prefix) {
+        return java.util.Map.of(prefix + "adamw_decayed", decayed, prefix + "adamw_plain", plain);
+    }
+
     /** Clears every parameter's gradient. */
     void zeroGrad() {
         decayed.zero_grad();

@@ -38,6 +38,12 @@ public interface PretrainStep extends AutoCloseable {
     /** The network to keep after training: DINO's EMA teacher (it gives the better features), or the supervised model. */
     Vit backbone();
 
+    /** Reseeds the step's own randomness (augmentations, masks); the loop calls it before every step. */
+    void reseed(long seed);
+
+    /** Everything a resumed run needs back: networks (and DINO's centres) and optimiser states. */
+    dev.add4j.io.Checkpoint.Parts parts();
+
     /** Frees the optimisers' native state; the networks stay usable. */
     @Override void close();
 }

@@ -35,6 +35,12 @@ public final class SupervisedPretrainStep implements PretrainStep {
 
     @Override public Vit backbone() { return vit; }
 
+    @Override public void reseed(long seed) { augment.reseed(seed); }
+
+    @Override public dev.add4j.io.Checkpoint.Parts parts() {
+        return new dev.add4j.io.Checkpoint.Parts(java.util.Map.of("vit", vit, "classifier", classifier), optimizer.parts(""));
+    }
+
     @Override
     public Stats step(Tensor images, Tensor labels, At at) {
         try (var scope = new PointerScope()) {                             // every tensor made below is freed here

@@ -45,4 +45,43 @@ class TrainFeaturesCommandTest {
         assertNotEquals(0, cl.execute("--data", "embedded", "--objective", "simclr", "--device", "cpu", "--out", out.toString()));
         assertFalse(Files.exists(out));
     }
+
+    private static String run(Path out, String... extra) {
+        StringWriter log = new StringWriter();
+        CommandLine cl = new CommandLine(new TrainFeaturesCommand()).setOut(new PrintWriter(log)).setErr(new PrintWriter(log));
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--data", "embedded", "--arch", "tiny",
+                "--stem", "conv", "--masked-tokens", "1", "--targets", "sinkhorn", "--koleo", "0.1", "--contrastive", "1",
+                "--steps", "5", "--batch", "8", "--knn-train", "200", "--knn-test", "100", "--device", "cpu", "--threads", "1",
+                "--out", out.toString()));
+        args.addAll(java.util.List.of(extra));
+        assertEquals(0, cl.execute(args.toArray(new String[0])), log.toString());
+        return log.toString();
+    }
+
+    @Test void aRunStoppedByItsTimeLimitResumesToTheSameNetworkAsAnUninterruptedRun(@TempDir Path dir) {
+        Path whole = dir.resolve("whole.safetensors"), parts = dir.resolve("parts.safetensors");
+        run(whole);
+        String first = run(parts, "--max-minutes", "1e-9", "--checkpoint-every", "0");        // stops after step 1
+        assertTrue(first.contains("stopped after --max-minutes at step 1 of 5"), first);
+        assertFalse(Files.exists(parts), "no backbone before the run is done");
+        String second = run(parts, "--resume");
+        assertTrue(second.contains("resumed at step 1 of 5"), second);
+        var a = SafeTensors.read(whole).tensors();
+        var b = SafeTensors.read(parts).tensors();
+        assertEquals(a.keySet(), b.keySet());
+        for (String k : a.keySet()) assertTrue(a.get(k).equal(b.get(k)), k + " differs after resume");
+    }
+
+    @Test void aCheckpointIsNeitherOverwrittenWithoutForceNorResumedWithOtherFlags(@TempDir Path dir) {
+        Path out = dir.resolve("vit.safetensors");
+        run(out, "--max-minutes", "1e-9");
+        StringWriter err = new StringWriter();
+        CommandLine cl = new CommandLine(new TrainFeaturesCommand()).setErr(new PrintWriter(err));
+        assertNotEquals(0, cl.execute("--data", "embedded", "--arch", "tiny", "--steps", "5", "--batch", "8",
+                "--device", "cpu", "--out", out.toString()));
+        assertTrue(err.toString().contains("--resume"), err.toString());
+        assertNotEquals(0, cl.execute("--data", "embedded", "--arch", "tiny", "--steps", "5", "--batch", "16",
+                "--device", "cpu", "--out", out.toString(), "--resume"));
+        assertTrue(err.toString().contains("other settings"), err.toString());
+    }
 }
