@@ -158,6 +158,7 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             double knnUntrained;
             if (resume) {
                 Checkpoint.Saved saved = Checkpoint.read(runDir, TRAINER, step.parts(), cfg.steps());
+                if (saved == null) throw new Add4jException(runDir + ": nothing to resume (no complete checkpoint)");
                 if (!Json.write(saved.config(FeatureTrainConfig.class)).equals(Json.write(cfg)))
                     throw new Add4jException(saved.source() + ": the run was started with other settings; resume it with the same flags");
                 saved.restore(step.parts(), device);
