@@ -39,11 +39,11 @@ import static org.junit.jupiter.api.Assertions.*;
  * lands inside a checkpoint save: the child pauses after each stage of a save ({@code -Dadd4j.checkpoint.pause-ms})
  * and is killed in one of them, the stages taken in turn from a random one; the others land at a random time after
  * the first step.
- * <p>CI runs {@code add4j.kills} kills (default 4); {@code mvn test -Dtest=KillResumeTest -Dadd4j.kills=20} runs 20
+ * <p>CI runs {@code add4j.kills} kills (default 3); {@code mvn test -Dtest=KillResumeTest -Dadd4j.kills=20} runs 20
  * and prints one line per kill and a summary. {@code -Dadd4j.kill-seed=N} repeats a run's random choices.
  */
 class KillResumeTest {
-    static final int KILLS = Integer.getInteger("add4j.kills", 4);
+    static final int KILLS = Integer.getInteger("add4j.kills", 3);
     static final long STEPS = 12, PAUSE_MS = 100;
     static final int SIGKILLED = 128 + 9;                                // a process's exit code after SIGKILL
     static final String[] STAGES = {"tensors.safetensors", "optimizer.pt", "manifest.json", "previous checkpoint set aside",
