@@ -269,6 +269,7 @@ public final class AddTrainer implements AutoCloseable {
             }
             c.restore(parts, data.device());
             start = c.step();
+            Checkpoint.tidy(out);
         }
         for (String log : List.of(LOG, EVAL_LOG)) {
             int dropped = TrainLoop.truncate(out.resolve(log), start);

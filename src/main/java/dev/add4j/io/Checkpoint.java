@@ -157,6 +157,22 @@ public final class Checkpoint {
         return null;
     }
 
+    /**
+     * Deletes what a save cut short by a kill left beside a complete {@code checkpoint/}: {@code checkpoint.new/},
+     * {@code checkpoint.old/} and the temporary files of atomic writes in the run directory. For a resume, once
+     * its checkpoint is read; without {@code checkpoint/} it deletes nothing (the next save does).
+     */
+    public static void tidy(Path runDir) {
+        if (!Files.isDirectory(runDir.resolve(DIR))) return;
+        try {
+            deleteTree(runDir.resolve(NEW));
+            deleteTree(runDir.resolve(OLD));
+            AtomicFiles.deleteLeftovers(runDir);
+        } catch (IOException e) {
+            throw new Add4jException(runDir + ": cannot delete what an interrupted save left: " + AtomicFiles.reason(e), e);
+        }
+    }
+
     private static Saved readDirectory(Path dir, String trainer, Parts parts, long maxStep) {
         Path mf = dir.resolve(MANIFEST);
         if (!Files.isRegularFile(mf))

@@ -129,6 +129,7 @@ public final class TeacherTrainer implements AutoCloseable {
                 throw new Add4jException(c.source() + ": was trained with a different network (" + saved.unet() + ")");
             c.restore(parts, data.device());
             start = c.step();
+            Checkpoint.tidy(out);
         }
         int dropped = TrainLoop.truncate(out.resolve(LOG), start);
         if (dropped > 0) System.out.printf("%s: dropped %d records past step %d%n", out.resolve(LOG), dropped, start);

@@ -143,15 +143,22 @@ class CheckpointTest {
             // killed after the manifest, before the renames: the new one is complete but not yet in place
             Files.copy(next.resolve(Checkpoint.MANIFEST), run.resolve(Checkpoint.NEW).resolve(Checkpoint.MANIFEST));
             assertEquals(4, Checkpoint.read(run, "test", a.parts, 10).step());
-            // killed between the renames: only checkpoint.old (and a complete checkpoint.new) are there
+            // killed between the renames: only checkpoint.old/ (and a complete checkpoint.new/) are there
             Files.move(run.resolve(Checkpoint.DIR), run.resolve(Checkpoint.OLD));
             assertEquals(4, Checkpoint.read(run, "test", a.parts, 10).step());
             Checkpoint.read(run, "test", a.parts, 10).restore(a.parts, new Device("cpu"));
-            // and the next save puts everything right
+            Checkpoint.tidy(run);
+            assertTrue(Files.exists(run.resolve(Checkpoint.OLD)), "the only complete checkpoint is kept");
+            // the next save puts everything right
             a.save(run, 9);
             assertEquals(9, Checkpoint.read(run, "test", a.parts, 10).step());
-            assertFalse(Files.exists(run.resolve(Checkpoint.OLD)));
-            assertFalse(Files.exists(run.resolve(Checkpoint.NEW)));
+            assertFalse(Files.exists(run.resolve(Checkpoint.OLD)) || Files.exists(run.resolve(Checkpoint.NEW)));
+            // killed after the new checkpoint is in place, before the old one is deleted: a resume deletes it
+            copyTree(next, run.resolve(Checkpoint.OLD));
+            copyTree(next, run.resolve(Checkpoint.NEW));
+            Checkpoint.tidy(run);
+            assertFalse(Files.exists(run.resolve(Checkpoint.OLD)) || Files.exists(run.resolve(Checkpoint.NEW)));
+            assertEquals(9, Checkpoint.read(run, "test", a.parts, 10).step());
         }
     }
 
