@@ -110,6 +110,7 @@ public final class Benchmark {
             rows.add(t);
             speedups.add(new BenchResult.Speedup(b, fastest.steps(), t.steps(), t.msPerImage() / fastest.msPerImage()));
         }
+        BenchResult.Primitives primitives = primitives(s.device(), sync, log);
         BenchResult.Training training = o.trainIterations() > 0 ? training(s, o, sync, log) : null;
         List<String> notes = new ArrayList<>();
         if (standIn) notes.add("no student model yet: the teacher's network is sampled as the student, with ADD's sampler "
@@ -124,7 +125,7 @@ public final class Benchmark {
         return new BenchResult(s.device().str().getString(), torch.get_num_threads(),
                 new BenchResult.Models(s.descriptions().get(0), standIn, s.descriptions().get(1), s.descriptions().get(2),
                         s.student().model().net().parameterCount(), passFlops / 1e9),
-                rows, speedups, training, notes, provenance);
+                primitives, rows, speedups, training, notes, provenance);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -259,6 +260,60 @@ public final class Benchmark {
     }
 
     // ------------------------------------------------------------------------------------------------------------
+    // Primitives
+
+    /** Side of the square matrices of the matrix-multiply row: large enough that sgemm, not the call, is timed. */
+    static final int MM_SIDE = 2048;
+    /** Trivial ops per timed block of the per-op row, and blocks. */
+    private static final int OPS_PER_BLOCK = 2000, OP_BLOCKS = 7;
+
+    /**
+     * What one libtorch call costs apart from its arithmetic, and what one large product achieves: torch.mm of two
+     * float32 {@value #MM_SIDE}² matrices (GFLOP/s, the median of 5 after one warm-up), and a trivial op (adding two
+     * one-element tensors, each result owned by a PointerScope, as the model's calls are) timed over
+     * {@value #OPS_PER_BLOCK} calls, under NoGradGuard (as sampling runs) and under InferenceMode.
+     */
+    static BenchResult.Primitives primitives(Device device, Runnable sync, PrintStream log) {
+        List<Double> mm = new ArrayList<>();
+        try (var scope = new PointerScope(); var g = new NoGradGuard()) {
+            Tensor a = torch.randn(MM_SIDE, MM_SIDE).to(device, torch.ScalarType.Float), b = torch.randn(MM_SIDE, MM_SIDE).to(device, torch.ScalarType.Float);
+            for (int i = 0; i < 6; i++) {
+                try (var inner = new PointerScope()) {
+                    sync.run();
+                    long t0 = System.nanoTime();
+                    torch.mm(a, b);
+                    sync.run();
+                    if (i > 0) mm.add((System.nanoTime() - t0) / 1e6);
+                }
+            }
+        }
+        double mmGflopPerS = 2.0 * MM_SIDE * MM_SIDE * MM_SIDE / 1e9 / (median(mm) / 1000);
+        double noGrad, inference;
+        try (var g = new NoGradGuard()) { noGrad = microsPerOp(device); }
+        try (var g = new org.bytedeco.pytorch.InferenceMode()) { inference = microsPerOp(device); }
+        var p = new BenchResult.Primitives(MM_SIDE, mmGflopPerS, dev.add4j.TorchRuntime.blasThreads(), noGrad, inference);
+        log.printf(Locale.ROOT, "bench: torch.mm %d²: %.1f GFLOP/s (%d BLAS threads); a trivial op: %.2f µs (no-grad), %.2f µs (inference mode)%n",
+                MM_SIDE, mmGflopPerS, p.blasThreads(), noGrad, inference);
+        return p;
+    }
+
+    /** Microseconds per trivial op: the median over blocks, each in its own scope (the first block warms up). */
+    private static double microsPerOp(Device device) {
+        List<Double> us = new ArrayList<>();
+        try (var scope = new PointerScope()) {
+            Tensor x = torch.ones(1).to(device, torch.ScalarType.Float), y = torch.ones(1).to(device, torch.ScalarType.Float);
+            for (int blk = 0; blk <= OP_BLOCKS; blk++) {
+                try (var inner = new PointerScope()) {
+                    long t0 = System.nanoTime();
+                    for (int i = 0; i < OPS_PER_BLOCK; i++) x.add(y);
+                    if (blk > 0) us.add((System.nanoTime() - t0) / 1e3 / OPS_PER_BLOCK);
+                }
+            }
+        }
+        return median(us);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
     // Helpers and the table
 
     /** Waits for the device: a CUDA device runs queued work later; on the CPU every call has finished when it returns. */
@@ -289,6 +344,10 @@ public final class Benchmark {
         b.append("  teacher:  ").append(m.teacher()).append('\n');
         b.append("  features: ").append(m.features()).append('\n');
         b.append(String.format(Locale.ROOT, "  UNet: %,d parameters, %.4f GFLOP per pass per image%n%n", m.unetParameters(), m.unetGflopPerPass()));
+        BenchResult.Primitives pr = r.primitives();
+        b.append(String.format(Locale.ROOT, "primitives: torch.mm %d² %.1f GFLOP/s (%d BLAS thread%s); a trivial op %.2f µs (no-grad), "
+                + "%.2f µs (inference mode)%n%n", pr.mmSide(), pr.mmGflopPerS(), pr.blasThreads(), pr.blasThreads() == 1 ? "" : "s",
+                pr.opMicrosNoGrad(), pr.opMicrosInference()));
         b.append("sampling (median of runs after warm-up: noise, sampler, copy to the CPU)\n");
         b.append(String.format(Locale.ROOT, "%-8s %-7s %5s %5s %4s %11s %10s %10s %10s %8s%n",
                 "model", "sampler", "steps", "batch", "runs", "ms/batch", "min ms", "ms/image", "images/s", "GFLOP/s"));

@@ -52,11 +52,14 @@ public final class Layers {
             weight = torch.constant_pad_nd(weight, widths, Ops.s(0));
             bias = torch.constant_pad_nd(bias, new long[]{0, extra}, Ops.s(0));
         }
-        long[] st = new long[dims], pd = new long[dims], dil = new long[dims], outPad = new long[dims];
+        long[] st = new long[dims], pd = new long[dims], dil = new long[dims];
         java.util.Arrays.fill(st, stride);
         java.util.Arrays.fill(pd, padding);
         java.util.Arrays.fill(dil, 1);
-        Tensor y = torch.convolution(x, weight, new TensorOptional(bias), st, pd, dil, false, outPad, 1);
+        // conv1d/conv2d, not the generic convolution: the same kernels, but only these are on autocast's list
+        // (diffusion.Precision's bfloat16 sampling)
+        Tensor y = dims == 1 ? torch.conv1d(x, weight, new TensorOptional(bias), st, pd, dil, 1)
+                : torch.conv2d(x, weight, new TensorOptional(bias), st, pd, dil, 1);
         return pad ? y.narrow(1, 0, out) : y;
     }
 
