@@ -13,6 +13,7 @@ import java.util.Map;
  *
  * @param device     where it ran ("cpu", "cuda")
  * @param threads    libtorch's intra-op threads
+ * @param precision  the UNet's number format in the sampling rows: "fp32" or "bf16" (training: fp32)
  * @param models     the networks timed
  * @param primitives a large matrix multiply and the cost of one trivial libtorch call
  * @param inference  one row per (model, steps, batch), in the order run
@@ -21,7 +22,7 @@ import java.util.Map;
  * @param notes      what to keep in mind when reading the numbers
  * @param provenance command, git commit, time, Java, OS, libtorch
  */
-public record BenchResult(String device, int threads, Models models, Primitives primitives, List<InferenceRow> inference, List<Speedup> speedups,
+public record BenchResult(String device, int threads, String precision, Models models, Primitives primitives, List<InferenceRow> inference, List<Speedup> speedups,
                           Training training, List<String> notes, Map<String, String> provenance) {
     public BenchResult {
         inference = List.copyOf(inference);

@@ -6,9 +6,11 @@ import dev.add4j.add.AddStep;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.add.Discriminator;
 import dev.add4j.add.PhaseTimer;
+import dev.add4j.diffusion.Denoiser;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
@@ -61,10 +63,12 @@ public final class Benchmark {
      * @param teacherSteps    the teacher's DDIM steps
      * @param trainBatch      images per ADD iteration
      * @param trainIterations timed ADD iterations of each kind (0: no training rows)
+     * @param precision       the UNet's number format in the sampling rows (training stays float32)
      */
     public record Options(int runs, int warmup, double rowSeconds, List<Integer> batches, int teacherSteps, int trainBatch,
-                          int trainIterations) {
+                          int trainIterations, Precision precision) {
         public Options {
+            if (precision == null) precision = Precision.FP32;
             if (runs < 1) throw new Add4jException("--runs must be >= 1, got " + runs);
             if (warmup < 0) throw new Add4jException("--warmup must be >= 0, got " + warmup);
             if (!(rowSeconds > 0)) throw new Add4jException("--row-seconds must be > 0, got " + rowSeconds);
@@ -122,7 +126,7 @@ public final class Benchmark {
                 + "gradient 1x, its backward 2x); the phases are timed with a device sync at each boundary and R1's backward "
                 + "apart from the hinge's (one more pass through the heads), so they add up to ms_per_iteration_timed, which "
                 + "can differ a little from ms_per_iteration, an iteration as training runs it");
-        return new BenchResult(s.device().str().getString(), torch.get_num_threads(),
+        return new BenchResult(s.device().str().getString(), torch.get_num_threads(), o.precision().cliName(),
                 new BenchResult.Models(s.descriptions().get(0), standIn, s.descriptions().get(1), s.descriptions().get(2),
                         s.student().model().net().parameterCount(), passFlops / 1e9),
                 primitives, rows, speedups, training, notes, provenance);
@@ -139,10 +143,11 @@ public final class Benchmark {
         List<Double> ms = new ArrayList<>();
         try (var rowScope = new PointerScope(); var g = new NoGradGuard()) {
             TextCond cond = s.data().batch(SEED, 0, batch, 0.0).cond();                        // encoded once, untimed
-            for (int i = 0; i < o.warmup(); i++) run(m, plan.sampler(), warm, batch, channels, cond, s.device(), sync);
+            Denoiser d = o.precision().apply(m.model());
+            for (int i = 0; i < o.warmup(); i++) run(m, d, plan.sampler(), warm, batch, channels, cond, s.device(), sync);
             double spent = 0;
             while (ms.size() < o.runs() && (ms.isEmpty() || spent < o.rowSeconds() * 1000)) {
-                double t = run(m, plan.sampler(), plan.timesteps(), batch, channels, cond, s.device(), sync);
+                double t = run(m, d, plan.sampler(), plan.timesteps(), batch, channels, cond, s.device(), sync);
                 ms.add(t);
                 spent += t;
             }
@@ -157,14 +162,14 @@ public final class Benchmark {
     }
 
     /** One timed batch: noise, the sampler, the copy to the CPU (which waits for a GPU). Milliseconds. */
-    private static double run(ModelFile.Loaded m, Samplers.Kind kind, List<Integer> ts, int batch, int channels, TextCond cond,
+    private static double run(ModelFile.Loaded m, Denoiser d, Samplers.Kind kind, List<Integer> ts, int batch, int channels, TextCond cond,
                               Device device, Runnable sync) {
         try (var scope = new PointerScope()) {
             sync.run();
             long t0 = System.nanoTime();
             Noise noise = new Noise(SEED, batch);
             Tensor xT = noise.like(torch.empty(batch, channels, Evaluation.SIDE, Evaluation.SIDE)).to(device, torch.ScalarType.Float);
-            Tensor x0 = Samplers.sample(kind, m.model(), m.model().schedule(), ts, xT, cond, noise);  // [B,C,32,32]
+            Tensor x0 = Samplers.sample(kind, d, m.model().schedule(), ts, xT, cond, noise);  // [B,C,32,32]
             x0.to(new Device("cpu"), torch.ScalarType.Float);
             return (System.nanoTime() - t0) / 1e6;
         }
@@ -339,7 +344,8 @@ public final class Benchmark {
     public static String table(BenchResult r) {
         StringBuilder b = new StringBuilder();
         BenchResult.Models m = r.models();
-        b.append(String.format(Locale.ROOT, "add4j bench on %s, %d libtorch thread%s%n", r.device(), r.threads(), r.threads() == 1 ? "" : "s"));
+        b.append(String.format(Locale.ROOT, "add4j bench on %s, %d libtorch thread%s, sampling in %s%n", r.device(), r.threads(),
+                r.threads() == 1 ? "" : "s", r.precision()));
         b.append("  student:  ").append(m.student()).append('\n');
         b.append("  teacher:  ").append(m.teacher()).append('\n');
         b.append("  features: ").append(m.features()).append('\n');

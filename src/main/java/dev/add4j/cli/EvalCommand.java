@@ -43,9 +43,6 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--guidance", defaultValue = "0", description = "Classifier-free guidance scale; 0 or 1: none (default: ${DEFAULT-VALUE}).") double guidance;
     @Option(names = "--sampler", paramLabel = "ddim|euler-a|add",
             description = "Sampler (default: ddim for a teacher, add for a student).") String sampler;
-    @Option(names = "--precision", paramLabel = "fp32|bf16", defaultValue = "fp32",
-            description = "The UNet's number format in sampling: bf16 runs it under libtorch's autocast to bfloat16, the "
-                    + "sampler and the metrics stay float32 (default: ${DEFAULT-VALUE}).") String precision;
     @Option(names = "--n", defaultValue = "1000", description = "Images per row, a multiple of 10 (default: ${DEFAULT-VALUE}).") int n;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of image 0 and of the captions (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--out", paramLabel = "DIR", description = "Output directory: new or empty unless --force (default: runs/eval-<model name>).") Path out;
@@ -66,6 +63,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--sanity", description = "Check the metrics on known image sets instead of evaluating a model.") boolean sanity;
     @Mixin Outputs.Force force;
     @Mixin ImageCap cap;
+    @Mixin PrecisionOption precision;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
@@ -82,7 +80,7 @@ public final class EvalCommand implements Callable<Integer> {
         ImageCap.checkGuidance(guidance);
         cap.check((long) n * stepList.size(), "--n " + n + " x " + stepList.size() + (stepList.size() == 1 ? " step count" : " step counts"));
         Samplers.Kind kind = sampler != null ? SampleCommand.kindOf(sampler, true) : null; // null: the model's own; a bad name fails before any work
-        Precision dtype = Precision.parse(precision);
+        Precision dtype = precision.get();
         Path dir = out != null ? out : Path.of("runs", "eval-" + stem(model));
         Path metricsFile = dir.resolve("metrics.json");
         Outputs.directory(dir, force.force);
