@@ -1,5 +1,6 @@
 package dev.add4j;
 
+import org.bytedeco.openblas.global.openblas_nolapack;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
 
@@ -36,11 +37,43 @@ public final class TorchRuntime {
             System.err.println("add4j: OPENBLAS_CORETYPE is not set; set OPENBLAS_CORETYPE=Haswell (as ./add4j does): "
                     + "OpenBLAS's Cooperlake kernels, chosen on some Intel CPUs, give NaN in training");
         String threads = System.getenv("ADD4J_TORCH_THREADS"); // the tests set 1: bit-reproducible, no thread races
-        if (threads != null && !threads.isBlank()) torch.set_num_threads(Integer.parseInt(threads.trim()));
+        if (threads != null && !threads.isBlank()) setThreads(Integer.parseInt(threads.trim()));
         else if ("1".equals(System.getenv("OPENBLAS_NUM_THREADS")))
-            torch.set_num_threads(Runtime.getRuntime().availableProcessors()); // libtorch's own default here was 1 of 2
+            setThreads(Runtime.getRuntime().availableProcessors()); // libtorch's own default here was 1 of 2
         if ("0".equals(System.getenv("ADD4J_ONEDNN"))) torch.globalContext().setUserEnabledMkldnn(false);
         initialised = true;
+    }
+
+    /**
+     * Sets libtorch's intra-op threads and OpenBLAS's threads. OpenBLAS starts on one thread (above), so a large
+     * sgemm (torch.mm, linear) used one core while libtorch's pool waited: 70 GFLOP/s at 2048² on 2 cores. Raised
+     * here to libtorch's count (or {@code ADD4J_BLAS_THREADS}), sgemm uses every core. OpenBLAS runs small products
+     * on the calling thread and serialises its threaded ones behind a lock, so calls from libtorch's own threads
+     * (the convolution without oneDNN) do not oversubscribe the cores. Its results match double precision as on one
+     * thread and repeat bit for bit at a given thread count, though not across counts ({@code BlasThreadsTest}).
+     * Where OPENBLAS_NUM_THREADS is not 1 at start-up, OpenBLAS is left as that variable set it.
+     */
+    public static synchronized void setThreads(int n) {
+        if (n < 1) throw new Add4jException("--threads must be >= 1, got " + n);
+        torch.set_num_threads(n);
+        if ("1".equals(System.getenv("OPENBLAS_NUM_THREADS"))) openblas_nolapack.blas_set_num_threads(blasThreads(n));
+    }
+
+    /** OpenBLAS's threads for {@code torchThreads} libtorch threads: the same, unless ADD4J_BLAS_THREADS says. */
+    private static int blasThreads(int torchThreads) {
+        String v = System.getenv("ADD4J_BLAS_THREADS");
+        if (v == null || v.isBlank()) return torchThreads;
+        try {
+            int n = Integer.parseInt(v.trim());
+            if (n >= 1) return n;
+        } catch (NumberFormatException e) { /* falls through to the error */ }
+        throw new Add4jException("ADD4J_BLAS_THREADS: expected a thread count >= 1, got '" + v + "'");
+    }
+
+    /** OpenBLAS's thread count now (for reports). */
+    public static int blasThreads() {
+        init();
+        return openblas_nolapack.blas_get_num_threads();
     }
 
     /** True when libtorch sees a CUDA device. */

@@ -13,14 +13,16 @@ import java.util.Map;
  *
  * @param device     where it ran ("cpu", "cuda")
  * @param threads    libtorch's intra-op threads
+ * @param precision  the UNet's number format in the sampling rows: "fp32" or "bf16" (training: fp32)
  * @param models     the networks timed
+ * @param primitives a large matrix multiply and the cost of one trivial libtorch call
  * @param inference  one row per (model, steps, batch), in the order run
  * @param speedups   the student at its fewest steps against the teacher, at each batch
  * @param training   one ADD iteration split by phase
  * @param notes      what to keep in mind when reading the numbers
  * @param provenance command, git commit, time, Java, OS, libtorch
  */
-public record BenchResult(String device, int threads, Models models, List<InferenceRow> inference, List<Speedup> speedups,
+public record BenchResult(String device, int threads, String precision, Models models, Primitives primitives, List<InferenceRow> inference, List<Speedup> speedups,
                           Training training, List<String> notes, Map<String, String> provenance) {
     public BenchResult {
         inference = List.copyOf(inference);
@@ -63,6 +65,19 @@ public record BenchResult(String device, int threads, Models models, List<Infere
                                @JsonProperty("ms_median") double msMedian, @JsonProperty("ms_min") double msMin,
                                @JsonProperty("ms_per_image") double msPerImage, @JsonProperty("images_per_s") double imagesPerS,
                                double gflop, @JsonProperty("gflop_per_s") double gflopPerS) {}
+
+    /**
+     * Below the model: what one large product achieves and what one call costs.
+     * @param mmSide            side of the square float32 matrices of torch.mm
+     * @param mmGflopPerS       2 mmSide³ / the median time, per second
+     * @param blasThreads       OpenBLAS's threads (TorchRuntime sets them)
+     * @param opMicrosNoGrad    microseconds per trivial op (adding one-element tensors) under NoGradGuard, as sampling runs
+     * @param opMicrosInference the same under InferenceMode
+     */
+    public record Primitives(@JsonProperty("mm_side") int mmSide, @JsonProperty("mm_gflop_per_s") double mmGflopPerS,
+                             @JsonProperty("blas_threads") int blasThreads,
+                             @JsonProperty("op_us_no_grad") double opMicrosNoGrad,
+                             @JsonProperty("op_us_inference") double opMicrosInference) {}
 
     /** Teacher time per image / student time per image at one batch size. */
     public record Speedup(int batch, @JsonProperty("student_steps") int studentSteps,

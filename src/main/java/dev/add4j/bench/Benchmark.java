@@ -6,9 +6,11 @@ import dev.add4j.add.AddStep;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.add.Discriminator;
 import dev.add4j.add.PhaseTimer;
+import dev.add4j.diffusion.Denoiser;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
@@ -61,10 +63,12 @@ public final class Benchmark {
      * @param teacherSteps    the teacher's DDIM steps
      * @param trainBatch      images per ADD iteration
      * @param trainIterations timed ADD iterations of each kind (0: no training rows)
+     * @param precision       the UNet's number format in the sampling rows (training stays float32)
      */
     public record Options(int runs, int warmup, double rowSeconds, List<Integer> batches, int teacherSteps, int trainBatch,
-                          int trainIterations) {
+                          int trainIterations, Precision precision) {
         public Options {
+            if (precision == null) precision = Precision.FP32;
             if (runs < 1) throw new Add4jException("--runs must be >= 1, got " + runs);
             if (warmup < 0) throw new Add4jException("--warmup must be >= 0, got " + warmup);
             if (!(rowSeconds > 0)) throw new Add4jException("--row-seconds must be > 0, got " + rowSeconds);
@@ -110,6 +114,7 @@ public final class Benchmark {
             rows.add(t);
             speedups.add(new BenchResult.Speedup(b, fastest.steps(), t.steps(), t.msPerImage() / fastest.msPerImage()));
         }
+        BenchResult.Primitives primitives = primitives(s.device(), sync, log);
         BenchResult.Training training = o.trainIterations() > 0 ? training(s, o, sync, log) : null;
         List<String> notes = new ArrayList<>();
         if (standIn) notes.add("no student model yet: the teacher's network is sampled as the student, with ADD's sampler "
@@ -121,10 +126,10 @@ public final class Benchmark {
                 + "gradient 1x, its backward 2x); the phases are timed with a device sync at each boundary and R1's backward "
                 + "apart from the hinge's (one more pass through the heads), so they add up to ms_per_iteration_timed, which "
                 + "can differ a little from ms_per_iteration, an iteration as training runs it");
-        return new BenchResult(s.device().str().getString(), torch.get_num_threads(),
+        return new BenchResult(s.device().str().getString(), torch.get_num_threads(), o.precision().cliName(),
                 new BenchResult.Models(s.descriptions().get(0), standIn, s.descriptions().get(1), s.descriptions().get(2),
                         s.student().model().net().parameterCount(), passFlops / 1e9),
-                rows, speedups, training, notes, provenance);
+                primitives, rows, speedups, training, notes, provenance);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -138,10 +143,11 @@ public final class Benchmark {
         List<Double> ms = new ArrayList<>();
         try (var rowScope = new PointerScope(); var g = new NoGradGuard()) {
             TextCond cond = s.data().batch(SEED, 0, batch, 0.0).cond();                        // encoded once, untimed
-            for (int i = 0; i < o.warmup(); i++) run(m, plan.sampler(), warm, batch, channels, cond, s.device(), sync);
+            Denoiser d = o.precision().apply(m.model());
+            for (int i = 0; i < o.warmup(); i++) run(m, d, plan.sampler(), warm, batch, channels, cond, s.device(), sync);
             double spent = 0;
             while (ms.size() < o.runs() && (ms.isEmpty() || spent < o.rowSeconds() * 1000)) {
-                double t = run(m, plan.sampler(), plan.timesteps(), batch, channels, cond, s.device(), sync);
+                double t = run(m, d, plan.sampler(), plan.timesteps(), batch, channels, cond, s.device(), sync);
                 ms.add(t);
                 spent += t;
             }
@@ -156,14 +162,14 @@ public final class Benchmark {
     }
 
     /** One timed batch: noise, the sampler, the copy to the CPU (which waits for a GPU). Milliseconds. */
-    private static double run(ModelFile.Loaded m, Samplers.Kind kind, List<Integer> ts, int batch, int channels, TextCond cond,
+    private static double run(ModelFile.Loaded m, Denoiser d, Samplers.Kind kind, List<Integer> ts, int batch, int channels, TextCond cond,
                               Device device, Runnable sync) {
         try (var scope = new PointerScope()) {
             sync.run();
             long t0 = System.nanoTime();
             Noise noise = new Noise(SEED, batch);
             Tensor xT = noise.like(torch.empty(batch, channels, Evaluation.SIDE, Evaluation.SIDE)).to(device, torch.ScalarType.Float);
-            Tensor x0 = Samplers.sample(kind, m.model(), m.model().schedule(), ts, xT, cond, noise);  // [B,C,32,32]
+            Tensor x0 = Samplers.sample(kind, d, m.model().schedule(), ts, xT, cond, noise);  // [B,C,32,32]
             x0.to(new Device("cpu"), torch.ScalarType.Float);
             return (System.nanoTime() - t0) / 1e6;
         }
@@ -259,6 +265,60 @@ public final class Benchmark {
     }
 
     // ------------------------------------------------------------------------------------------------------------
+    // Primitives
+
+    /** Side of the square matrices of the matrix-multiply row: large enough that sgemm, not the call, is timed. */
+    static final int MM_SIDE = 2048;
+    /** Trivial ops per timed block of the per-op row, and blocks. */
+    private static final int OPS_PER_BLOCK = 2000, OP_BLOCKS = 7;
+
+    /**
+     * What one libtorch call costs apart from its arithmetic, and what one large product achieves: torch.mm of two
+     * float32 {@value #MM_SIDE}² matrices (GFLOP/s, the median of 5 after one warm-up), and a trivial op (adding two
+     * one-element tensors, each result owned by a PointerScope, as the model's calls are) timed over
+     * {@value #OPS_PER_BLOCK} calls, under NoGradGuard (as sampling runs) and under InferenceMode.
+     */
+    static BenchResult.Primitives primitives(Device device, Runnable sync, PrintStream log) {
+        List<Double> mm = new ArrayList<>();
+        try (var scope = new PointerScope(); var g = new NoGradGuard()) {
+            Tensor a = torch.randn(MM_SIDE, MM_SIDE).to(device, torch.ScalarType.Float), b = torch.randn(MM_SIDE, MM_SIDE).to(device, torch.ScalarType.Float);
+            for (int i = 0; i < 6; i++) {
+                try (var inner = new PointerScope()) {
+                    sync.run();
+                    long t0 = System.nanoTime();
+                    torch.mm(a, b);
+                    sync.run();
+                    if (i > 0) mm.add((System.nanoTime() - t0) / 1e6);
+                }
+            }
+        }
+        double mmGflopPerS = 2.0 * MM_SIDE * MM_SIDE * MM_SIDE / 1e9 / (median(mm) / 1000);
+        double noGrad, inference;
+        try (var g = new NoGradGuard()) { noGrad = microsPerOp(device); }
+        try (var g = new org.bytedeco.pytorch.InferenceMode()) { inference = microsPerOp(device); }
+        var p = new BenchResult.Primitives(MM_SIDE, mmGflopPerS, dev.add4j.TorchRuntime.blasThreads(), noGrad, inference);
+        log.printf(Locale.ROOT, "bench: torch.mm %d²: %.1f GFLOP/s (%d BLAS threads); a trivial op: %.2f µs (no-grad), %.2f µs (inference mode)%n",
+                MM_SIDE, mmGflopPerS, p.blasThreads(), noGrad, inference);
+        return p;
+    }
+
+    /** Microseconds per trivial op: the median over blocks, each in its own scope (the first block warms up). */
+    private static double microsPerOp(Device device) {
+        List<Double> us = new ArrayList<>();
+        try (var scope = new PointerScope()) {
+            Tensor x = torch.ones(1).to(device, torch.ScalarType.Float), y = torch.ones(1).to(device, torch.ScalarType.Float);
+            for (int blk = 0; blk <= OP_BLOCKS; blk++) {
+                try (var inner = new PointerScope()) {
+                    long t0 = System.nanoTime();
+                    for (int i = 0; i < OPS_PER_BLOCK; i++) x.add(y);
+                    if (blk > 0) us.add((System.nanoTime() - t0) / 1e3 / OPS_PER_BLOCK);
+                }
+            }
+        }
+        return median(us);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
     // Helpers and the table
 
     /** Waits for the device: a CUDA device runs queued work later; on the CPU every call has finished when it returns. */
@@ -284,11 +344,16 @@ public final class Benchmark {
     public static String table(BenchResult r) {
         StringBuilder b = new StringBuilder();
         BenchResult.Models m = r.models();
-        b.append(String.format(Locale.ROOT, "add4j bench on %s, %d libtorch thread%s%n", r.device(), r.threads(), r.threads() == 1 ? "" : "s"));
+        b.append(String.format(Locale.ROOT, "add4j bench on %s, %d libtorch thread%s, sampling in %s%n", r.device(), r.threads(),
+                r.threads() == 1 ? "" : "s", r.precision()));
         b.append("  student:  ").append(m.student()).append('\n');
         b.append("  teacher:  ").append(m.teacher()).append('\n');
         b.append("  features: ").append(m.features()).append('\n');
         b.append(String.format(Locale.ROOT, "  UNet: %,d parameters, %.4f GFLOP per pass per image%n%n", m.unetParameters(), m.unetGflopPerPass()));
+        BenchResult.Primitives pr = r.primitives();
+        b.append(String.format(Locale.ROOT, "primitives: torch.mm %d² %.1f GFLOP/s (%d BLAS thread%s); a trivial op %.2f µs (no-grad), "
+                + "%.2f µs (inference mode)%n%n", pr.mmSide(), pr.mmGflopPerS(), pr.blasThreads(), pr.blasThreads() == 1 ? "" : "s",
+                pr.opMicrosNoGrad(), pr.opMicrosInference()));
         b.append("sampling (median of runs after warm-up: noise, sampler, copy to the CPU)\n");
         b.append(String.format(Locale.ROOT, "%-8s %-7s %5s %5s %4s %11s %10s %10s %10s %8s%n",
                 "model", "sampler", "steps", "batch", "runs", "ms/batch", "min ms", "ms/image", "images/s", "GFLOP/s"));

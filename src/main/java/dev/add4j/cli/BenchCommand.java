@@ -49,11 +49,13 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--caption-cache", paramLabel = "FILE",
             description = "Cache of the captions' MiniLM embeddings (needed where the text encoder's model is not available).") Path captionCache;
     @Option(names = "--json", description = "Print one JSON object in place of the table.") boolean json;
+    @Mixin PrecisionOption precision;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
     public Integer call() {
-        var options = new Benchmark.Options(runs, warmup, rowSeconds, Benchmark.parseBatches(batches), teacherSteps, trainBatch, trainIterations);
+        var options = new Benchmark.Options(runs, warmup, rowSeconds, Benchmark.parseBatches(batches), teacherSteps, trainBatch, trainIterations,
+                precision.get());
         Path teacherFile = existing(teacher != null ? teacher : DistillCommand.DEFAULT_TEACHER, "--teacher", "add4j train-teacher");
         Path studentFile = student != null ? existing(student, "--student", "add4j distill")
                 : Files.isRegularFile(DEFAULT_STUDENT) ? DEFAULT_STUDENT : teacherFile;

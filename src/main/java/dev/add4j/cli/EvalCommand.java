@@ -4,6 +4,7 @@ import dev.add4j.Add4jException;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
@@ -62,6 +63,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--sanity", description = "Check the metrics on known image sets instead of evaluating a model.") boolean sanity;
     @Mixin Outputs.Force force;
     @Mixin ImageCap cap;
+    @Mixin PrecisionOption precision;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
@@ -78,6 +80,7 @@ public final class EvalCommand implements Callable<Integer> {
         ImageCap.checkGuidance(guidance);
         cap.check((long) n * stepList.size(), "--n " + n + " x " + stepList.size() + (stepList.size() == 1 ? " step count" : " step counts"));
         Samplers.Kind kind = sampler != null ? SampleCommand.kindOf(sampler, true) : null; // null: the model's own; a bad name fails before any work
+        Precision dtype = precision.get();
         Path dir = out != null ? out : Path.of("runs", "eval-" + stem(model));
         Path metricsFile = dir.resolve("metrics.json");
         Outputs.directory(dir, force.force);
@@ -100,7 +103,7 @@ public final class EvalCommand implements Callable<Integer> {
             Files.createDirectories(dir);
             for (int s : stepList) {
                 try (var rowScope = new PointerScope()) {
-                    Evaluation.Plan plan = Evaluation.Plan.of(loaded, s, kind);
+                    Evaluation.Plan plan = Evaluation.Plan.of(loaded, s, kind).with(dtype);
                     Evaluation.Result r = Evaluation.evaluate(setup, loaded, plan, guidance, progress(plan));
                     rows.add(r.row());
                     Images.writePng(dir.resolve("grid-steps-" + s + ".png"), Evaluation.grid(r.images(), prompts));

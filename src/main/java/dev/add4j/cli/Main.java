@@ -78,10 +78,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         /** Initialises libtorch with these options and returns the device. */
         public org.bytedeco.pytorch.Device init() {
             TorchRuntime.init();
-            if (threads != null) {
-                if (threads < 1) throw new dev.add4j.Add4jException("--threads must be >= 1, got " + threads);
-                org.bytedeco.pytorch.global.torch.set_num_threads(threads);
-            }
+            if (threads != null) TorchRuntime.setThreads(threads);
             return TorchRuntime.device(device);
         }
     }

@@ -2,6 +2,7 @@ package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
 import dev.add4j.diffusion.Denoiser;
+import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Guidance;
 import dev.add4j.diffusion.ImageToImage;
 import dev.add4j.diffusion.ModelFile;
@@ -63,6 +64,7 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory: new or empty (unless --force).") Path out;
     @Mixin Outputs.Force force;
     @Mixin ImageCap cap;
+    @Mixin PrecisionOption precision;
     @Mixin Main.DeviceOption deviceOption;
 
     /** One image to make: its prompt, and for image-to-image its input (index into the inputs) and strength. */
@@ -80,6 +82,7 @@ public final class SampleCommand implements Callable<Integer> {
         cap.check(perPrompt * list.size(), "--n " + n + " x " + list.size() + (list.size() == 1 ? " prompt" : " prompts")
                 + (initImage == null ? "" : " x " + inputFiles.size() + " input images x " + strengths.size() + " strengths"));
         ImageCap.checkGuidance(guidance);
+        Precision dtype = precision.get();
         Outputs.directory(out, force.force);
         Device device = deviceOption.init();
         ModelFile.Loaded loaded = ModelFile.load(model, device);
@@ -97,7 +100,7 @@ public final class SampleCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         try (TextEncoder text = new TextEncoder(); var keep = new PointerScope()) {
             TextCond empty = cond(text, List.of(""), device);
-            Denoiser d = Guidance.classifierFree(loaded.model(), empty, guidance);
+            Denoiser d = Guidance.classifierFree(dtype.apply(loaded.model()), empty, guidance);
             List<Tensor> inits = new ArrayList<>();                                 // [1,1,32,32] each, in keep's scope
             for (var pic : pictures) inits.add(InitImages.toModel(pic, 32));
             for (int from = 0; from < items.size(); ) {

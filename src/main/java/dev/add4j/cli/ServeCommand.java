@@ -45,6 +45,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--bench-init-image", hidden = true, paramLabel = "FILE",
             description = "Benchmark image-to-image: this PNG or JPEG in every request.") Path benchInitImage;
     @Option(names = "--bench-strength", hidden = true, description = "Strength of the benchmark's image-to-image requests.") Double benchStrength;
+    @Mixin PrecisionOption precision;
     @Mixin Main.DeviceOption deviceOption;
 
     @Override
@@ -57,13 +58,14 @@ public final class ServeCommand implements Callable<Integer> {
         if (benchInitImage != null && !Files.isRegularFile(benchInitImage))
             throw new Add4jException("--bench-init-image " + benchInitImage + ": no such file");
         byte[] benchInit = benchInitImage == null ? null : Files.readAllBytes(benchInitImage);
+        var dtype = precision.get();
         Device device = deviceOption.init();
         // libtorch logs "Could not initialize NNPACK" on every CPU convolution where the CPU lacks what NNPACK
         // needs; a server makes thousands. Its other CPU convolutions are what runs then anyway.
         torch.globalContext().setUserEnabledNNPACK(false);
         CountDownLatch stop = new CountDownLatch(1), closed = new CountDownLatch(1);
         try (TextEncoder text = new TextEncoder();
-             GenerationService service = GenerationService.load(studentFile, teacher, text, device, queue);
+             GenerationService service = GenerationService.load(studentFile, teacher, text, device, queue, dtype);
              Server server = Server.start(service, host, port)) {
             System.out.println("add4j serve: " + server.url(host));
             System.out.println("  student role: " + describe(service.slot(Role.STUDENT), studentFile));

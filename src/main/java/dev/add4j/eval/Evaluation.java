@@ -8,6 +8,7 @@ import dev.add4j.diffusion.Guidance;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
@@ -125,8 +126,17 @@ public final class Evaluation {
      * How a model is sampled at a step count. Teachers: DDIM over trailing timesteps. Students: ADD's sampler, over
      * the student's own timesteps when it was trained for exactly this many, else over trailing ones.
      */
-    public record Plan(Samplers.Kind sampler, List<Integer> timesteps) {
-        public Plan { timesteps = List.copyOf(timesteps); }
+    public record Plan(Samplers.Kind sampler, List<Integer> timesteps, Precision precision) {
+        public Plan {
+            timesteps = List.copyOf(timesteps);
+            if (precision == null) precision = Precision.FP32;
+        }
+
+        /** In float32. */
+        public Plan(Samplers.Kind sampler, List<Integer> timesteps) { this(sampler, timesteps, Precision.FP32); }
+
+        /** The same plan with the UNet's passes in {@code p}. */
+        public Plan with(Precision p) { return new Plan(sampler, timesteps, p); }
 
         public static Plan of(ModelFile.Loaded model, int steps) { return of(model, steps, null); }
 
@@ -184,7 +194,7 @@ public final class Evaluation {
         try (var run = new PointerScope(); var g = new NoGradGuard()) {
             text.encode(new ArrayList<>(new LinkedHashSet<>(prompts.prompts())));   // fills the prompt cache: untimed
             TextCond empty = text(text, List.of(""), device);
-            Denoiser d = Guidance.classifierFree(model, empty, guidance);
+            Denoiser d = Guidance.classifierFree(plan.precision().apply(model), empty, guidance);
             warmUp(d, Math.min(batch, n), channels, prompts, text, device);
             long t0 = System.nanoTime();
             for (int from = 0; from < n; from += batch) {
@@ -279,6 +289,8 @@ public final class Evaluation {
      * @param guidance  classifier-free guidance scale (0: none)
      * @param n         images
      * @param msPerImage sampling wall time / n (metrics excluded)
+     * @param dtype     the UNet's number format in sampling: "fp32" or "bf16" ({@link Precision}); rows of older
+     *                  files, without it, were fp32
      */
     public record Row(int steps, String sampler, List<Integer> timesteps, double guidance, int n,
                       double fid, double kid,
@@ -287,15 +299,24 @@ public final class Evaluation {
                       @JsonProperty("class_accuracy") double classAccuracy,
                       @JsonProperty("per_class_accuracy") List<Double> perClassAccuracy,
                       double precision, double recall,
-                      @JsonProperty("ms_per_image") double msPerImage) {
+                      @JsonProperty("ms_per_image") double msPerImage, String dtype) {
         public Row {
             timesteps = List.copyOf(timesteps);
             perClassAccuracy = List.copyOf(perClassAccuracy);
+            if (dtype == null) dtype = Precision.FP32.cliName();
+        }
+
+        /** A float32 row. */
+        public Row(int steps, String sampler, List<Integer> timesteps, double guidance, int n, double fid, double kid, double kidStd,
+                   double clipScore, double classAccuracy, List<Double> perClassAccuracy, double precision, double recall, double msPerImage) {
+            this(steps, sampler, timesteps, guidance, n, fid, kid, kidStd, clipScore, classAccuracy, perClassAccuracy, precision, recall,
+                    msPerImage, null);
         }
 
         public static Row of(Plan plan, double guidance, int n, Metrics m, double msPerImage) {
             return new Row(plan.steps(), plan.samplerName(), plan.timesteps(), guidance, n, m.fid(), m.kid(), m.kidStd(),
-                    m.clipScore(), m.classAccuracy(), m.perClassAccuracy(), m.precision(), m.recall(), msPerImage);
+                    m.clipScore(), m.classAccuracy(), m.perClassAccuracy(), m.precision(), m.recall(), msPerImage,
+                    plan.precision().cliName());
         }
     }
 

@@ -4,6 +4,7 @@ import dev.add4j.Add4jException;
 import dev.add4j.diffusion.ImageToImage;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
+import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
@@ -129,6 +130,7 @@ public final class GenerationService implements AutoCloseable {
     private final int capacity;
     private final BlockingQueue<Job> queue;
     private final Runnable beforeBatch;
+    private final Precision precision;   // the UNet's number format, both roles
     private final Thread worker;
     private volatile boolean closed;
     // prompts are at most MAX_CHARS long, so 1024 of them hold well under a megabyte
@@ -146,6 +148,11 @@ public final class GenerationService implements AutoCloseable {
 
     /** As the public constructor; {@code beforeBatch} runs on the worker before each batch (tests hold the worker with it). */
     GenerationService(Slot student, Slot teacher, TextEncoder text, Device device, int queueCapacity, Runnable beforeBatch) {
+        this(student, teacher, text, device, queueCapacity, beforeBatch, Precision.FP32);
+    }
+
+    private GenerationService(Slot student, Slot teacher, TextEncoder text, Device device, int queueCapacity, Runnable beforeBatch,
+                              Precision precision) {
         if (queueCapacity < 1) throw new Add4jException("queue capacity must be >= 1, got " + queueCapacity);
         if (student.role() != Role.STUDENT || teacher.role() != Role.TEACHER)
             throw new IllegalArgumentException("slots: expected a student and a teacher role, got " + student.role() + ", " + teacher.role());
@@ -159,6 +166,7 @@ public final class GenerationService implements AutoCloseable {
         this.capacity = queueCapacity;
         this.queue = new ArrayBlockingQueue<>(queueCapacity);
         this.beforeBatch = beforeBatch;
+        this.precision = precision;
         this.worker = new Thread(this::work, "add4j-generate");
         worker.setDaemon(true);
         worker.start();
@@ -169,10 +177,17 @@ public final class GenerationService implements AutoCloseable {
      * a student samples with ADD, a teacher with DDIM.
      */
     public static GenerationService load(Path studentFile, Path teacherFile, TextEncoder text, Device device, int queueCapacity) {
+        return load(studentFile, teacherFile, text, device, queueCapacity, Precision.FP32);
+    }
+
+    /** As above, the UNet's passes in {@code precision}. */
+    public static GenerationService load(Path studentFile, Path teacherFile, TextEncoder text, Device device, int queueCapacity,
+                                         Precision precision) {
         ModelFile.Loaded s = ModelFile.load(studentFile, device);
         ModelFile.Loaded t = studentFile.toAbsolutePath().normalize().equals(teacherFile.toAbsolutePath().normalize())
                 ? s : ModelFile.load(teacherFile, device);
-        return new GenerationService(slot(Role.STUDENT, s, studentFile), slot(Role.TEACHER, t, teacherFile), text, device, queueCapacity);
+        return new GenerationService(slot(Role.STUDENT, s, studentFile), slot(Role.TEACHER, t, teacherFile), text, device, queueCapacity,
+                () -> {}, precision);
     }
 
     /**
@@ -314,7 +329,7 @@ public final class GenerationService implements AutoCloseable {
             Tensor x0;
             if (head.init() == null) {
                 Tensor xT = noise.like(torch.empty(b, 1, IMAGE_SIZE, IMAGE_SIZE)).to(device, torch.ScalarType.Float); // [B,1,32,32]
-                x0 = Samplers.sample(slot.sampler(), model, model.schedule(), Timesteps.trailing(head.steps()), xT, c, noise);
+                x0 = Samplers.sample(slot.sampler(), precision.apply(model), model.schedule(), Timesteps.trailing(head.steps()), xT, c, noise);
             } else {
                 List<Tensor> inits = new ArrayList<>();
                 for (Job j : batch) {
@@ -322,7 +337,7 @@ public final class GenerationService implements AutoCloseable {
                     for (int i = 0; i < j.request().n(); i++) inits.add(one);
                 }
                 Tensor init = torch.cat(new TensorVector(inits.toArray(new Tensor[0])), 0).to(device, torch.ScalarType.Float); // [B,1,32,32]
-                x0 = ImageToImage.sample(slot.sampler(), model, model.schedule(), head.steps(), head.init().strength(), init, c, noise);
+                x0 = ImageToImage.sample(slot.sampler(), precision.apply(model), model.schedule(), head.steps(), head.init().strength(), init, c, noise);
             }
             images = Images.each(x0.cpu());                                                                            // [B,1,32,32]
         }

@@ -75,6 +75,7 @@ class BenchCommandTest {
         assertEquals("cpu", j.get("device").asText());
         assertTrue(j.get("threads").asInt() >= 1);
         assertFalse(j.get("models").get("student_stand_in").asBoolean());
+        positive(j.get("primitives"), "mm_side", "mm_gflop_per_s", "blas_threads", "op_us_no_grad", "op_us_inference");
         JsonNode rows = j.get("inference");
         assertEquals(8, rows.size(), "student 1, 2, 4 steps and teacher 50, at batch 1 and 2: " + rows);
         List<String> seen = new ArrayList<>();
@@ -105,10 +106,12 @@ class BenchCommandTest {
     }
 
     @Test void theTableShowsTheRowsTheSpeedupAndThePhases() {
-        CliRun r = run(tiny("--batches", "2", "--train-iterations", "0", "--student", teacher.toString()));
+        CliRun r = run(tiny("--batches", "2", "--train-iterations", "0", "--student", teacher.toString(), "--precision", "bf16"));
         assertEquals(0, r.code(), r.err());
         String table = r.out();
         assertTrue(table.startsWith("add4j bench on cpu, "), table);
+        assertTrue(table.contains(", sampling in bf16\n"), table);
+        assertTrue(table.contains("primitives: torch.mm 2048² "), table);
         assertTrue(table.contains("no student yet: the teacher's network stands in"), table);
         assertTrue(table.matches("(?s).*student +add +1 +2 .*teacher +ddim +50 +2 .*"), table);
         assertTrue(table.contains("speedup at batch 2: student 1 step is "), table);
@@ -120,7 +123,7 @@ class BenchCommandTest {
 
     @Test void badOptionsExitWith2AndOneErrorLine() {
         for (String[] bad : List.of(new String[]{"--runs", "0"}, new String[]{"--batches", "1,x"}, new String[]{"--batches", "0"},
-                new String[]{"--train-batch", "1"}, new String[]{"--teacher-steps", "0"}, new String[]{"--row-seconds", "0"},
+                new String[]{"--train-batch", "1"}, new String[]{"--teacher-steps", "0"}, new String[]{"--row-seconds", "0"}, new String[]{"--precision", "fp16"},
                 new String[]{"--teacher", dir.resolve("missing.safetensors").toString()})) {
             CliRun r = run(tiny(bad));
             assertEquals(2, r.code(), String.join(" ", bad) + ": " + r.err());
@@ -138,7 +141,8 @@ class BenchCommandTest {
         var phases = List.of(new BenchResult.Phase("student", 50, 0.5, 3, 60), new BenchResult.Phase("teacher", 20, 0.2, 1, 50),
                 new BenchResult.Phase("discriminator", 20, 0.2, 1, 50), new BenchResult.Phase("r1", 9, 0.09, 0.1, 11),
                 new BenchResult.Phase("other", 1, 0.01, 0, 0));
-        return new BenchResult("cpu", 2, new BenchResult.Models("s", false, "t", "f", 100, 0.5), rows,
+        return new BenchResult("cpu", 2, "fp32", new BenchResult.Models("s", false, "t", "f", 100, 0.5),
+                new BenchResult.Primitives(2048, 150, 2, 1.5, 1.2), rows,
                 List.of(new BenchResult.Speedup(1, 1, 50, 50)), new BenchResult.Training(32, 5, 95, 100, 5.1, 51, phases),
                 List.of("a note"), Map.of("add4j.command", "add4j bench"));
     }

@@ -1,0 +1,78 @@
+package dev.add4j;
+
+import dev.add4j.nn.Layers;
+import dev.add4j.nn.Ops;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * OpenBLAS on more than one thread ({@link TorchRuntime#setThreads}): sgemm's results against double precision, and
+ * with libtorch's threads calling sgemm at once (the convolution without oneDNN runs one sgemm per image on its
+ * intra-op threads), which the tests' one thread never does.
+ */
+class BlasThreadsTest {
+    @BeforeAll static void init() { TorchRuntime.init(); }
+
+    @AfterEach void back() { TorchRuntime.setThreads(1); }   // the tests' setting (ADD4J_TORCH_THREADS=1)
+
+    private static double relErr(Tensor got, Tensor want) {
+        return Ops.f(got.to(torch.ScalarType.Double).sub(want).abs().max()) / Ops.f(want.abs().max());
+    }
+
+    @Test void aLargeMatrixProductOnTwoBlasThreadsMatchesDoublePrecisionAndRepeatsBitForBit() {
+        try (var scope = new PointerScope()) {
+            torch.manual_seed(3);
+            Tensor a = torch.randn(512, 768), b = torch.randn(768, 640);      // big enough for OpenBLAS to split
+            Tensor want = torch.mm(a.to(torch.ScalarType.Double), b.to(torch.ScalarType.Double));
+            TorchRuntime.setThreads(1);
+            Tensor one = torch.mm(a, b);
+            TorchRuntime.setThreads(2);
+            assertEquals(2, TorchRuntime.blasThreads());
+            Tensor two = torch.mm(a, b);
+            assertTrue(relErr(one, want) < 1e-5, "relative error " + relErr(one, want));
+            assertTrue(relErr(two, want) < 1e-5, "relative error " + relErr(two, want));
+            // not the same bits as one thread (the edges of each thread's block take other kernels), but repeatable
+            assertTrue(torch.equal(two, torch.mm(a, b)), "two threads, twice: the same bits");
+        }
+    }
+
+    @Test void convolutionsWithoutOneDnnOnTwoLibtorchAndTwoBlasThreadsMatchDoublePrecision() {
+        boolean onednn = torch.globalContext().userEnabledMkldnn();
+        torch.globalContext().setUserEnabledMkldnn(false);   // libtorch's own convolution: sgemm from its threads
+        torch.globalContext().setUserEnabledNNPACK(false);   // not this CPU's: a warning per call
+        try (var scope = new PointerScope()) {
+            TorchRuntime.setThreads(2);
+            torch.manual_seed(4);
+            Tensor x = torch.randn(8, 32, 16, 16), w = torch.randn(64, 32, 3, 3).mul(Ops.s(0.1)), bias = torch.randn(64);
+            Tensor xd = x.to(torch.ScalarType.Double), wd = w.to(torch.ScalarType.Double), bd = bias.to(torch.ScalarType.Double);
+            Tensor r = torch.randn(8, 64, 16, 16), rd = r.to(torch.ScalarType.Double);
+            Tensor xdg = xd.clone();
+            xdg.requires_grad_(true);
+            Tensor want = Layers.convolution(xdg, wd, bd, 1, 1);
+            want.mul(rd).sum().backward();                  // the input gradient: sgemm again, from libtorch's threads
+            Tensor wantGrad = xdg.grad();
+            for (int i = 0; i < 10; i++) {                   // repeated: a race shows as an occasional wrong or NaN batch
+                try (var inner = new PointerScope()) {
+                    Tensor xg = x.clone();
+                    xg.requires_grad_(true);
+                    Tensor got = Layers.convolution(xg, w, bias, 1, 1);
+                    got.mul(r).sum().backward();
+                    double err = relErr(got, want), gradErr = relErr(xg.grad(), wantGrad);
+                    assertTrue(err < 1e-5 && gradErr < 1e-5, "run " + i + ": relative error " + err + ", of the gradient " + gradErr);
+                }
+            }
+        } finally {
+            torch.globalContext().setUserEnabledMkldnn(onednn);
+        }
+    }
+
+    @Test void aBadBlasThreadCountIsOneClearError() {
+        assertThrows(Add4jException.class, () -> TorchRuntime.setThreads(0));
+    }
+}
