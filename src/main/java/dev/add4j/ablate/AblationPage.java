@@ -145,14 +145,17 @@ public final class AblationPage {
     }
 
     private static void wallTime(StringBuilder b, StudyReport r) {
-        b.append("<h2>Wall time</h2>\n<table class=\"phases\">\n<tr><th>row</th><th>seed</th><th>training</th><th>evaluation</th></tr>\n");
+        b.append("<h2>Wall time</h2>\n<p class=\"small\">CPU time: of the whole process over the run (every thread), "
+                + "where it ran alone; at one thread, about its wall time on a quiet core."
+                + "</p>\n<table class=\"phases\">\n<tr><th>row</th><th>seed</th><th>training</th><th>evaluation</th><th>CPU time</th></tr>\n");
         for (StudyReport.RowReport row : r.rows())
             for (RunResult res : row.seeds())
                 b.append("<tr><td>").append(esc(row.run())).append("</td><td class=\"num\">").append(res.seed()).append("</td><td class=\"num\">")
                         .append(esc(seconds(res.trainSeconds()))).append("</td><td class=\"num\">").append(esc(seconds(res.evalSeconds())))
+                        .append("</td><td class=\"num\">").append(res.cpuSeconds() == null ? "" : esc(seconds(res.cpuSeconds())))
                         .append("</td></tr>\n");
         b.append("<tr><th colspan=\"2\">total</th><td class=\"num\" colspan=\"2\">").append(esc(seconds(r.wallSeconds())))
-                .append("</td></tr>\n</table>\n");
+                .append("</td><td></td></tr>\n</table>\n");
     }
 
     /** "95.3 s". */

@@ -18,12 +18,15 @@ import java.util.List;
  * @param eval         the {@code add4j eval} arguments it ran
  * @param trainSeconds wall time of the training, restarts included
  * @param evalSeconds  wall time of the evaluation
+ * @param cpuSeconds   CPU time of this process over training and evaluation (null when other runs ran beside it):
+ *                     at one thread, about the run's wall time on a quiet core, whatever else shares the machine
  * @param restarts     trainings resumed from the last checkpoint after a non-finite loss
  * @param metrics      the 1-step evaluation (null when diverged)
  * @param finalDAcc    the discriminator's accuracy over the last logged iterations (null: no discriminator)
  */
 public record RunResult(String run, long seed, String status, String reason, List<String> distill, List<String> eval,
-                        @JsonProperty("train_s") double trainSeconds, @JsonProperty("eval_s") double evalSeconds, int restarts,
+                        @JsonProperty("train_s") double trainSeconds, @JsonProperty("eval_s") double evalSeconds,
+                        @JsonProperty("cpu_s") Double cpuSeconds, int restarts,
                         Evaluation.Row metrics, @JsonProperty("final_d_acc") Double finalDAcc) {
     public static final String DONE = "done", DIVERGED = "diverged";
 

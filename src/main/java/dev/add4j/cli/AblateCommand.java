@@ -112,6 +112,7 @@ public final class AblateCommand implements Callable<Integer> {
     private List<Long> seedList;
     private final Map<String, List<RunResult>> results = new LinkedHashMap<>();
     private Map<String, String> settings;
+    private int threadsPerRun;
 
     @Override
     public Integer call() throws Exception {
@@ -141,10 +142,14 @@ public final class AblateCommand implements Callable<Integer> {
         if (needs(Study.VIT_SUPERVISED)) DistillCommand.existing(supFile, "--supervised-features", "add4j train-features --objective supervised --out FILE");
         FashionMnist.load(data, true); // a bad --data fails here, not in the first run
         Device device = deviceOption.init();
+        // as the demo: libtorch warns "Could not initialize NNPACK" on each CPU convolution where NNPACK cannot run,
+        // and the convolutions it falls back to are what runs then anyway
+        torch.globalContext().setUserEnabledNNPACK(false);
         int cores = Runtime.getRuntime().availableProcessors();
         if (!device.is_cuda() && parallel > cores)
             throw new Add4jException("--parallel " + parallel + ": only " + cores + " cores here; each run needs one");
         Integer rowThreads = deviceOption.threads != null ? deviceOption.threads : parallel > 1 && !device.is_cuda() ? Math.max(1, cores / parallel) : null;
+        threadsPerRun = rowThreads != null ? rowThreads : torch.get_num_threads();
         Path captions = captionCache != null ? captionCache : out.resolve(StudyDir.CAPTIONS);
         List<Job> jobs = new ArrayList<>();
         for (Study.Run r : runs)
@@ -192,7 +197,7 @@ public final class AblateCommand implements Callable<Integer> {
         System.out.printf(Locale.ROOT, "ablate: %d rows x %d seeds = %d runs (%d done, %d to run), budget %s: %d iterations at "
                         + "batch %d, 1-step evaluation on %d images; %d at a time, device %s, %d threads%n",
                 runs.size(), seedList.size(), jobs.size(), jobs.size() - todo.size(), todo.size(), protocol.budget(), it, bs, evalN,
-                parallel, device.str().getString(), rowThreads != null ? rowThreads : torch.get_num_threads());
+                parallel, device.str().getString(), threadsPerRun);
         for (Job j : todo)
             if (Files.exists(dir.rowDir(j.run().name(), j.seed()))) {
                 System.out.println("ablate: " + j.name() + " did not finish: doing it again from the start");
@@ -290,7 +295,11 @@ public final class AblateCommand implements Callable<Integer> {
         AtomicBoolean stop = new AtomicBoolean();
         try (ThreadOutput output = new ThreadOutput()) {
             ExecutorService pool = Executors.newFixedThreadPool(parallel, r -> {
-                Thread t = new Thread(r, "ablate-run");
+                Thread t = new Thread(() -> {
+                    // libtorch's thread count (OpenMP's) is per calling thread: a new thread starts at every core
+                    torch.set_num_threads(threadsPerRun);
+                    r.run();
+                }, "ablate-run");
                 t.setDaemon(true);
                 return t;
             });
@@ -338,7 +347,7 @@ public final class AblateCommand implements Callable<Integer> {
             output.route(log);
             try {
                 System.out.println(Provenance.commandLine("add4j", j.distill()));
-                long t0 = System.nanoTime();
+                long t0 = System.nanoTime(), cpu0 = processCpuNanos();
                 int restarts = 0;
                 String diverged = null;
                 while (true) {
@@ -374,18 +383,25 @@ public final class AblateCommand implements Callable<Integer> {
                     }
                     evalSeconds = (System.nanoTime() - t1) / 1e9;
                 }
+                Double cpuSeconds = parallel == 1 ? (processCpuNanos() - cpu0) / 1e9 : null;
                 RunResult res = new RunResult(run, j.seed(), diverged == null ? RunResult.DONE : RunResult.DIVERGED, diverged,
-                        j.distill(), j.eval(), trainSeconds, evalSeconds, restarts, metrics, lastDAcc(dir.trainingLog(run, j.seed())));
+                        j.distill(), j.eval(), trainSeconds, evalSeconds, cpuSeconds, restarts, metrics, lastDAcc(dir.trainingLog(run, j.seed())));
                 AtomicFiles.writeString(dir.result(run, j.seed()), Json.write(res) + "\n");
-                console.say(String.format(Locale.ROOT, "ablate %s: %s %s: %s (training %s, evaluation %s)", position, j.name(),
+                console.say(String.format(Locale.ROOT, "ablate %s: %s %s: %s (training %s, evaluation %s%s)", position, j.name(),
                         res.status(), metrics != null ? String.format(Locale.ROOT, "FID %.2f, CLIP score %.2f, class accuracy %.3f, recall %.3f",
                                 metrics.fid(), metrics.clipScore(), metrics.classAccuracy(), metrics.recall()) : diverged,
-                        TrainLoop.duration(trainSeconds), TrainLoop.duration(evalSeconds)));
+                        TrainLoop.duration(trainSeconds), TrainLoop.duration(evalSeconds),
+                        cpuSeconds != null ? "; CPU time " + TrainLoop.duration(cpuSeconds) : ""));
                 return res;
             } finally {
                 output.unroute();
             }
         }
+    }
+
+    /** CPU time of this process so far (every thread, libtorch's included). */
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     /** The study's own lines, on the console. */
@@ -475,7 +491,7 @@ public final class AblateCommand implements Callable<Integer> {
         m.put("eval net", protocol.evalNet());
         m.put("data", FashionMnist.describe(protocol.data()));
         m.put("device", device.str().getString() + ", " + parallel + " run(s) at a time, "
-                + (rowThreads != null ? rowThreads : torch.get_num_threads()) + " libtorch threads each, "
+                + threadsPerRun + " libtorch threads each, "
                 + Runtime.getRuntime().availableProcessors() + " cores visible to the JVM");
         Map<String, String> prov = Provenance.of(Main.invocation());
         m.put("made", prov.get("add4j.created") + ", git commit " + prov.get("add4j.git_commit") + ", Java " + prov.get("add4j.java")

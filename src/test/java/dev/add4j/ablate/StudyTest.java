@@ -105,10 +105,10 @@ class StudyTest {
 
     static RunResult done(String run, long seed, double fid) {
         Evaluation.Row row = new Evaluation.Row(1, "add", List.of(999), 0, 100, fid, 0.01, 0.001, 30, 0.8, List.of(0.8), 0.7, 0.6, 5);
-        return new RunResult(run, seed, RunResult.DONE, null, List.of("distill"), List.of("eval"), 10, 2, 0, row, 0.55);
+        return new RunResult(run, seed, RunResult.DONE, null, List.of("distill"), List.of("eval"), 10, 2, 11.0, 0, row, 0.55);
     }
 
     static RunResult diverged(String run, long seed) {
-        return new RunResult(run, seed, RunResult.DIVERGED, "training: loss_g is NaN at step 3", List.of("distill"), List.of("eval"), 10, 0, 3, null, null);
+        return new RunResult(run, seed, RunResult.DIVERGED, "training: loss_g is NaN at step 3", List.of("distill"), List.of("eval"), 10, 0, 10.0, 3, null, null);
     }
 }

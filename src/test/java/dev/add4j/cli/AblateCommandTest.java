@@ -142,14 +142,22 @@ class AblateCommandTest {
         assertEquals(0, done.code(), done.err());
         assertTrue(done.out().contains("(2 done, 0 to run)"), done.out());
 
-        // the same study with both runs at once: the same numbers (the initial weights are drawn under one lock)
+        // the same study with both runs at once gives the same numbers: the same initial weights (drawn under one lock;
+        // a random student drawn after another run's draws would give another FID altogether), the same batches; only
+        // the last digits may differ (measured: 1e-8 of the FID, 2e-7 of the CLIP score)
         org.junit.jupiter.api.Assumptions.assumeTrue(Runtime.getRuntime().availableProcessors() >= 2, "--parallel 2 needs 2 cores");
         Path par = dir.resolve("parallel");
         CliRun p = CliRun.of(args(par, "--parallel", "2"));
         assertEquals(0, p.code(), p.err() + p.out());
         StudyDir pd = new StudyDir(par);
-        for (String run : List.of(Study.BASE, Study.INIT_RANDOM))
-            assertEquals(Json.read(d.result(run, 0), RunResult.class).metrics(), Json.read(pd.result(run, 0), RunResult.class).metrics(), run);
+        for (String run : List.of(Study.BASE, Study.INIT_RANDOM)) {
+            var alone = Json.read(d.result(run, 0), RunResult.class).metrics();
+            var together = Json.read(pd.result(run, 0), RunResult.class).metrics();
+            assertEquals(alone.fid(), together.fid(), 1e-6 * alone.fid(), run);
+            assertEquals(alone.clipScore(), together.clipScore(), 1e-6 * alone.clipScore(), run);
+            assertEquals(alone.classAccuracy(), together.classAccuracy(), run);
+            assertEquals(alone.recall(), together.recall(), run);
+        }
         assertTrue(Files.readString(pd.console(Study.INIT_RANDOM, 0)).contains("init random"), "each run's output went to its own log");
         assertFalse(Files.readString(pd.console(Study.INIT_RANDOM, 0)).contains("(init teacher)"), "and only its own");
     }
