@@ -7,6 +7,7 @@ import java.nio.file.Path;
  * <pre>
  * DIR/index.html, ablation.json, ablation.md   the report (rewritten after every finished run)
  * DIR/study.json                                the protocol; a resumed study must have the same
+ * DIR/study.lock                                held while a study runs (the OS frees it when the process ends)
  * DIR/vit-untrained.safetensors                 the untrained feature ViT of row vit-untrained
  * DIR/captions.safetensors                      the training captions' MiniLM embeddings, shared by every run
  * DIR/rows/NAME-sSEED/run/                      the add4j distill run
@@ -16,7 +17,7 @@ import java.nio.file.Path;
  * </pre>
  */
 public record StudyDir(Path root) {
-    public static final String PAGE = "index.html", JSON = "ablation.json", MARKDOWN = "ablation.md", STUDY = "study.json",
+    public static final String PAGE = "index.html", JSON = "ablation.json", MARKDOWN = "ablation.md", STUDY = "study.json", LOCK = "study.lock",
             UNTRAINED_VIT = "vit-untrained.safetensors", CAPTIONS = "captions.safetensors", ROWS = "rows", RUN = "run",
             EVAL = "eval", CONSOLE = "console.log", RESULT = "result.json", GRID = "grid-steps-1.png", LOG = "metrics.jsonl";
 

@@ -208,5 +208,13 @@ class AblateCommandTest {
         try (var files = Files.list(out)) {
             assertEquals(1, files.count(), "nothing added");
         }
+
+        // a study another ablate holds is left alone
+        Path busy = dir.resolve("busy");
+        Files.createDirectories(busy);
+        try (var ch = java.nio.channels.FileChannel.open(busy.resolve(StudyDir.LOCK), java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE); var lock = ch.lock()) {
+            assertEquals("error: --out " + busy + ": another add4j ablate is running there (study.lock)", CliRun.of(plus(args(busy), "--force")).badInput());
+        }
     }
 }
