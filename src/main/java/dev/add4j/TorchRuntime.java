@@ -8,6 +8,12 @@ import org.bytedeco.pytorch.global.torch;
 public final class TorchRuntime {
     private static volatile boolean initialised;
 
+    /**
+     * Held by code that seeds libtorch's global generator and then draws initial weights from it, so that a draw
+     * from another thread cannot come in between (several trainers in one process: {@code add4j ablate --parallel}).
+     */
+    public static final Object GLOBAL_GENERATOR = new Object();
+
     private TorchRuntime() {}
 
     /**

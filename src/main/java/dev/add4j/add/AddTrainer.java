@@ -1,6 +1,7 @@
 package dev.add4j.add;
 
 import dev.add4j.Add4jException;
+import dev.add4j.TorchRuntime;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.TextCond;
@@ -96,19 +97,24 @@ public final class AddTrainer implements AutoCloseable {
         if (resume && !Checkpoint.exists(out) && !Files.exists(out.resolve(CONFIG)))
             throw new Add4jException(out + ": nothing to resume (no " + Checkpoint.DIR + "/)");
         if (teacher.isStudent()) throw new Add4jException("--teacher: " + "expected a teacher model, got a student");
-        torch.manual_seed(cfg.seed());
-        UNet.Config unet = teacher.model().net().config();
-        UNet net = new UNet(unet);
-        if (cfg.studentInit() == AddConfig.StudentInit.TEACHER) teacher.model().net().copyTo(net);
-        net.to(data.device()).train(true).requiresGrad(true);
-        student = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr());
-        ema = new UNet(unet);
-        ema.to(data.device());
-        emaUpdate = new Ema(net, ema, cfg.emaDecay());
-        features.to(data.device());
-        disc = new Discriminator(features, cfg.cond(), cfg.diffAugment(), TextEncoder.DIM,
-                cfg.discBackbone().teacher() ? new TeacherFeatures(teacher.model(), cfg.discBackbone().tMax()) : null);
-        disc.heads().to(data.device());
+        UNet net;
+        // the initial weights (a random student, the heads) come from libtorch's one global generator: seeded here,
+        // with no draw from another thread in between (add4j ablate --parallel runs several trainers in one process)
+        synchronized (TorchRuntime.GLOBAL_GENERATOR) {
+            torch.manual_seed(cfg.seed());
+            UNet.Config unet = teacher.model().net().config();
+            net = new UNet(unet);
+            if (cfg.studentInit() == AddConfig.StudentInit.TEACHER) teacher.model().net().copyTo(net);
+            net.to(data.device()).train(true).requiresGrad(true);
+            student = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr());
+            ema = new UNet(unet);
+            ema.to(data.device());
+            emaUpdate = new Ema(net, ema, cfg.emaDecay());
+            features.to(data.device());
+            disc = new Discriminator(features, cfg.cond(), cfg.diffAugment(), TextEncoder.DIM,
+                    cfg.discBackbone().teacher() ? new TeacherFeatures(teacher.model(), cfg.discBackbone().tMax()) : null);
+            disc.heads().to(data.device());
+        }
         studentParams = net.parameterVector();
         studentOpt = Optimizers.adam(studentParams, cfg.studentLr(), 0.9, 0.999, 1e-8);
         discOpt = Optimizers.adam(disc.heads().parameterVector(), cfg.discLr(), 0.0, 0.99, 1e-8); // StyleGAN-T

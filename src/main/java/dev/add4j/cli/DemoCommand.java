@@ -334,7 +334,5 @@ public final class DemoCommand implements Callable<Integer> {
     private static String steps(int s) { return s + (s == 1 ? " step" : " steps"); }
 
     /** {@code s} as one shell word: unchanged when it is plain, else single-quoted. */
-    static String shell(String s) {
-        return s.matches("[A-Za-z0-9_./:=+-]+") ? s : "'" + s.replace("'", "'\\''") + "'";
-    }
+    static String shell(String s) { return Provenance.shell(s); }
 }

@@ -114,6 +114,8 @@ public final class DistillCommand implements Callable<Integer> {
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
+    /** The command line the run's files record; null: this process's ({@code add4j ablate} runs distill in-process). */
+    String command;
 
     @Override
     public Integer call() throws Exception {
@@ -133,7 +135,7 @@ public final class DistillCommand implements Callable<Integer> {
         ModelFile.Loaded initModel = initFile != null ? ModelFile.load(initFile, device) : null;
         Vit vit = Vit.load(featuresFile);
         Files.createDirectories(out);
-        var prov = Provenance.of(Main.invocation());
+        var prov = Provenance.of(command != null ? command : Main.invocation());
         prov.put("add4j.teacher", teacherFile.toString());
         prov.put("add4j.features", featuresFile.toString());
         if (initFile != null) prov.put("add4j.init_from", initFile.toString());
@@ -216,7 +218,7 @@ public final class DistillCommand implements Callable<Integer> {
         return new Evaluation.Setup(net, ref, text, device, Evaluation.Prompts.classBalanced(evalN, seed + 1), seed + 1, 250);
     }
 
-    private static Path existing(Path f, String option, String howToMake) {
+    static Path existing(Path f, String option, String howToMake) {
         if (!Files.isRegularFile(f)) throw new Add4jException(option + " " + f + ": no such file; make one with: " + howToMake);
         return f;
     }

@@ -154,7 +154,8 @@ public final class HtmlReport {
         return b.toString();
     }
 
-    private static final String STYLE = """
+    /** The pages' style sheet (the demo's and the ablation study's). */
+    public static final String STYLE = """
             body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 1em auto; padding: 0 1em; color: #222; }
             table { border-collapse: collapse; margin: 0.5em 0 1em; }
             th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
@@ -297,7 +298,7 @@ public final class HtmlReport {
      * A line plot of {@code points} as an inline SVG: a frame, the y range's ends and middle and the x range's ends
      * labelled, a dashed zero line where 0 lies inside the y range, and one polyline.
      */
-    static String svgPlot(String title, String subtitle, List<Point> points) {
+    public static String svgPlot(String title, String subtitle, List<Point> points) {
         double x0 = Double.POSITIVE_INFINITY, x1 = Double.NEGATIVE_INFINITY, y0 = Double.POSITIVE_INFINITY, y1 = Double.NEGATIVE_INFINITY;
         for (Point p : points) {
             x0 = Math.min(x0, p.x());

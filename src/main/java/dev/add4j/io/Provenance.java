@@ -29,6 +29,18 @@ public final class Provenance {
         return m;
     }
 
+    /** {@code s} as one shell word: unchanged when it is plain, else single-quoted. */
+    public static String shell(String s) {
+        return s.matches("[A-Za-z0-9_./:=+,-]+") ? s : "'" + s.replace("'", "'\\''") + "'";
+    }
+
+    /** {@code program} and {@code args} as one shell command line, each argument quoted where it needs it. */
+    public static String commandLine(String program, java.util.List<String> args) {
+        StringBuilder b = new StringBuilder(program);
+        for (String a : args) b.append(' ').append(shell(a));
+        return b.toString();
+    }
+
     /** The checked-out commit of the working directory's repository, or "unknown"; reads .git without running git. */
     static String gitCommit() {
         try {

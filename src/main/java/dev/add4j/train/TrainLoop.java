@@ -27,6 +27,11 @@ import java.util.stream.Collectors;
  */
 public final class TrainLoop {
 
+    /** A statistic of a step was NaN or infinite: the run stopped, its last checkpoint as it was. */
+    public static final class NonFinite extends dev.add4j.Add4jException {
+        NonFinite(String message) { super(message); }
+    }
+
     /** One training iteration; returns its scalar statistics (loss, ...). Must free its tensors itself. */
     @FunctionalInterface public interface Step { Map<String, Double> run(long step); }
 
@@ -60,7 +65,7 @@ public final class TrainLoop {
             Map<String, Double> stats = step.run(s);
             for (var e : stats.entrySet())
                 if (!Double.isFinite(e.getValue()))
-                    throw new dev.add4j.Add4jException(String.format("%s is %s at step %d: stopping without a checkpoint, so the last "
+                    throw new NonFinite(String.format("%s is %s at step %d: stopping without a checkpoint, so the last "
                             + "saved one (step %d) stays as it was; lower the learning rate or resume from it", e.getKey(), e.getValue(), s + 1, lastSaved));
             s++;
             stats.forEach((k, v) -> { sums.merge(k, v, Double::sum); counts.merge(k, 1, Integer::sum); });
