@@ -375,7 +375,7 @@ public final class AblateCommand implements Callable<Integer> {
                 String diverged = null;
                 while (true) {
                     try {
-                        distill(j, restarts > 0 && Files.exists(trainDir.resolve(AddTrainer.CHECKPOINT)));
+                        distill(j, restarts > 0 && dev.add4j.io.Checkpoint.exists(trainDir));
                         break;
                     } catch (TrainLoop.NonFinite e) {
                         if (restarts == MAX_RESTARTS) {
@@ -383,7 +383,7 @@ public final class AblateCommand implements Callable<Integer> {
                             break;
                         }
                         restarts++;
-                        boolean fromCheckpoint = Files.exists(trainDir.resolve(AddTrainer.CHECKPOINT));
+                        boolean fromCheckpoint = dev.add4j.io.Checkpoint.exists(trainDir);
                         if (!fromCheckpoint) deleteTree(trainDir);
                         System.out.println("ablate: " + e.getMessage() + ": " + (fromCheckpoint ? "resuming from the last checkpoint"
                                 : "starting again") + " (restart " + restarts + " of at most " + MAX_RESTARTS + ")");
