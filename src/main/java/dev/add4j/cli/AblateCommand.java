@@ -319,7 +319,8 @@ public final class AblateCommand implements Callable<Integer> {
         try (ThreadOutput output = new ThreadOutput()) {
             ExecutorService pool = Executors.newFixedThreadPool(parallel, r -> {
                 Thread t = new Thread(() -> {
-                    // libtorch's thread count (OpenMP's) is per calling thread: a new thread starts at every core
+                    // the study's thread count, set on the worker itself: a run computes with the same count whichever
+                    // thread it runs on (DistillCommand and EvalCommand set one only when given --threads)
                     torch.set_num_threads(threadsPerRun);
                     r.run();
                 }, "ablate-run");
