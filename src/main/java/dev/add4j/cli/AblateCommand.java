@@ -78,8 +78,8 @@ public final class AblateCommand implements Callable<Integer> {
     @Option(names = "--rows", paramLabel = "LIST", description = "Groups to run, comma-separated: a, b, c, d, e (does not "
             + "apply here), f, own (default: all).") String rows;
     @Option(names = "--budget", defaultValue = "quick", paramLabel = "quick|full", description = "quick: "
-            + "40 iterations at batch 16, n 100, seed 0 (about 30 minutes on 2 CPU cores); full: 400 iterations at batch 32, "
-            + "n 500, seeds 0,1 (default: ${DEFAULT-VALUE}).") String budget;
+            + "60 iterations at batch 16, n 200, seed 0 (under 30 minutes on 2 CPU cores); full: 400 iterations at batch 32, "
+            + "n 500, seeds 0,1 (hours on a CPU) (default: ${DEFAULT-VALUE}).") String budget;
     @Option(names = "--seeds", paramLabel = "LIST", description = "Training seeds of every row, e.g. 0,1 (default: the budget's).") String seeds;
     @Option(names = "--iterations", description = "ADD iterations per row (default: the budget's).") Integer iterations;
     @Option(names = "--batch", description = "Images per iteration (default: the budget's).") Integer batch;
@@ -319,7 +319,8 @@ public final class AblateCommand implements Callable<Integer> {
         try (ThreadOutput output = new ThreadOutput()) {
             ExecutorService pool = Executors.newFixedThreadPool(parallel, r -> {
                 Thread t = new Thread(() -> {
-                    // libtorch's thread count (OpenMP's) is per calling thread: a new thread starts at every core
+                    // the study's thread count, set on the worker itself: a run computes with the same count whichever
+                    // thread it runs on (DistillCommand and EvalCommand set one only when given --threads)
                     torch.set_num_threads(threadsPerRun);
                     r.run();
                 }, "ablate-run");

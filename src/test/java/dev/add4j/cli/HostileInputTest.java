@@ -137,7 +137,9 @@ class HostileInputTest {
                 List.of("demo", "--iterations", "1", "--out", d),
                 List.of("demo", "--iterations", "1", "--out", f),
                 List.of("probe-disc", "--out", d),
-                List.of("probe-disc", "--out", f));
+                List.of("probe-disc", "--out", f),
+                List.of("ablate", "--rows", "c", "--iterations", "1", "--out", d),
+                List.of("ablate", "--rows", "c", "--iterations", "1", "--out", f));
         for (List<String> c : cases) {
             String line = bad(c);
             assertTrue(line.contains("--out") || line.contains("twice"), c + ": " + line);
