@@ -277,7 +277,8 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
         return spec.root() == spec ? "add4j train-features " + args : "add4j " + args;
     }
 
-    private static int limit(String option, Integer asked, int available) {
+    /** N of an option that caps a count: all when not given. */
+    static int limit(String option, Integer asked, int available) {
         if (asked == null) return available;
         if (asked < 1) throw new Add4jException(option + " must be >= 1, got " + asked);
         return Math.min(asked, available);

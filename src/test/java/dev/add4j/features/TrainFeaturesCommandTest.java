@@ -39,6 +39,23 @@ class TrainFeaturesCommandTest {
         assertFalse(SafeTensors.read(out).tensors().keySet().stream().anyMatch(k -> k.contains("last_layer")), "only the backbone is saved");
     }
 
+    @Test void knnMeasuresASavedBackboneAsTheRunDidAndRefusesAMissingFile(@TempDir Path dir) {
+        Path out = dir.resolve("vit.safetensors");
+        run(out);
+        double saved = Double.parseDouble(SafeTensors.read(out).metadata().get("knn_accuracy"));
+        var r = dev.add4j.cli.CliRun.of("knn", "--data", "embedded", "--knn-train", "200", "--knn-test", "100",
+                "--device", "cpu", "--threads", "1", out.toString());
+        assertEquals(0, r.code(), r.err());
+        var m = java.util.regex.Pattern.compile("k-NN accuracy ([0-9.]+)  \\(k=20, 200 train -> 100 test\\)").matcher(r.out());
+        assertTrue(m.find(), r.out());
+        // the run measured its float32 weights, the file holds float16 ones: a neighbour or two may change
+        assertEquals(saved, Double.parseDouble(m.group(1)), 0.03, r.out());
+
+        var missing = dev.add4j.cli.CliRun.of("knn", "--data", "embedded", dir.resolve("none.safetensors").toString());
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().strip().startsWith("error: ") && missing.err().strip().lines().count() == 1, missing.err());
+    }
+
     @Test void anUnknownObjectiveFailsBeforeTrainingAndWritesNothing(@TempDir Path dir) {
         Path out = dir.resolve("vit.safetensors");
         CommandLine cl = new CommandLine(new TrainFeaturesCommand()).setErr(new PrintWriter(new StringWriter()));
