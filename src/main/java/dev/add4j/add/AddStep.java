@@ -86,7 +86,7 @@ public final class AddStep {
                 Tensor lAdv = timed(ADVERSARIAL_LOSS, () -> adversarialLoss(x0Hat, in));         // 4.4  L_adv^G
                 Tensor lDistill = timed(DISTILLATION_LOSS, () -> distillationLoss(x0Hat, in));  // 4.5  L_distill
                 Tensor lReg = timed(REGRESSION_LOSS, () -> regressionLoss(in, step));           //      mu L_reg, when on
-                Tensor lG = timed(STUDENT_UPDATE, () -> studentUpdate(x0Hat, lAdv, lDistill, lReg, stats));  // 4.6
+                Tensor lG = timed(STUDENT_UPDATE, () -> studentUpdate(x0Hat, lAdv, lDistill, lReg, stats));  // 4.6  L_G
                 logStudent(stats, lG, lAdv, lDistill, lReg);
             }
             if (cfg.loss().adversarial()) {                                      // 4.7  L_D = hinge + gamma R1
