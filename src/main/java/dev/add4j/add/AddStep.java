@@ -1,5 +1,6 @@
 package dev.add4j.add;
 
+import dev.add4j.add.Phases.Phase;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.nn.LocalBatchNorm;
@@ -7,17 +8,19 @@ import dev.add4j.nn.Ops;
 import dev.add4j.train.Optimizers;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Adam;
-import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
+import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorArrayRefOptional;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
+
+import static dev.add4j.add.Phases.Phase.*;
 
 /**
  * One ADD iteration (add-method.md §4): a student update with L_adv + λ·L_distill, then a discriminator update
@@ -32,7 +35,7 @@ public final class AddStep {
     private final Tensor studentTimesteps; // [N] int64
     private final TensorVector studentParams;
     private final Regression regression;
-    private PhaseTimer timer = PhaseTimer.NONE;
+    private Phases phases = Phases.NONE;
 
     /** The regression term of {@link AddConfig#regWeight}: its loss for a student at an iteration, with its graph. */
     public interface Regression {
@@ -60,13 +63,12 @@ public final class AddStep {
     }
 
     /**
-     * Times the phases of every later iteration (add4j bench): student forward/backward, teacher, discriminator, R1.
-     * With a timer other than {@link PhaseTimer#NONE} the discriminator's update runs two backward passes in place of
-     * one (see {@link #updateDisc}): the same gradient, a little more work.
+     * Tells {@code phases} where each phase of every later iteration begins and ends (add4j bench's clock);
+     * {@link Phases#NONE} stops that. What the step computes does not change.
      * @return this step
      */
-    public AddStep timePhases(PhaseTimer timer) {
-        this.timer = timer;
+    public AddStep timePhases(Phases phases) {
+        this.phases = phases;
         return this;
     }
 
@@ -75,58 +77,101 @@ public final class AddStep {
      * @return every loss and a few discriminator statistics, as Java numbers
      */
     public Map<String, Double> step(Tensor x0, TextCond text, long step) {
-        try (var scope = new PointerScope()) {                                  // every tensor made below is freed here
-            Generator gen = torch.make_generator_cpu(cfg.seed() * 1_000_003L + step);
-            long b = x0.size(0);
-            // 4.2  x_s = alpha_s x0 + sigma_s eps, s uniform over the student timesteps (999: pure noise)
-            Tensor s = studentTimesteps(b, gen).to(x0.device(), torch.ScalarType.Long);                 // [B]
-            Tensor eps = torch.randn(Ops.shape(x0), new GeneratorOptional(gen)).to(x0.device(), torch.ScalarType.Float);
-            Tensor xS = student.schedule().noised(x0, eps, s);                                          // [B,C,H,W]
-            Tensor seen = s.lt(Ops.s(cfg.studentTimesteps().get(0)));                                  // [B] input holds x0
-            Tensor cond = cfg.loss().adversarial() ? disc.condition(text, x0, seen) : null;             // [B,condDim]
+        try (var scope = new PointerScope()) {                                   // every tensor made below is freed here
+            Input in = timed(NOISED_INPUT, () -> noisedInput(x0, text, step));   // 4.2  x_s = alpha_s x0 + sigma_s eps
+            boolean studentLearns = !cfg.discOnlyAt(step);                       // --disc-warmup: the heads learn alone first
+            Tensor x0Hat = timed(STUDENT_PASS, () -> studentPass(in, studentLearns));            // 4.3  x̂_θ(x_s, s, c)
             Map<String, Double> stats = new LinkedHashMap<>();
-            Tensor x0Hat;
-            if (!cfg.discOnlyAt(step)) {
-                // 4.3  the student's x0 estimate
-                x0Hat = student.x0(xS, s, text);                                                        // [B,C,H,W]
-                // 4.4-4.6  L_G = w L_adv^G + lambda L_distill (+ mu L_reg, DMD's regression; w 1 in the paper), the heads frozen
-                Tensor lAdv = cfg.loss().adversarial() ? AddLosses.adversarialG(disc.logits(x0Hat, text, cond, gen)) : zero(x0);
-                timer.mark(PhaseTimer.STUDENT);
-                TeacherTarget.Target target = cfg.loss().distillation() ? teacher.of(x0Hat, text, gen) : null;
-                timer.mark(PhaseTimer.TEACHER);
-                Tensor lDistill = cfg.loss().distillation() ? AddLosses.distillation(x0Hat, target) : zero(x0);
-                Tensor lReg = cfg.regression() ? regression.loss(student, step) : zero(x0);
-                double wAdv = StudentSignal.of(lAdv, lDistill.mul(Ops.s(cfg.lambda())), x0Hat, cfg, stats);
-                Tensor lG = lAdv.mul(Ops.s(wAdv)).add(lDistill.mul(Ops.s(cfg.lambda()))).add(lReg.mul(Ops.s(cfg.regWeight())));
-                stats.put("skip_g", update(studentOpt, lG, true) ? 0.0 : 1.0);
-                timer.mark(PhaseTimer.STUDENT);
-                putFinite(stats, "loss_g", lG);
-                putFinite(stats, "loss_adv", lAdv);
-                putFinite(stats, "loss_distill", lDistill);
-                if (cfg.regression()) putFinite(stats, "loss_reg", lReg);
-            } else {                                                    // --disc-warmup: the heads learn alone
-                try (var noGrad = new org.bytedeco.pytorch.NoGradGuard()) { x0Hat = student.x0(xS, s, text); }
-                timer.mark(PhaseTimer.STUDENT);
+            if (studentLearns) {
+                Tensor lAdv = timed(ADVERSARIAL_LOSS, () -> adversarialLoss(x0Hat, in));         // 4.4  L_adv^G
+                Tensor lDistill = timed(DISTILLATION_LOSS, () -> distillationLoss(x0Hat, in));  // 4.5  L_distill
+                Tensor lReg = timed(REGRESSION_LOSS, () -> regressionLoss(in, step));           //      mu L_reg, when on
+                Tensor lG = timed(STUDENT_UPDATE, () -> studentUpdate(x0Hat, lAdv, lDistill, lReg, stats));  // 4.6  L_G
+                logStudent(stats, lG, lAdv, lDistill, lReg);
             }
-            // 4.7  L_D = hinge(real, fake) + gamma R1 on the heads' input features of the real images
-            if (cfg.loss().adversarial()) {
-                List<Tensor> realInputs = disc.realHeadInputs(x0, text, gen);
-                List<Tensor> real = disc.heads().logits(realInputs, cond);
-                List<Tensor> fake = disc.logits(x0Hat.detach(), text, cond, gen);                            // sg: the student is not trained here
-                Tensor lHinge = AddLosses.hingeD(real, fake);
-                timer.mark(PhaseTimer.DISCRIMINATOR);
-                Tensor lR1 = cfg.r1() > 0 ? AddLosses.r1Penalty(real, realInputs) : zero(x0);
-                timer.mark(PhaseTimer.R1);
-                stats.put("skip_d", updateDisc(lHinge, lR1.mul(Ops.s(cfg.r1()))) ? 0.0 : 1.0);
-                putFinite(stats, "loss_d", lHinge);
-                putFinite(stats, "r1", lR1);
-                putFinite(stats, "d_real", mean(real));
-                putFinite(stats, "d_fake", mean(fake));
-                stats.put("d_acc", accuracy(real, fake));
-                for (int k = 0; k < real.size(); k++) stats.put("d_acc" + k, accuracy(real.subList(k, k + 1), fake.subList(k, k + 1)));
+            if (cfg.loss().adversarial()) {                                      // 4.7  L_D = hinge + gamma R1
+                DiscriminatorLoss lD = timed(DISCRIMINATOR_LOSS, () -> discriminatorLoss(x0Hat.detach(), in));
+                Tensor lR1 = timed(R1_PENALTY, () -> r1Penalty(lD, in));
+                timed(DISCRIMINATOR_UPDATE, () -> discriminatorUpdate(lD, lR1, stats));
+                logDiscriminator(stats, lD, lR1);
             }
             return stats;
         }
+    }
+
+    /**
+     * What every later draw of an iteration needs: the real batch, the generator seeded by (seed, step), s per
+     * sample, x_s, and the heads' condition (null without the adversarial loss).
+     */
+    private record Input(Tensor x0, TextCond text, Generator gen, Tensor s, Tensor xS, Tensor cond) {}
+
+    /** §4.2: s uniform over the student timesteps (999: pure noise), x_s = α_s x0 + σ_s ε, and the heads' condition. */
+    private Input noisedInput(Tensor x0, TextCond text, long step) {
+        Generator gen = torch.make_generator_cpu(cfg.seed() * 1_000_003L + step);
+        Tensor s = studentTimesteps(x0.size(0), gen).to(x0.device(), torch.ScalarType.Long);          // [B]
+        Tensor eps = torch.randn(Ops.shape(x0), new GeneratorOptional(gen)).to(x0.device(), torch.ScalarType.Float);
+        Tensor xS = student.schedule().noised(x0, eps, s);                                              // [B,C,H,W]
+        Tensor seen = s.lt(Ops.s(cfg.studentTimesteps().get(0)));                                      // [B] input holds x0
+        Tensor cond = cfg.loss().adversarial() ? disc.condition(text, x0, seen) : null;                 // [B,condDim]
+        return new Input(x0, text, gen, s, xS, cond);
+    }
+
+    /** §4.3: the student's x0 estimate [B,C,H,W]; without a graph in an iteration where the student does not learn. */
+    private Tensor studentPass(Input in, boolean withGraph) {
+        if (withGraph) return student.x0(in.xS(), in.s(), in.text());
+        try (var noGrad = new NoGradGuard()) {
+            return student.x0(in.xS(), in.s(), in.text());
+        }
+    }
+
+    /** §4.4: L_adv^G on the student's estimate, through the heads (frozen during the student's update); 0 when off. */
+    private Tensor adversarialLoss(Tensor x0Hat, Input in) {
+        if (!cfg.loss().adversarial()) return zero(in);
+        return AddLosses.adversarialG(disc.logits(x0Hat, in.text(), in.cond(), in.gen()));
+    }
+
+    /** §4.5: L_distill against the teacher's estimate from the re-noised sg(x̂_θ); 0 when off. */
+    private Tensor distillationLoss(Tensor x0Hat, Input in) {
+        if (!cfg.loss().distillation()) return zero(in);
+        return AddLosses.distillation(x0Hat, teacher.of(x0Hat, in.text(), in.gen()));
+    }
+
+    /** The regression term (DMD's, {@link AddConfig#regWeight}); 0 when off. */
+    private Tensor regressionLoss(Input in, long step) {
+        return cfg.regression() ? regression.loss(student, step) : zero(in);
+    }
+
+    /**
+     * §4.6: one step on L_G = w·L_adv + λ·L_distill + μ·L_reg. The adversarial weight w is 1 (the paper) or the one
+     * {@link AddConfig#advRatio} asks for ({@link StudentSignal}, which also logs each loss's pull on x̂_θ).
+     * @return L_G
+     */
+    private Tensor studentUpdate(Tensor x0Hat, Tensor lAdv, Tensor lDistill, Tensor lReg, Map<String, Double> stats) {
+        double wAdv = StudentSignal.of(lAdv, lDistill.mul(Ops.s(cfg.lambda())), x0Hat, cfg, stats);
+        Tensor lG = lAdv.mul(Ops.s(wAdv)).add(lDistill.mul(Ops.s(cfg.lambda()))).add(lReg.mul(Ops.s(cfg.regWeight())));
+        stats.put("skip_g", update(studentOpt, lG, true) ? 0.0 : 1.0);
+        return lG;
+    }
+
+    /** §4.7's parts before R1: the real images' head inputs (leaves, for R1), real and fake logits, the hinge loss. */
+    private record DiscriminatorLoss(List<Tensor> realInputs, List<Tensor> real, List<Tensor> fake, Tensor hinge) {}
+
+    /** §4.7: the hinge loss on real images and on sg(x̂_θ), which the caller detaches: the student is not trained here. */
+    private DiscriminatorLoss discriminatorLoss(Tensor fakeX0, Input in) {
+        List<Tensor> realInputs = disc.realHeadInputs(in.x0(), in.text(), in.gen());
+        List<Tensor> real = disc.heads().logits(realInputs, in.cond());
+        List<Tensor> fake = disc.logits(fakeX0, in.text(), in.cond(), in.gen());
+        return new DiscriminatorLoss(realInputs, real, fake, AddLosses.hingeD(real, fake));
+    }
+
+    /** §4.7: R1 on the heads' input features of the real images, its graph kept for the update; 0 when γ is 0. */
+    private Tensor r1Penalty(DiscriminatorLoss lD, Input in) {
+        return cfg.r1() > 0 ? AddLosses.r1Penalty(lD.real(), lD.realInputs()) : zero(in);
+    }
+
+    /** §4.7: one step on L_D = hinge + γ·R1, one backward pass through both. */
+    private void discriminatorUpdate(DiscriminatorLoss lD, Tensor lR1, Map<String, Double> stats) {
+        stats.put("skip_d", update(discOpt, lD.hinge().add(lR1.mul(Ops.s(cfg.r1()))), false) ? 0.0 : 1.0);
     }
 
     /**
@@ -143,29 +188,39 @@ public final class AddStep {
         }
     }
 
+    /** Runs one phase between the hook's two calls; the hook never sees the work, so it cannot change it. */
+    private <T> T timed(Phase phase, Supplier<T> work) {
+        phases.before(phase);
+        T result = work.get();
+        phases.after(phase);
+        return result;
+    }
+
+    private void timed(Phase phase, Runnable work) {
+        timed(phase, () -> { work.run(); return null; });
+    }
+
+    private void logStudent(Map<String, Double> stats, Tensor lG, Tensor lAdv, Tensor lDistill, Tensor lReg) {
+        putFinite(stats, "loss_g", lG);
+        putFinite(stats, "loss_adv", lAdv);
+        putFinite(stats, "loss_distill", lDistill);
+        if (cfg.regression()) putFinite(stats, "loss_reg", lReg);
+    }
+
+    /** The hinge loss, R1, the mean logits and the accuracy, over all heads and per head. */
+    private static void logDiscriminator(Map<String, Double> stats, DiscriminatorLoss lD, Tensor lR1) {
+        List<Tensor> real = lD.real(), fake = lD.fake();
+        putFinite(stats, "loss_d", lD.hinge());
+        putFinite(stats, "r1", lR1);
+        putFinite(stats, "d_real", mean(real));
+        putFinite(stats, "d_fake", mean(fake));
+        stats.put("d_acc", accuracy(real, fake));
+        for (int k = 0; k < real.size(); k++) stats.put("d_acc" + k, accuracy(real.subList(k, k + 1), fake.subList(k, k + 1)));
+    }
+
     private static void putFinite(Map<String, Double> stats, String key, Tensor value) {
         double v = Ops.f(value);
         if (Double.isFinite(v)) stats.put(key, v);
-    }
-
-    /**
-     * The discriminator's step on L_D = hinge + γR1. Timed, it backpropagates γR1 first (keeping the graph of the
-     * real logits, which the hinge shares) and then the hinge: the gradients add up to those of the sum, and R1's
-     * second-order part is timed alone, at the cost of a second pass through the heads' graph on the real images.
-     */
-    private boolean updateDisc(Tensor lHinge, Tensor lR1Weighted) {
-        if (timer == PhaseTimer.NONE || cfg.r1() == 0) {
-            boolean taken = update(discOpt, lHinge.add(lR1Weighted), false);
-            timer.mark(PhaseTimer.DISCRIMINATOR);
-            return taken;
-        }
-        discOpt.zero_grad();
-        lR1Weighted.backward(new Tensor(), new BoolOptional(true), false, new TensorArrayRefOptional());
-        timer.mark(PhaseTimer.R1);
-        lHinge.backward();
-        discOpt.step();
-        timer.mark(PhaseTimer.DISCRIMINATOR);
-        return true;
     }
 
     /**
@@ -179,7 +234,7 @@ public final class AddStep {
         return torch.index_select(studentTimesteps, 0, idx);
     }
 
-    private static Tensor zero(Tensor like) { return torch.zeros(1).to(like.device(), torch.ScalarType.Float).squeeze(); }
+    private static Tensor zero(Input like) { return torch.zeros(1).to(like.x0().device(), torch.ScalarType.Float).squeeze(); }
 
     private static Tensor mean(List<Tensor> logits) {
         Tensor sum = logits.get(0).mean();

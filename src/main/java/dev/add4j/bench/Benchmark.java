@@ -5,7 +5,7 @@ import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddStep;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.add.Discriminator;
-import dev.add4j.add.PhaseTimer;
+import dev.add4j.add.Phases;
 import dev.add4j.diffusion.Denoiser;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
@@ -122,10 +122,11 @@ public final class Benchmark {
         notes.add("GFLOP: the products of linear, convolution and attention layers counted from the shapes run (norms, "
                 + "activations and sampler arithmetic left out); a backward pass costs one product of the same size per "
                 + "operand that needs a gradient (2x the forward for a trained layer, 1x for a frozen one)");
-        if (training != null) notes.add("training: r1's GFLOP is an estimate, 3x the heads' forward on the real batch (the input "
-                + "gradient 1x, its backward 2x); the phases are timed with a device sync at each boundary and R1's backward "
-                + "apart from the hinge's (one more pass through the heads), so they add up to ms_per_iteration_timed, which "
-                + "can differ a little from ms_per_iteration, an iteration as training runs it");
+        if (training != null) notes.add("training: the timed iterations run the same code as training, with a device sync "
+                + "at each phase boundary, so the phases add up to ms_per_iteration_timed, which can be a little longer than "
+                + "ms_per_iteration; the hinge and R1 share one backward pass, so R1's backward is in discriminator; "
+                + "r1's GFLOP (the penalty's input gradient) is an estimate, 1x the heads' forward on the real batch, and "
+                + "discriminator's includes 2x that for R1's backward");
         return new BenchResult(s.device().str().getString(), torch.get_num_threads(), o.precision().cliName(),
                 new BenchResult.Models(s.descriptions().get(0), standIn, s.descriptions().get(1), s.descriptions().get(2),
                         s.student().model().net().parameterCount(), passFlops / 1e9),
@@ -190,7 +191,10 @@ public final class Benchmark {
     // ------------------------------------------------------------------------------------------------------------
     // Training
 
-    /** ADD iterations as {@link AddTrainer} builds them (paper defaults), first with the phases timed, then without. */
+    /**
+     * ADD iterations as {@link AddTrainer} builds them (paper defaults), first with the phases timed by a
+     * {@link PhaseClock}, then without: the same step, so the two differ only by the clock's device syncs.
+     */
     private static BenchResult.Training training(Setup s, Options o, Runnable sync, PrintStream log) {
         Path dir;
         try {
@@ -201,7 +205,7 @@ public final class Benchmark {
         AddConfig cfg = AddConfig.paperDefaults(1, o.trainBatch(), SEED);
         try (AddTrainer trainer = new AddTrainer(cfg, s.teacher(), s.features(), s.data(), dir, false, Map.of(), AddTrainer.Monitor.NONE)) {
             AddStep step = trainer.addStep();
-            long r1Flops = 3 * headsForwardFlops(trainer.discriminator(), s.data(), o.trainBatch());
+            long headsFlops = headsForwardFlops(trainer.discriminator(), s.data(), o.trainBatch());
             PhaseClock clock = new PhaseClock(sync);
             step.timePhases(clock);
             Map<String, List<Double>> phaseMs = new LinkedHashMap<>();
@@ -220,7 +224,7 @@ public final class Benchmark {
                 clock.ms().forEach((k, v) -> phaseMs.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
                 phaseFlops = clock.flops();
             }
-            step.timePhases(PhaseTimer.NONE);
+            step.timePhases(Phases.NONE);
             for (int i = 0; i < o.trainIterations(); i++, it++) {
                 try (var scope = new PointerScope()) {
                     CaptionedImages.Batch b = s.data().batch(SEED, it, o.trainBatch(), 0.0);
@@ -234,10 +238,10 @@ public final class Benchmark {
             double timedMs = median(timed);
             List<BenchResult.Phase> phases = new ArrayList<>();
             long totalFlops = 0;
-            for (String p : List.of(PhaseTimer.STUDENT, PhaseTimer.TEACHER, PhaseTimer.DISCRIMINATOR, PhaseTimer.R1, PhaseClock.OTHER)) {
+            for (String p : PhaseClock.GROUPS) {
                 if (!phaseMs.containsKey(p)) continue;
                 double ms = median(phaseMs.get(p));
-                long f = p.equals(PhaseTimer.R1) ? r1Flops : phaseFlops.getOrDefault(p, 0L);
+                long f = phaseFlops.getOrDefault(p, 0L) + r1FlopsEstimate(p, headsFlops);
                 totalFlops += f;
                 phases.add(new BenchResult.Phase(p, ms, ms / timedMs, f / 1e9, f / 1e9 / (ms / 1000)));
             }
@@ -249,6 +253,19 @@ public final class Benchmark {
         } finally {
             deleteQuietly(dir);
         }
+    }
+
+    /**
+     * R1's FLOPs in a group, which the counter cannot see (they run in libtorch's autograd, not in the layers): the
+     * penalty's input gradient costs about one heads' forward on the real batch, and its backward, part of the
+     * discriminator's one backward pass, about two.
+     */
+    private static long r1FlopsEstimate(String group, long headsForwardFlops) {
+        return switch (group) {
+            case PhaseClock.R1 -> headsForwardFlops;
+            case PhaseClock.DISCRIMINATOR -> 2 * headsForwardFlops;
+            default -> 0;
+        };
     }
 
     /** Forward FLOPs of the discriminator heads on a real batch: the base of R1's estimate. */
@@ -371,7 +388,7 @@ public final class Benchmark {
             b.append(String.format(Locale.ROOT, "%-14s %10s %7s %9s %9s%n", "phase", "ms", "share", "GFLOP", "GFLOP/s"));
             for (BenchResult.Phase p : t.phases())
                 b.append(String.format(Locale.ROOT, "%-14s %10.1f %6.1f%% %9.3f %9.1f%n",
-                        p.phase() + (p.phase().equals(PhaseTimer.R1) ? " (est.)" : ""), p.ms(), 100 * p.share(), p.gflop(), p.gflopPerS()));
+                        p.phase() + (p.phase().equals(PhaseClock.R1) ? " (est.)" : ""), p.ms(), 100 * p.share(), p.gflop(), p.gflopPerS()));
             b.append(String.format(Locale.ROOT, "%-14s %10.1f %6.1f%% %9.3f %9.1f%n", "iteration", t.msPerIterationTimed(), 100.0, t.gflop(), t.gflopPerS()));
         }
         if (!r.notes().isEmpty()) b.append('\n');
