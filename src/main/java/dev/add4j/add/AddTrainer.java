@@ -4,6 +4,7 @@ import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.eval.Evaluation;
@@ -193,11 +194,14 @@ public final class AddTrainer implements AutoCloseable {
         }
     }
 
-    /** A grid of the EMA student at 1 step (top half) and at all its steps (bottom half), on fixed prompts and noise. */
+    /**
+     * A grid of the EMA student at 1 step (top half) and at all its steps (bottom half), on fixed prompts and noise,
+     * sampled as {@code add4j sample} will sample the saved student.
+     */
     public void writeSamples(long done) {
         try (var scope = new PointerScope(); var g = new org.bytedeco.pytorch.NoGradGuard()) {
-            Tensor one = sampleEma(List.of(cfg.studentTimesteps().get(0)));
-            Tensor all = sampleEma(cfg.studentTimesteps());
+            Tensor one = sampleEma(1);
+            Tensor all = sampleEma(cfg.studentTimesteps().size());
             Tensor both = torch.cat(new org.bytedeco.pytorch.TensorVector(one, all), 0).cpu();
             Files.createDirectories(out.resolve(SAMPLES));
             Images.writePng(out.resolve(SAMPLES).resolve(String.format("step-%06d.png", done)), Images.grid(both, 10, 2));
@@ -206,11 +210,12 @@ public final class AddTrainer implements AutoCloseable {
         }
     }
 
-    private Tensor sampleEma(List<Integer> ts) {
+    private Tensor sampleEma(int steps) {
         VPredictionModel m = new VPredictionModel(ema, student.schedule());
+        SamplingPlan plan = SamplingPlan.student(cfg.studentTimesteps(), steps, null);             // the student file's plan
         dev.add4j.diffusion.Noise noise = new dev.add4j.diffusion.Noise(cfg.seed(), (int) sampleCond.batch());
-        Tensor xT = noise.like(torch.empty(sampleCond.batch(), 1, 32, 32)).to(data.device(), torch.ScalarType.Float);
-        return dev.add4j.diffusion.Samplers.addRenoise(m, student.schedule(), ts, xT, sampleCond, noise);
+        Tensor xT = noise.like(torch.empty(m.imageShape(sampleCond.batch()))).to(data.device(), torch.ScalarType.Float);
+        return plan.sample(plan.denoiser(m), student.schedule(), xT, sampleCond, noise);
     }
 
     /** Measures the EMA student at 1 step; appends to eval.jsonl and keeps the best by FID in student-best.safetensors. */

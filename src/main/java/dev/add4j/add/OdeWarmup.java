@@ -83,7 +83,7 @@ public final class OdeWarmup implements AutoCloseable {
             try (var scope = new PointerScope(); var g = new NoGradGuard()) {
                 TextCond c = cond(k);
                 Generator gen = torch.make_generator_cpu(pairSeed * 1_000_003L + k);
-                Tensor z = torch.randn(new long[]{cfg.batch(), 1, 32, 32}, new GeneratorOptional(gen)).to(data.device(), torch.ScalarType.Float);
+                Tensor z = torch.randn(teacher.imageShape(cfg.batch()), new GeneratorOptional(gen)).to(data.device(), torch.ScalarType.Float);
                 List<Tensor> kept = new ArrayList<>();
                 Tensor x = Samplers.ddim(teacher, teacher.schedule(), ddim, z, c, (t, xt) -> {
                     if (trajectory() && cfg.studentTimesteps().contains(t)) kept.add(xt); // in the student's (descending) order

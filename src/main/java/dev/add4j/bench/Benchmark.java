@@ -12,9 +12,8 @@ import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
+import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
-import dev.add4j.diffusion.Timesteps;
-import dev.add4j.eval.Evaluation;
 import dev.add4j.features.Vit;
 import dev.add4j.nn.FlopCounter;
 import dev.add4j.train.CaptionedImages;
@@ -104,12 +103,13 @@ public final class Benchmark {
         for (int b : o.batches()) {
             BenchResult.InferenceRow fastest = null;
             for (int k : STUDENT_STEPS) {
-                Evaluation.Plan plan = standIn ? new Evaluation.Plan(Samplers.Kind.ADD, Timesteps.trailing(k)) : Evaluation.Plan.of(s.student(), k);
+                // a stand-in teacher is sampled as a student would be: ADD's sampler (on trailing timesteps)
+                SamplingPlan plan = SamplingPlan.of(s.student(), k, standIn ? Samplers.Kind.ADD : null).with(o.precision());
                 BenchResult.InferenceRow r = sampling("student", s.student(), plan, b, o, passFlops, s, sync, log);
                 rows.add(r);
                 if (fastest == null) fastest = r;
             }
-            BenchResult.InferenceRow t = sampling("teacher", s.teacher(), Evaluation.Plan.of(s.teacher(), o.teacherSteps()), b, o,
+            BenchResult.InferenceRow t = sampling("teacher", s.teacher(), SamplingPlan.of(s.teacher(), o.teacherSteps()).with(o.precision()), b, o,
                     teacherPassFlops, s, sync, log);
             rows.add(t);
             speedups.add(new BenchResult.Speedup(b, fastest.steps(), t.steps(), t.msPerImage() / fastest.msPerImage()));
@@ -137,18 +137,17 @@ public final class Benchmark {
     // Sampling
 
     /** One row: {@code runs} timed batches of {@code plan} after the warm-up, each in its own scope. */
-    private static BenchResult.InferenceRow sampling(String role, ModelFile.Loaded m, Evaluation.Plan plan, int batch, Options o,
+    private static BenchResult.InferenceRow sampling(String role, ModelFile.Loaded m, SamplingPlan plan, int batch, Options o,
                                                      long passFlops, Setup s, Runnable sync, PrintStream log) {
-        int channels = m.model().net().config().imageChannels();
-        List<Integer> warm = plan.timesteps().subList(0, Math.min(WARMUP_STEPS, plan.steps()));
+        SamplingPlan warm = new SamplingPlan(plan.sampler(), plan.timesteps().subList(0, Math.min(WARMUP_STEPS, plan.steps())));
         List<Double> ms = new ArrayList<>();
         try (var rowScope = new PointerScope(); var g = new NoGradGuard()) {
             TextCond cond = s.data().batch(SEED, 0, batch, 0.0).cond();                        // encoded once, untimed
-            Denoiser d = o.precision().apply(m.model());
-            for (int i = 0; i < o.warmup(); i++) run(m, d, plan.sampler(), warm, batch, channels, cond, s.device(), sync);
+            Denoiser d = plan.denoiser(m.model());
+            for (int i = 0; i < o.warmup(); i++) run(m, d, warm, batch, cond, s.device(), sync);
             double spent = 0;
             while (ms.size() < o.runs() && (ms.isEmpty() || spent < o.rowSeconds() * 1000)) {
-                double t = run(m, d, plan.sampler(), plan.timesteps(), batch, channels, cond, s.device(), sync);
+                double t = run(m, d, plan, batch, cond, s.device(), sync);
                 ms.add(t);
                 spent += t;
             }
@@ -163,14 +162,13 @@ public final class Benchmark {
     }
 
     /** One timed batch: noise, the sampler, the copy to the CPU (which waits for a GPU). Milliseconds. */
-    private static double run(ModelFile.Loaded m, Denoiser d, Samplers.Kind kind, List<Integer> ts, int batch, int channels, TextCond cond,
-                              Device device, Runnable sync) {
+    private static double run(ModelFile.Loaded m, Denoiser d, SamplingPlan plan, int batch, TextCond cond, Device device, Runnable sync) {
         try (var scope = new PointerScope()) {
             sync.run();
             long t0 = System.nanoTime();
             Noise noise = new Noise(SEED, batch);
-            Tensor xT = noise.like(torch.empty(batch, channels, Evaluation.SIDE, Evaluation.SIDE)).to(device, torch.ScalarType.Float);
-            Tensor x0 = Samplers.sample(kind, d, m.model().schedule(), ts, xT, cond, noise);  // [B,C,32,32]
+            Tensor xT = noise.like(torch.empty(m.model().imageShape(batch))).to(device, torch.ScalarType.Float);
+            Tensor x0 = plan.sample(d, m.model().schedule(), xT, cond, noise);                 // [B,C,32,32]
             x0.to(new Device("cpu"), torch.ScalarType.Float);
             return (System.nanoTime() - t0) / 1e6;
         }
@@ -180,7 +178,7 @@ public final class Benchmark {
     private static long passFlops(ModelFile.Loaded m, CaptionedImages data, Device device) {
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {
             TextCond c = data.batch(SEED, 0, 1, 0.0).cond();
-            Tensor x = torch.zeros(1, m.model().net().config().imageChannels(), Evaluation.SIDE, Evaluation.SIDE).to(device, torch.ScalarType.Float);
+            Tensor x = torch.zeros(m.model().imageShape(1)).to(device, torch.ScalarType.Float);
             try (FlopCounter counter = FlopCounter.start()) {
                 m.model().x0(x, NoiseSchedule.T - 1, c);
                 return counter.forward();

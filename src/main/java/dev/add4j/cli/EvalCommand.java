@@ -6,6 +6,7 @@ import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
+import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.Reference;
@@ -79,7 +80,7 @@ public final class EvalCommand implements Callable<Integer> {
         checkCommon();
         ImageCap.checkGuidance(guidance);
         cap.check((long) n * stepList.size(), "--n " + n + " x " + stepList.size() + (stepList.size() == 1 ? " step count" : " step counts"));
-        Samplers.Kind kind = sampler != null ? SampleCommand.kindOf(sampler, true) : null; // null: the model's own; a bad name fails before any work
+        Samplers.Kind kind = sampler != null ? Samplers.Kind.parse(sampler) : null; // null: the model's own; a bad name fails before any work
         Precision dtype = precision.get();
         Path dir = out != null ? out : Path.of("runs", "eval-" + stem(model));
         Path metricsFile = dir.resolve("metrics.json");
@@ -103,7 +104,7 @@ public final class EvalCommand implements Callable<Integer> {
             Files.createDirectories(dir);
             for (int s : stepList) {
                 try (var rowScope = new PointerScope()) {
-                    Evaluation.Plan plan = Evaluation.Plan.of(loaded, s, kind).with(dtype);
+                    SamplingPlan plan = SamplingPlan.of(loaded, s, kind).with(dtype);
                     Evaluation.Result r = Evaluation.evaluate(setup, loaded, plan, guidance, progress(plan));
                     rows.add(r.row());
                     Images.writePng(dir.resolve("grid-steps-" + s + ".png"), Evaluation.grid(r.images(), prompts));
@@ -170,7 +171,7 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     /** Prints "steps 4 (add): 500/1000 images, 2.10 ms/image, ETA 1 s" to stderr after every batch. */
-    private static Evaluation.Progress progress(Evaluation.Plan plan) {
+    private static Evaluation.Progress progress(SamplingPlan plan) {
         int steps = plan.steps();
         String sampler = plan.samplerName();
         return (done, total, seconds) -> System.err.printf(Locale.ROOT, "steps %d (%s): %d/%d images, %.2f ms/image, ETA %.0f s%n",

@@ -9,6 +9,7 @@ import dev.add4j.data.Captions;
 import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
+import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.features.Vit;
@@ -163,7 +164,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
             Map<Generator, Tensor> fakes = new LinkedHashMap<>();
             for (Generator g : gens) {
                 ModelFile.Loaded m = g.isStudent() ? studentModel : teacherModel;
-                Evaluation.Plan plan = Evaluation.Plan.of(m, g.steps());
+                SamplingPlan plan = SamplingPlan.of(m, g.steps());
                 long t0 = System.nanoTime();
                 fakes.put(g, makeFakes(g, m, plan, prompts, text, device));                               // [N,1,32,32]
                 fakesMade.add(new Fakes(g.name(), (g.isStudent() ? student : teacher).toString(), plan.samplerName(), plan.timesteps(),
@@ -207,7 +208,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
      * Image i uses the noise seed {@code --seed + i}, the same for every generator.
      * @return [N,1,32,32] on {@code device}, in the caller's scope
      */
-    private Tensor makeFakes(Generator g, ModelFile.Loaded m, Evaluation.Plan plan, Evaluation.Prompts prompts, TextEncoder text, Device device) {
+    private Tensor makeFakes(Generator g, ModelFile.Loaded m, SamplingPlan plan, Evaluation.Prompts prompts, TextEncoder text, Device device) {
         Evaluation.Generated made = Evaluation.sample(m.model(), plan, 0.0, prompts, seed, Math.min(SAMPLE_BATCH, nFake), text, device,
                 (done, all, sec) -> System.out.printf("  %s: %d/%d fakes, %s, eta %s%n", g.name(), done, all,
                         TrainLoop.duration(sec), TrainLoop.duration(sec / done * (all - done))));

@@ -2,14 +2,15 @@ package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
 import dev.add4j.diffusion.Denoiser;
-import dev.add4j.diffusion.Precision;
-import dev.add4j.diffusion.Guidance;
 import dev.add4j.diffusion.ImageToImage;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
+import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
+import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
+import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Images;
 import dev.add4j.io.InitImages;
@@ -82,12 +83,14 @@ public final class SampleCommand implements Callable<Integer> {
         cap.check(perPrompt * list.size(), "--n " + n + " x " + list.size() + (list.size() == 1 ? " prompt" : " prompts")
                 + (initImage == null ? "" : " x " + inputFiles.size() + " input images x " + strengths.size() + " strengths"));
         ImageCap.checkGuidance(guidance);
+        Samplers.Kind kind = sampler == null ? null : Samplers.Kind.parse(sampler);   // null: the model's own
         Precision dtype = precision.get();
         Outputs.directory(out, force.force);
         Device device = deviceOption.init();
         ModelFile.Loaded loaded = ModelFile.load(model, device);
-        Samplers.Kind kind = kindOf(sampler, loaded.isStudent());
-        List<Integer> ts = Timesteps.trailing(steps);
+        SamplingPlan plan = SamplingPlan.of(loaded, steps, kind).with(dtype);
+        for (double st : strengths) checkStrength(plan.timesteps(), st);          // a student's own timesteps may refuse more
+        VPredictionModel net = loaded.model();
         List<java.awt.image.BufferedImage> pictures = new ArrayList<>();
         for (Path f : inputFiles) pictures.add(InitImages.read(f));                 // every input checked before any output
         List<Item> items = new ArrayList<>();                                       // image k has seed SEED + k
@@ -100,9 +103,9 @@ public final class SampleCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         try (TextEncoder text = new TextEncoder(); var keep = new PointerScope()) {
             TextCond empty = cond(text, List.of(""), device);
-            Denoiser d = Guidance.classifierFree(dtype.apply(loaded.model()), empty, guidance);
+            Denoiser d = plan.denoiser(net, empty, guidance);
             List<Tensor> inits = new ArrayList<>();                                 // [1,1,32,32] each, in keep's scope
-            for (var pic : pictures) inits.add(InitImages.toModel(pic, 32));
+            for (var pic : pictures) inits.add(InitImages.toModel(pic, VPredictionModel.IMAGE_SIZE));
             for (int from = 0; from < items.size(); ) {
                 int b = 1;                                                          // one batch: the same strength, at most --batch
                 while (b < batch && from + b < items.size() && java.util.Objects.equals(items.get(from + b).strength(), items.get(from).strength())) b++;
@@ -112,12 +115,11 @@ public final class SampleCommand implements Callable<Integer> {
                     Noise noise = new Noise(seed + from, b);
                     Tensor x0;
                     if (initImage == null) {
-                        Tensor xT = noise.like(torch.empty(b, 1, 32, 32));
-                        x0 = Samplers.sample(kind, d, loaded.model().schedule(), ts, xT.to(device, torch.ScalarType.Float), c, noise).cpu();
+                        Tensor xT = noise.like(torch.empty(net.imageShape(b)));                        // [b,C,32,32]
+                        x0 = plan.sample(d, net.schedule(), xT.to(device, torch.ScalarType.Float), c, noise).cpu();
                     } else {
                         Tensor init = torch.cat(new TensorVector(part.stream().map(it -> inits.get(it.input())).toArray(Tensor[]::new)), 0); // [b,1,32,32]
-                        x0 = ImageToImage.sample(kind, d, loaded.model().schedule(), steps, part.get(0).strength(),
-                                init.to(device, torch.ScalarType.Float), c, noise).cpu();
+                        x0 = plan.imageToImage(d, net.schedule(), part.get(0).strength(), init.to(device, torch.ScalarType.Float), c, noise).cpu();
                     }
                     List<Path> files = new ArrayList<>();
                     for (int i = 0; i < b; i++) {
@@ -141,7 +143,7 @@ public final class SampleCommand implements Callable<Integer> {
         AtomicFiles.writeString(out.resolve("samples.csv"), csv.toString());
         double ms = (System.nanoTime() - t0) / 1e6 / items.size();
         System.out.printf("wrote %d images, grid.png and samples.csv to %s (%s, %d steps, %.1f ms/image)%n",
-                items.size(), out, kind.name().toLowerCase(), steps, ms);
+                items.size(), out, plan.samplerName(), steps, ms);
         return 0;
     }
 
@@ -157,7 +159,7 @@ public final class SampleCommand implements Callable<Integer> {
         return torch.cat(new TensorVector(rows.toArray(new Tensor[0])), 0);            // [rows*(1+perRow),1,32,32]
     }
 
-    /** --strength as a list; it needs --init-image, and each value must let a step run at --steps. */
+    /** --strength as a list; it needs --init-image, and each value must let a step run at --steps (trailing timesteps). */
     private List<Double> strengths() {
         if (strength != null && initImage == null) throw new Add4jException("--strength needs --init-image (image-to-image)");
         if (initImage == null) return List.of();
@@ -169,14 +171,17 @@ public final class SampleCommand implements Callable<Integer> {
                 throw new Add4jException("--strength: expected numbers in 0..1 like 0.5 or 0.25,0.5, got '" + strength + "'");
             }
         }
-        for (double st : out) {
-            try {
-                ImageToImage.timesteps(steps, st);
-            } catch (IllegalArgumentException e) {
-                throw new Add4jException("--strength " + st + " at --steps " + steps + ": " + e.getMessage());
-            }
-        }
+        for (double st : out) checkStrength(Timesteps.trailing(steps), st);       // before the model is loaded
         return out;
+    }
+
+    /** Refuses a strength at which no step of {@code ts} would run (ImageToImage's rule). */
+    private void checkStrength(List<Integer> ts, double st) {
+        try {
+            ImageToImage.timesteps(ts, st);
+        } catch (IllegalArgumentException e) {
+            throw new Add4jException("--strength " + st + " at --steps " + steps + ": " + e.getMessage());
+        }
     }
 
     /** The input images: the file, or the directory's PNG and JPEG files by name. */
@@ -196,16 +201,6 @@ public final class SampleCommand implements Callable<Integer> {
         List<String> l = TextFiles.lines(prompts.file, "--prompts " + prompts.file).stream().map(String::strip).filter(s -> !s.isEmpty()).toList();
         if (l.isEmpty()) throw new Add4jException("--prompts " + prompts.file + ": no prompts in the file");
         return l;
-    }
-
-    static Samplers.Kind kindOf(String name, boolean student) {
-        if (name == null) return student ? Samplers.Kind.ADD : Samplers.Kind.DDIM;
-        return switch (name) {
-            case "ddim" -> Samplers.Kind.DDIM;
-            case "euler-a" -> Samplers.Kind.EULER_ANCESTRAL;
-            case "add" -> Samplers.Kind.ADD;
-            default -> throw new Add4jException("--sampler: expected ddim, euler-a or add, got '" + name + "'");
-        };
     }
 
     static TextCond cond(TextEncoder text, List<String> prompts, Device device) {

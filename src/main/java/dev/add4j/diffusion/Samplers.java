@@ -1,5 +1,6 @@
 package dev.add4j.diffusion;
 
+import dev.add4j.Add4jException;
 import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.Tensor;
 
@@ -16,7 +17,22 @@ public final class Samplers {
     private Samplers() {}
 
     /** Which sampler; ADD is the student's own (add-method.md §7). */
-    public enum Kind { DDIM, EULER_ANCESTRAL, ADD }
+    public enum Kind {
+        DDIM("ddim"), EULER_ANCESTRAL("euler-a"), ADD("add");
+
+        private final String cliName;
+
+        Kind(String cliName) { this.cliName = cliName; }
+
+        /** The command-line name: "ddim", "euler-a" or "add". */
+        public String cliName() { return cliName; }
+
+        /** Parses a command-line name; anything else is one clear error line. */
+        public static Kind parse(String name) {
+            for (Kind k : values()) if (k.cliName.equals(name)) return k;
+            throw new Add4jException("--sampler: expected ddim, euler-a or add, got '" + name + "'");
+        }
+    }
 
     /** Runs the sampler {@code kind}; {@code noise} is used by the stochastic ones. */
     public static Tensor sample(Kind kind, Denoiser d, NoiseSchedule s, List<Integer> ts, Tensor xT, TextCond c, Noise noise) {

@@ -10,6 +10,13 @@ import org.bytedeco.pytorch.global.torch;
  * and the student alike.
  */
 public final class VPredictionModel implements Denoiser {
+    /**
+     * Side of the images every add4j model is trained on and makes: Fashion-MNIST padded to 32 px. [choice] A model
+     * file does not record it (its UNet would run at any multiple of 2^levels, and a new config field would stop
+     * the shipped files from loading), so it is this one constant; the channels come from the UNet's config.
+     */
+    public static final int IMAGE_SIZE = 32;
+
     private final UNet net;
     private final NoiseSchedule schedule;
 
@@ -20,6 +27,9 @@ public final class VPredictionModel implements Denoiser {
 
     public UNet net() { return net; }
     public NoiseSchedule schedule() { return schedule; }
+
+    /** The shape of {@code b} of this model's images: [b, C, 32, 32], C from the UNet's config. */
+    public long[] imageShape(long b) { return new long[]{b, net.config().imageChannels(), IMAGE_SIZE, IMAGE_SIZE}; }
 
     /** v prediction for per-sample timesteps t [B]. */
     public Tensor v(Tensor xT, Tensor t, TextCond c) {

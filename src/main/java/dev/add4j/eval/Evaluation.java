@@ -4,14 +4,12 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.add4j.data.Captions;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.Denoiser;
-import dev.add4j.diffusion.Guidance;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Precision;
-import dev.add4j.diffusion.Samplers;
+import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
-import dev.add4j.diffusion.Timesteps;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Images;
 import dev.add4j.nn.Ops;
@@ -44,7 +42,7 @@ import java.util.Random;
 public final class Evaluation {
     private Evaluation() {}
 
-    /** Side of a generated image: Fashion-MNIST padded to 32. */
+    /** Side of a real image: Fashion-MNIST padded to 32 (generated ones take their shape from the model). */
     public static final int SIDE = FashionMnist.PADDED;
     /** Samples per class in the grid PNGs. */
     public static final int GRID_PER_CLASS = 8;
@@ -122,48 +120,6 @@ public final class Evaluation {
     // ------------------------------------------------------------------------------------------------------------
     // Sampling
 
-    /**
-     * How a model is sampled at a step count. Teachers: DDIM over trailing timesteps. Students: ADD's sampler, over
-     * the student's own timesteps when it was trained for exactly this many, else over trailing ones.
-     */
-    public record Plan(Samplers.Kind sampler, List<Integer> timesteps, Precision precision) {
-        public Plan {
-            timesteps = List.copyOf(timesteps);
-            if (precision == null) precision = Precision.FP32;
-        }
-
-        /** In float32. */
-        public Plan(Samplers.Kind sampler, List<Integer> timesteps) { this(sampler, timesteps, Precision.FP32); }
-
-        /** The same plan with the UNet's passes in {@code p}. */
-        public Plan with(Precision p) { return new Plan(sampler, timesteps, p); }
-
-        public static Plan of(ModelFile.Loaded model, int steps) { return of(model, steps, null); }
-
-        /**
-         * The plan with another sampler (null: the model's own, DDIM for a teacher and ADD for a student); a student
-         * keeps its own timesteps when their count is {@code steps}, whatever the sampler.
-         */
-        public static Plan of(ModelFile.Loaded model, int steps, Samplers.Kind sampler) {
-            if (!model.isStudent()) return new Plan(sampler != null ? sampler : Samplers.Kind.DDIM, Timesteps.trailing(steps));
-            Samplers.Kind kind = sampler != null ? sampler : Samplers.Kind.ADD;
-            List<Integer> own = model.studentTimesteps();
-            if (own != null && own.size() == steps) return new Plan(kind, own);
-            return new Plan(kind, Timesteps.trailing(steps));
-        }
-
-        public int steps() { return timesteps.size(); }
-
-        /** "ddim", "add", "euler-a" as the command line spells them. */
-        public String samplerName() {
-            return switch (sampler) {
-                case DDIM -> "ddim";
-                case ADD -> "add";
-                case EULER_ANCESTRAL -> "euler-a";
-            };
-        }
-    }
-
     /** Receives sampling progress after every batch. */
     @FunctionalInterface
     public interface Progress {
@@ -186,24 +142,24 @@ public final class Evaluation {
      * images is kept. Image i uses the noise seed {@code seed + i}, whatever the batch.
      * @param guidance classifier-free guidance scale; 0 or 1 is none
      */
-    public static Generated sample(VPredictionModel model, Plan plan, double guidance, Prompts prompts, long seed,
+    public static Generated sample(VPredictionModel model, SamplingPlan plan, double guidance, Prompts prompts, long seed,
                                    int batch, TextEncoder text, Device device, Progress progress) {
         if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
-        int n = prompts.size(), channels = model.net().config().imageChannels();
-        Tensor out = torch.empty(new long[]{n, channels, SIDE, SIDE}, Ops.floatOn(new Device("cpu")), new MemoryFormatOptional()); // [N,C,32,32]
+        int n = prompts.size();
+        Tensor out = torch.empty(model.imageShape(n), Ops.floatOn(new Device("cpu")), new MemoryFormatOptional()); // [N,C,32,32]
         try (var run = new PointerScope(); var g = new NoGradGuard()) {
             text.encode(new ArrayList<>(new LinkedHashSet<>(prompts.prompts())));   // fills the prompt cache: untimed
             TextCond empty = text(text, List.of(""), device);
-            Denoiser d = Guidance.classifierFree(plan.precision().apply(model), empty, guidance);
-            warmUp(d, Math.min(batch, n), channels, prompts, text, device);
+            Denoiser d = plan.denoiser(model, empty, guidance);
+            warmUp(d, model.imageShape(Math.min(batch, n)), prompts, text, device);
             long t0 = System.nanoTime();
             for (int from = 0; from < n; from += batch) {
                 int b = Math.min(batch, n - from);
                 try (var scope = new PointerScope()) {
                     TextCond c = text(text, prompts.prompts().subList(from, from + b), device);
                     Noise noise = new Noise(seed + from, b);
-                    Tensor xT = noise.like(torch.empty(b, channels, SIDE, SIDE)).to(device, torch.ScalarType.Float); // [b,C,32,32]
-                    Tensor x0 = Samplers.sample(plan.sampler(), d, model.schedule(), plan.timesteps(), xT, c, noise); // [b,C,32,32]
+                    Tensor xT = noise.like(torch.empty(model.imageShape(b))).to(device, torch.ScalarType.Float); // [b,C,32,32]
+                    Tensor x0 = plan.sample(d, model.schedule(), xT, c, noise);                                // [b,C,32,32]
                     out.narrow(0, from, b).copy_(x0.to(new Device("cpu"), torch.ScalarType.Float)); // waits for the device
                 }
                 progress.update(from + b, n, (System.nanoTime() - t0) / 1e9);
@@ -213,10 +169,10 @@ public final class Evaluation {
     }
 
     /** One denoiser pass at the first batch's size, untimed: the first pass pays for kernel selection and allocation. */
-    private static void warmUp(Denoiser d, int b, int channels, Prompts prompts, TextEncoder text, Device device) {
+    private static void warmUp(Denoiser d, long[] shape, Prompts prompts, TextEncoder text, Device device) {
         try (var scope = new PointerScope()) {
-            TextCond c = text(text, prompts.prompts().subList(0, b), device);
-            Tensor x = torch.zeros(b, channels, SIDE, SIDE).to(device, torch.ScalarType.Float);
+            TextCond c = text(text, prompts.prompts().subList(0, (int) shape[0]), device);
+            Tensor x = torch.zeros(shape).to(device, torch.ScalarType.Float);
             Ops.f(d.x0(x, NoiseSchedule.T - 1, c).sum());                                            // syncs
         }
     }
@@ -313,7 +269,7 @@ public final class Evaluation {
                     msPerImage, null);
         }
 
-        public static Row of(Plan plan, double guidance, int n, Metrics m, double msPerImage) {
+        public static Row of(SamplingPlan plan, double guidance, int n, Metrics m, double msPerImage) {
             return new Row(plan.steps(), plan.samplerName(), plan.timesteps(), guidance, n, m.fid(), m.kid(), m.kidStd(),
                     m.clipScore(), m.classAccuracy(), m.perClassAccuracy(), m.precision(), m.recall(), msPerImage,
                     plan.precision().cliName());
@@ -347,11 +303,11 @@ public final class Evaluation {
 
     /** Samples {@code model} at {@code steps} and measures the images: one row. */
     public static Result evaluate(Setup s, ModelFile.Loaded model, int steps, double guidance, Progress progress) {
-        return evaluate(s, model, Plan.of(model, steps), guidance, progress);
+        return evaluate(s, model, SamplingPlan.of(model, steps), guidance, progress);
     }
 
     /** Samples {@code model} as {@code plan} says and measures the images: one row. */
-    public static Result evaluate(Setup s, ModelFile.Loaded model, Plan plan, double guidance, Progress progress) {
+    public static Result evaluate(Setup s, ModelFile.Loaded model, SamplingPlan plan, double guidance, Progress progress) {
         Generated g = sample(model.model(), plan, guidance, s.prompts(), s.seed(), s.batch(), s.text(), s.device(), progress);
         Metrics m = metrics(s.net(), s.reference(), g.images(), s.prompts(), s.text(), s.batch());
         return new Result(Row.of(plan, guidance, s.prompts().size(), m, g.msPerImage()), g.images());

@@ -1,13 +1,15 @@
 package dev.add4j.serve;
 
 import dev.add4j.Add4jException;
+import dev.add4j.diffusion.Denoiser;
 import dev.add4j.diffusion.ImageToImage;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
+import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
-import dev.add4j.diffusion.Timesteps;
+import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Images;
 import dev.add4j.io.InitImages;
 import dev.add4j.text.TextEncoder;
@@ -61,8 +63,6 @@ public final class GenerationService implements AutoCloseable {
     public static final int DEFAULT_QUEUE = 8;
     /** Images in one forward pass, at most [choice]: bounds memory when many requests batch together. */
     public static final int MAX_BATCH_IMAGES = 64;
-    /** Side of the images: Fashion-MNIST padded to 32 px, as the models were trained. */
-    public static final int IMAGE_SIZE = 32;
 
     /** Which model a request asks for. */
     public enum Role {
@@ -83,7 +83,10 @@ public final class GenerationService implements AutoCloseable {
      * @param fileName the model file's name (no directory: a client need not know the server's paths)
      * @param kind     what the file is, "student" or "teacher" (the student role holds a teacher until a student ships)
      */
-    public record Slot(Role role, ModelFile.Loaded loaded, String fileName, String kind, Samplers.Kind sampler, int maxSteps) {}
+    public record Slot(Role role, ModelFile.Loaded loaded, String fileName, String kind, Samplers.Kind sampler, int maxSteps) {
+        /** How this slot samples at {@code steps}: {@link SamplingPlan}, as {@code add4j sample} and {@code eval} do. */
+        public SamplingPlan plan(int steps) { return SamplingPlan.of(loaded, steps, sampler); }
+    }
 
     /**
      * One validated request: {@code n} images of {@code prompt} at {@code steps} steps, seeds {@code seed},
@@ -191,12 +194,11 @@ public final class GenerationService implements AutoCloseable {
     }
 
     /**
-     * The slot of a loaded model in a role: the sampler follows the file's kind, the step limit the role.
-     * Timesteps are {@code Timesteps.trailing(steps)} for both; for a student at 4 steps that is its own
-     * 999, 749, 499, 249.
+     * The slot of a loaded model in a role: the sampler and timesteps follow the file ({@link SamplingPlan}: ADD on
+     * a student's own timesteps, DDIM on trailing ones for a teacher), the step limit the role.
      */
     public static Slot slot(Role role, ModelFile.Loaded loaded, Path file) {
-        Samplers.Kind sampler = loaded.isStudent() ? Samplers.Kind.ADD : Samplers.Kind.DDIM;
+        Samplers.Kind sampler = SamplingPlan.of(loaded, 1).sampler();
         int max = role == Role.STUDENT ? MAX_STUDENT_STEPS : MAX_TEACHER_STEPS;
         return new Slot(role, loaded, file.getFileName().toString(), loaded.kind(), sampler, max);
     }
@@ -232,7 +234,7 @@ public final class GenerationService implements AutoCloseable {
         if (r.init() != null) {
             if (r.init().image() == null) throw new BadRequest("init_image is missing");
             try {
-                ImageToImage.timesteps(r.steps(), r.init().strength());
+                ImageToImage.timesteps(slot(r.model()).plan(r.steps()).timesteps(), r.init().strength());
             } catch (IllegalArgumentException e) {
                 throw new BadRequest(e.getMessage());   // "strength must be in 0..1", "steps x strength must be >= 1 ..."
             }
@@ -325,19 +327,21 @@ public final class GenerationService implements AutoCloseable {
             TextEncoder.Embedding e = text.encode(prompts);
             TextCond c = new TextCond(e.tokens(), e.mask(), e.pooled()).to(device);
             Noise noise = new Noise(seeds.stream().mapToLong(Long::longValue).toArray());
-            var model = slot.loaded().model();
+            VPredictionModel model = slot.loaded().model();
+            SamplingPlan plan = slot.plan(head.steps()).with(precision);
+            Denoiser d = plan.denoiser(model);
             Tensor x0;
             if (head.init() == null) {
-                Tensor xT = noise.like(torch.empty(b, 1, IMAGE_SIZE, IMAGE_SIZE)).to(device, torch.ScalarType.Float); // [B,1,32,32]
-                x0 = Samplers.sample(slot.sampler(), precision.apply(model), model.schedule(), Timesteps.trailing(head.steps()), xT, c, noise);
+                Tensor xT = noise.like(torch.empty(model.imageShape(b))).to(device, torch.ScalarType.Float);       // [B,C,32,32]
+                x0 = plan.sample(d, model.schedule(), xT, c, noise);
             } else {
                 List<Tensor> inits = new ArrayList<>();
                 for (Job j : batch) {
-                    Tensor one = InitImages.toModel(j.request().init().image(), IMAGE_SIZE);                       // [1,1,32,32]
+                    Tensor one = InitImages.toModel(j.request().init().image(), VPredictionModel.IMAGE_SIZE);       // [1,1,32,32]
                     for (int i = 0; i < j.request().n(); i++) inits.add(one);
                 }
                 Tensor init = torch.cat(new TensorVector(inits.toArray(new Tensor[0])), 0).to(device, torch.ScalarType.Float); // [B,1,32,32]
-                x0 = ImageToImage.sample(slot.sampler(), precision.apply(model), model.schedule(), head.steps(), head.init().strength(), init, c, noise);
+                x0 = plan.imageToImage(d, model.schedule(), head.init().strength(), init, c, noise);
             }
             images = Images.each(x0.cpu());                                                                            // [B,1,32,32]
         }

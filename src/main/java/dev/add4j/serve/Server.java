@@ -3,6 +3,7 @@ package dev.add4j.serve;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.add4j.Add4jException;
+import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Images;
 import dev.add4j.io.InitImages;
 import dev.add4j.io.Json;
@@ -189,7 +190,7 @@ public final class Server implements AutoCloseable {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("file", s.fileName());
                 m.put("kind", s.kind());
-                m.put("sampler", s.sampler().name().toLowerCase());
+                m.put("sampler", s.sampler().cliName());
                 m.put("max_steps", s.maxSteps());
                 m.put("default_steps", r == Role.STUDENT ? DEFAULT_STUDENT_STEPS : DEFAULT_TEACHER_STEPS);
                 models.put(r.wire(), m);
@@ -206,7 +207,7 @@ public final class Server implements AutoCloseable {
             out.put("models", models);
             out.put("limits", limits);
             out.put("compare_steps", COMPARE_STEPS);
-            out.put("image_size", GenerationService.IMAGE_SIZE);
+            out.put("image_size", VPredictionModel.IMAGE_SIZE);
             out.put("default_strength", DEFAULT_STRENGTH);
             out.put("device", service.deviceName());
             json(ctx, 200, out);

@@ -556,8 +556,8 @@ class AddTrainerTest {
         ModelFile.Loaded s = ModelFile.load(dir.resolve(AddTrainer.MODEL), new Device("cpu"));
         assertTrue(s.isStudent());
         assertEquals(List.of(999, 749, 499, 249), s.studentTimesteps());
-        assertEquals(List.of(999), dev.add4j.eval.Evaluation.Plan.of(s, 1).timesteps());
-        assertEquals(dev.add4j.diffusion.Samplers.Kind.ADD, dev.add4j.eval.Evaluation.Plan.of(s, 4).sampler());
+        assertEquals(List.of(999), dev.add4j.diffusion.SamplingPlan.of(s, 1).timesteps());
+        assertEquals(dev.add4j.diffusion.Samplers.Kind.ADD, dev.add4j.diffusion.SamplingPlan.of(s, 4).sampler());
         var e = assertThrows(dev.add4j.Add4jException.class, () -> trainer(cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-4, 2), dir, false));
         assertTrue(e.getMessage().contains("already holds an ADD run"), e.getMessage());
     }

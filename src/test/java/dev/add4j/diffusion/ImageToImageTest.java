@@ -47,17 +47,28 @@ class ImageToImageTest {
                     assertThrows(IllegalArgumentException.class, () -> ImageToImage.timesteps(4, bad)).getMessage());
     }
 
+    @Test void aStudentsOwnTimestepsAreCutAtStrengthTimes999AndAStrengthBelowTheLastIsRefused() {
+        List<Integer> own = List.of(999, 899, 799, 699);
+        assertEquals(own, ImageToImage.timesteps(own, 1.0));
+        assertEquals(List.of(799, 699), ImageToImage.timesteps(own, 0.8));
+        assertEquals(List.of(699), ImageToImage.timesteps(own, 0.75));
+        // 4 x 0.5 passes diffusers' rule, yet no timestep is at or below 499.5
+        String m = assertThrows(IllegalArgumentException.class, () -> ImageToImage.timesteps(own, 0.5)).getMessage();
+        assertTrue(m.contains("below the last of the model's timesteps [999, 899, 799, 699]") && m.contains("strength >= 0.700"), m);
+        assertEquals(ImageToImage.timesteps(4, 0.5), ImageToImage.timesteps(Timesteps.trailing(4), 0.5), "steps: trailing");
+    }
+
     @Test void strengthOneIsTextToImageBitForBitForEverySampler() {
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {
             VPredictionModel m = SamplersTest.tinyModel();
             TextCond c = Conds.random(3, 4);
             Tensor init = torch.rand(3, 1, 32, 32).mul(Ops.s(2)).sub(Ops.s(1));   // any image: it is noised away
             for (Samplers.Kind kind : Samplers.Kind.values())
-                for (int steps : new int[]{1, 4}) {
+                for (List<Integer> ts : List.of(Timesteps.trailing(1), Timesteps.trailing(4), List.of(999, 899, 799, 699))) {
                     Noise noise = new Noise(50, 3);
-                    Tensor t2i = Samplers.sample(kind, m, S, Timesteps.trailing(steps), noise.like(init), c, noise);
-                    Tensor i2i = ImageToImage.sample(kind, m, S, steps, 1.0, init, c, new Noise(50, 3));
-                    assertTrue(t2i.equal(i2i), kind + " at " + steps + " steps");
+                    Tensor t2i = Samplers.sample(kind, m, S, ts, noise.like(init), c, noise);
+                    Tensor i2i = ImageToImage.sample(new SamplingPlan(kind, ts), m, S, 1.0, init, c, new Noise(50, 3));
+                    assertTrue(t2i.equal(i2i), kind + " at " + ts);
                 }
         }
     }
@@ -66,7 +77,7 @@ class ImageToImageTest {
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {
             Tensor init = torch.rand(2, 1, 32, 32);
             Denoiser never = (x, t, c) -> { throw new AssertionError("no step runs at strength 0"); };
-            assertTrue(init.equal(ImageToImage.sample(Samplers.Kind.ADD, never, S, 4, 0.0, init, Conds.random(2, 1), new Noise(0, 2))));
+            assertTrue(init.equal(ImageToImage.sample(SamplingPlan.student(null, 4, null), never, S, 0.0, init, Conds.random(2, 1), new Noise(0, 2))));
         }
     }
 
@@ -79,7 +90,7 @@ class ImageToImageTest {
                 seen.add(t);
                 return init;
             };
-            ImageToImage.sample(Samplers.Kind.DDIM, d, S, 4, 0.5, init, Conds.random(2, 1), new Noise(9, 2));
+            ImageToImage.sample(SamplingPlan.teacher(4, null), d, S, 0.5, init, Conds.random(2, 1), new Noise(9, 2));
             assertEquals(List.of(499, 249), seen);
         }
     }
@@ -99,7 +110,7 @@ class ImageToImageTest {
             double[] rms = new double[4];
             double[] strengths = {0.25, 0.5, 0.75, 1.0};
             for (int i = 0; i < 4; i++) {
-                Tensor out = ImageToImage.sample(Samplers.Kind.ADD, student.model(), S, 4, strengths[i], x, c, new Noise(0, idx.length));
+                Tensor out = ImageToImage.sample(SamplingPlan.of(student, 4), student.model(), S, strengths[i], x, c, new Noise(0, idx.length));
                 rms[i] = Math.sqrt(Ops.f(out.sub(x).square().mean()));
             }
             System.out.printf("image-to-image RMS distance to the input at strength 0.25/0.5/0.75/1: %.3f %.3f %.3f %.3f%n", rms[0], rms[1], rms[2], rms[3]);

@@ -3,8 +3,7 @@ package dev.add4j.eval;
 import dev.add4j.TorchRuntime;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
-import dev.add4j.diffusion.Samplers;
-import dev.add4j.diffusion.Timesteps;
+import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
 import dev.add4j.text.TextEncoder;
@@ -44,11 +43,6 @@ class EvaluationTest {
 
     @AfterAll static void close() { text.close(); }
 
-    static ModelFile.Loaded withMetadata(String kind, String timesteps) {
-        return timesteps == null ? new ModelFile.Loaded(null, Map.of(ModelFile.KIND, kind))
-                : new ModelFile.Loaded(null, Map.of(ModelFile.KIND, kind, ModelFile.STUDENT_TIMESTEPS, timesteps));
-    }
-
     @Test void classBalancedPromptsHaveNOverTenOfEachClassNamedInTheirCaption() {
         Evaluation.Prompts p = Evaluation.Prompts.classBalanced(50, 3);
         assertEquals(50, p.size());
@@ -68,22 +62,10 @@ class EvaluationTest {
         }
     }
 
-    @Test void teachersUseDdimAndStudentsTheirOwnTimestepsWhenTheCountMatches() {
-        assertEquals(new Evaluation.Plan(Samplers.Kind.DDIM, Timesteps.trailing(4)), Evaluation.Plan.of(withMetadata("teacher", null), 4));
-        ModelFile.Loaded student = withMetadata("student", "999,800,500,200");
-        assertEquals(new Evaluation.Plan(Samplers.Kind.ADD, List.of(999, 800, 500, 200)), Evaluation.Plan.of(student, 4));
-        assertEquals(new Evaluation.Plan(Samplers.Kind.ADD, List.of(999, 499)), Evaluation.Plan.of(student, 2), "other counts: trailing");
-        assertEquals(new Evaluation.Plan(Samplers.Kind.ADD, List.of(999)), Evaluation.Plan.of(withMetadata("student", null), 1));
-        assertEquals(new Evaluation.Plan(Samplers.Kind.DDIM, List.of(999, 800, 500, 200)), Evaluation.Plan.of(student, 4, Samplers.Kind.DDIM),
-                "another sampler keeps the student's timesteps");
-        assertEquals(new Evaluation.Plan(Samplers.Kind.EULER_ANCESTRAL, Timesteps.trailing(4)),
-                Evaluation.Plan.of(withMetadata("teacher", null), 4, Samplers.Kind.EULER_ANCESTRAL));
-    }
-
     @Test void imageIDependsOnlyOnSeedPlusINotOnTheBatch() {
         try (var scope = new PointerScope()) {
             Evaluation.Prompts p = Evaluation.Prompts.classBalanced(20, 0);
-            Evaluation.Plan plan = Evaluation.Plan.of(model, 2);
+            SamplingPlan plan = SamplingPlan.of(model, 2);
             Tensor a = Evaluation.sample(model.model(), plan, 0, p, 7, 20, text, CPU, Evaluation.Progress.NONE).images();
             Tensor b = Evaluation.sample(model.model(), plan, 0, p, 7, 6, text, CPU, Evaluation.Progress.NONE).images();
             assertArrayEquals(new long[]{20, 1, 32, 32}, Ops.shape(a));
@@ -123,7 +105,7 @@ class EvaluationTest {
     @Test void progressReportsEveryBatchUpToTheTotal() {
         try (var scope = new PointerScope()) {
             List<Integer> done = new java.util.ArrayList<>();
-            Evaluation.sample(model.model(), Evaluation.Plan.of(model, 1), 0, Evaluation.Prompts.classBalanced(20, 0), 0, 8, text, CPU,
+            Evaluation.sample(model.model(), SamplingPlan.of(model, 1), 0, Evaluation.Prompts.classBalanced(20, 0), 0, 8, text, CPU,
                     (d, total, s) -> { done.add(d); assertEquals(20, total); assertTrue(s >= 0); });
             assertEquals(List.of(8, 16, 20), done);
         }
