@@ -1,9 +1,10 @@
 package dev.add4j.add;
 
 import dev.add4j.Add4jException;
-import dev.add4j.data.DiffAugment;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Timesteps;
+import dev.add4j.disc.Cond;
+import dev.add4j.disc.DiffAugment;
 
 import java.util.List;
 import java.util.Locale;
@@ -31,7 +32,7 @@ import java.util.Locale;
  * @param discLr           Adam learning rate of the heads, 2e-3 with betas (0, 0.99) (StyleGAN-T)
  * @param emaDecay         EMA of the student's weights [choice]
  * @param seed             seed of the student's input noise, t, the augmentations and the batch order
- * @param classGroups      [choice, off by default] batches made of groups of {@value dev.add4j.nn.LocalBatchNorm#GROUP}
+ * @param classGroups      [choice, off by default] batches made of groups of {@value dev.add4j.disc.LocalBatchNorm#GROUP}
  *                         images of one class, the groups the heads' batch norm takes its statistics over: a group
  *                         of fakes that all look alike then differs from a group of real images in those statistics,
  *                         which lets the discriminator see a student that ignores its noise (mode collapse)
@@ -256,27 +257,6 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         }
     }
 
-    /**
-     * What the discriminator's projection is conditioned on (Table 1b). {@code text+img-if-seen} [choice, not in
-     * the paper] is text + image with the image embedding zeroed for samples whose student input was pure noise
-     * (s = 999): with zero terminal SNR that input carries nothing of x0, so the only fake that can agree with c_img
-     * is the average of the images that fit the prompt, and the image condition pulls the 1-step student to it.
-     */
-    public enum Cond {
-        TEXT_IMG("text+img"), TEXT("text"), IMG("img"), NONE("none"), TEXT_IMG_IF_SEEN("text+img-if-seen");
-        private final String cli;
-        Cond(String cli) { this.cli = cli; }
-        public String cliName() { return cli; }
-        public boolean text() { return this == TEXT_IMG || this == TEXT || this == TEXT_IMG_IF_SEEN; }
-        public boolean image() { return this == TEXT_IMG || this == IMG || this == TEXT_IMG_IF_SEEN; }
-        /** Whether c_img is left out (zero) where the student's input held no trace of x0. */
-        public boolean imageOnlyIfSeen() { return this == TEXT_IMG_IF_SEEN; }
-        public static Cond parse(String s) {
-            for (Cond c : values()) if (c.cli.equals(s == null ? "" : s.trim().toLowerCase(Locale.ROOT))) return c;
-            throw new Add4jException("--cond: expected text+img, text, img, none or text+img-if-seen, got '" + s + "'");
-        }
-    }
-
     /** Where the student's weights start (Table 1c). */
     public enum StudentInit {
         TEACHER, RANDOM;
@@ -307,8 +287,8 @@ public record AddConfig(List<Integer> studentTimesteps, Loss loss, DistillWeight
         if (batch < 2) throw new Add4jException("--batch must be >= 2, got " + batch);
         if (!(studentLr > 0) || !(discLr > 0)) throw new Add4jException("learning rates must be > 0, got " + studentLr + " and " + discLr);
         if (emaDecay < 0 || emaDecay >= 1) throw new Add4jException("--ema must be in [0,1), got " + emaDecay);
-        if (classGroups && batch % dev.add4j.nn.LocalBatchNorm.GROUP != 0)
-            throw new Add4jException("--class-groups needs a --batch that is a multiple of " + dev.add4j.nn.LocalBatchNorm.GROUP + ", got " + batch);
+        if (classGroups && batch % dev.add4j.disc.LocalBatchNorm.GROUP != 0)
+            throw new Add4jException("--class-groups needs a --batch that is a multiple of " + dev.add4j.disc.LocalBatchNorm.GROUP + ", got " + batch);
         if (warmup == null) warmup = Warmup.NONE;                       // a config.json from before the warm-up existed
         if (discBackbone == null) discBackbone = DiscBackbone.VIT;      // one from before the option
         if (warmup.steps() < 0) throw new Add4jException("--ode-warmup must be >= 0, got " + warmup.steps());

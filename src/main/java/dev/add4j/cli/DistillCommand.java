@@ -4,10 +4,12 @@ import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.add.DistillWeighting;
-import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Timesteps;
+import dev.add4j.disc.Cond;
+import dev.add4j.disc.DiffAugment;
+import dev.add4j.disc.Discriminator;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.Reference;
@@ -185,7 +187,7 @@ public final class DistillCommand implements Callable<Integer> {
         int pairs = odePairs != null ? odePairs : p.warmup().pairs() > 0 ? p.warmup().pairs() : PAPER_PAIRS;
         int pairSteps = odeTeacherSteps != null ? odeTeacherSteps : p.warmup().pairs() > 0 ? p.warmup().teacherSteps() : PAPER_PAIR_STEPS;
         return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting),
-                cond != null ? AddConfig.Cond.parse(cond) : p.cond(), AddConfig.StudentInit.parse(studentInit), teacherSteps,
+                cond != null ? Cond.parse(cond) : p.cond(), AddConfig.StudentInit.parse(studentInit), teacherSteps,
                 lambda != null ? lambda : p.lambda(), r1, teacherGuidance, tMin, tMax, augmentPolicy(p.diffAugment()),
                 steps, batch, studentLr != null ? studentLr : p.studentLr(), discLr, ema, seed, classGroups,
                 odeWarmup != 0 || mu > 0 ? new AddConfig.Warmup(odeWarmup, pairs, pairSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),

@@ -1,11 +1,11 @@
 package dev.add4j.add;
 
 import dev.add4j.TorchRuntime;
-import dev.add4j.data.DiffAugment;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Prediction;
 import dev.add4j.diffusion.TextCond;
-import dev.add4j.nn.DiscHead;
+import dev.add4j.disc.DiffAugment;
+import dev.add4j.disc.DiscHead;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.BoolOptional;

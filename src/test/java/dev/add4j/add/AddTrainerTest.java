@@ -2,9 +2,12 @@ package dev.add4j.add;
 
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
-import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
+import dev.add4j.disc.Cond;
+import dev.add4j.disc.DiffAugment;
+import dev.add4j.disc.Discriminator;
+import dev.add4j.disc.TeacherFeatures;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
 import dev.add4j.nn.Ops;
@@ -509,11 +512,11 @@ class AddTrainerTest {
     }
 
     @Test void theIfSeenConditionLeavesTheImageEmbeddingOutOnlyWhereTheInputWasPureNoise() {
-        assertEquals(AddConfig.Cond.TEXT_IMG_IF_SEEN, AddConfig.Cond.parse("text+img-if-seen"));
+        assertEquals(Cond.TEXT_IMG_IF_SEEN, Cond.parse("text+img-if-seen"));
         torch.manual_seed(5);
         Vit vit = new Vit(Vit.Config.tiny());
-        Discriminator paper = new Discriminator(vit, AddConfig.Cond.TEXT_IMG, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
-        Discriminator ifSeen = new Discriminator(vit, AddConfig.Cond.TEXT_IMG_IF_SEEN, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
+        Discriminator paper = new Discriminator(vit, Cond.TEXT_IMG, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
+        Discriminator ifSeen = new Discriminator(vit, Cond.TEXT_IMG_IF_SEEN, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
         try (var scope = new PointerScope()) {
             CaptionedImages.Batch b = data.batch(3, 0, 4, 0.0);
             Tensor seen = Ops.fromLongs(new long[]{1, 0, 1, 0}, 4).to(torch.ScalarType.Bool);

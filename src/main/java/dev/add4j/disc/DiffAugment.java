@@ -1,4 +1,4 @@
-package dev.add4j.data;
+package dev.add4j.disc;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonValue;

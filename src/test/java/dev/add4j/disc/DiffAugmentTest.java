@@ -1,4 +1,4 @@
-package dev.add4j.data;
+package dev.add4j.disc;
 
 import dev.add4j.TorchRuntime;
 import dev.add4j.nn.Ops;
