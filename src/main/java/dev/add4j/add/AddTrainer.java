@@ -106,20 +106,20 @@ public final class AddTrainer implements AutoCloseable {
             torch.manual_seed(cfg.seed());
             UNet.Config unet = teacher.model().net().config();
             net = new UNet(unet);
-            if (cfg.studentInit() == AddConfig.StudentInit.TEACHER) teacher.model().net().copyTo(net);
+            if (cfg.paper().studentInit() == AddConfig.StudentInit.TEACHER) teacher.model().net().copyTo(net);
             net.to(data.device()).train(true).requiresGrad(true);
             student = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr());
             ema = new UNet(unet);
             ema.to(data.device());
-            emaUpdate = new Ema(net, ema, cfg.emaDecay());
+            emaUpdate = new Ema(net, ema, cfg.optim().emaDecay());
             features.to(data.device());
-            disc = new Discriminator(features, cfg.cond(), cfg.diffAugment(), TextEncoder.DIM,
-                    cfg.discBackbone().teacher() ? new TeacherFeatures(teacher.model(), cfg.discBackbone().tMax()) : null);
+            disc = new Discriminator(features, cfg.paper().cond(), cfg.paper().diffAugment(), TextEncoder.DIM,
+                    cfg.extras().discBackbone().teacher() ? new TeacherFeatures(teacher.model(), cfg.extras().discBackbone().tMax()) : null);
             disc.heads().to(data.device());
         }
         studentParams = net.parameterVector();
-        studentOpt = Optimizers.adam(studentParams, cfg.studentLr(), 0.9, 0.999, 1e-8);
-        discOpt = Optimizers.adam(disc.heads().parameterVector(), cfg.discLr(), 0.0, 0.99, 1e-8); // StyleGAN-T
+        studentOpt = Optimizers.adam(studentParams, cfg.optim().studentLr(), 0.9, 0.999, 1e-8);
+        discOpt = Optimizers.adam(disc.heads().parameterVector(), cfg.optim().discLr(), 0.0, 0.99, 1e-8); // StyleGAN-T
         try (var scope = new PointerScope()) {
             addStep = new AddStep(cfg, student, new TeacherTarget(teacher.model(), retained(data.empty()), cfg), disc, studentOpt, discOpt,
                     (st, s) -> pairs().loss(st, s).total());
@@ -186,9 +186,9 @@ public final class AddTrainer implements AutoCloseable {
     private void setStudentLr(double lr) { studentOpt.param_groups().get(0).options().set_lr(lr); }
 
     private Map<String, Double> addIteration(long s) {
-        if (cfg.warmup().on()) setStudentLr(cfg.studentLr());
+        if (cfg.warmup().on()) setStudentLr(cfg.optim().studentLr());
         try (var scope = new PointerScope()) {
-            CaptionedImages.Batch b = cfg.classGroups()                               // no caption dropout: no guidance
+            CaptionedImages.Batch b = cfg.extras().classGroups()                               // no caption dropout: no guidance
                     ? data.classGroupedBatch(cfg.seed(), s, cfg.batch(), LocalBatchNorm.GROUP)
                     : data.batch(cfg.seed(), s, cfg.batch(), 0.0);
             return addStep.step(b.x0(), b.cond(), s);
@@ -198,8 +198,8 @@ public final class AddTrainer implements AutoCloseable {
     /** A grid of the EMA student at 1 step (top half) and at all its steps (bottom half), on fixed prompts and noise. */
     public void writeSamples(long done) {
         try (var scope = new PointerScope(); var g = new org.bytedeco.pytorch.NoGradGuard()) {
-            Tensor one = sampleEma(List.of(cfg.studentTimesteps().get(0)));
-            Tensor all = sampleEma(cfg.studentTimesteps());
+            Tensor one = sampleEma(List.of(cfg.paper().studentTimesteps().get(0)));
+            Tensor all = sampleEma(cfg.paper().studentTimesteps());
             Tensor both = torch.cat(new org.bytedeco.pytorch.TensorVector(one, all), 0).cpu();
             Files.createDirectories(out.resolve(SAMPLES));
             Images.writePng(out.resolve(SAMPLES).resolve(String.format("step-%06d.png", done)), Images.grid(both, 10, 2));
@@ -248,7 +248,7 @@ public final class AddTrainer implements AutoCloseable {
     private Map<String, String> studentMetadata(long done) {
         Map<String, String> m = new LinkedHashMap<>(provenance);
         m.put(ModelFile.KIND, "student");
-        m.put(ModelFile.STUDENT_TIMESTEPS, cfg.studentTimesteps().stream().map(String::valueOf).collect(Collectors.joining(",")));
+        m.put(ModelFile.STUDENT_TIMESTEPS, cfg.paper().studentTimesteps().stream().map(String::valueOf).collect(Collectors.joining(",")));
         m.put("add4j.steps", Long.toString(done));
         m.put("add4j.add_config", Json.compact(cfg));
         return m;

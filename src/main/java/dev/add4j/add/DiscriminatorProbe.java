@@ -73,7 +73,7 @@ public final class DiscriminatorProbe {
         /** The paper's discriminator settings (AddConfig's defaults) for the given conditioning and augmentation. */
         public static Settings paper(Cond cond, DiffAugment.Policy augment, int iterations, int batch, long seed) {
             AddConfig d = AddConfig.paperDefaults(iterations, batch, seed);
-            return new Settings(cond, augment, iterations, batch, d.discLr(), d.r1(), seed);
+            return new Settings(cond, augment, iterations, batch, d.optim().discLr(), d.paper().r1(), seed);
         }
     }
 
