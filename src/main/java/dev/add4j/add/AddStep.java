@@ -3,7 +3,8 @@ package dev.add4j.add;
 import dev.add4j.add.Phases.Phase;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
-import dev.add4j.nn.LocalBatchNorm;
+import dev.add4j.disc.Discriminator;
+import dev.add4j.disc.LocalBatchNorm;
 import dev.add4j.nn.Ops;
 import dev.add4j.train.Optimizers;
 import org.bytedeco.javacpp.PointerScope;
@@ -47,7 +48,7 @@ public final class AddStep {
         this(cfg, student, teacher, disc, studentOpt, discOpt, Regression.NONE);
     }
 
-    /** @param regression the regression term's loss, used when {@code cfg.regWeight() > 0} */
+    /** @param regression the regression term's loss, used when {@code cfg.extras().regWeight() > 0} */
     public AddStep(AddConfig cfg, VPredictionModel student, TeacherTarget teacher, Discriminator disc, Adam studentOpt, Adam discOpt,
                    Regression regression) {
         this.regression = regression;
@@ -57,7 +58,7 @@ public final class AddStep {
         this.disc = disc;
         this.studentOpt = studentOpt;
         this.discOpt = discOpt;
-        long[] ts = cfg.studentTimesteps().stream().mapToLong(Integer::longValue).toArray();
+        long[] ts = cfg.paper().studentTimesteps().stream().mapToLong(Integer::longValue).toArray();
         this.studentTimesteps = Ops.fromLongs(ts, ts.length).retainReference();
         this.studentParams = student.net().parameterVector().retainReference(); // outlives the caller's scope
     }
@@ -89,7 +90,7 @@ public final class AddStep {
                 Tensor lG = timed(STUDENT_UPDATE, () -> studentUpdate(x0Hat, lAdv, lDistill, lReg, stats));  // 4.6  L_G
                 logStudent(stats, lG, lAdv, lDistill, lReg);
             }
-            if (cfg.loss().adversarial()) {                                      // 4.7  L_D = hinge + gamma R1
+            if (cfg.paper().loss().adversarial()) {                                      // 4.7  L_D = hinge + gamma R1
                 DiscriminatorLoss lD = timed(DISCRIMINATOR_LOSS, () -> discriminatorLoss(x0Hat.detach(), in));
                 Tensor lR1 = timed(R1_PENALTY, () -> r1Penalty(lD, in));
                 timed(DISCRIMINATOR_UPDATE, () -> discriminatorUpdate(lD, lR1, stats));
@@ -111,8 +112,8 @@ public final class AddStep {
         Tensor s = studentTimesteps(x0.size(0), gen).to(x0.device(), torch.ScalarType.Long);          // [B]
         Tensor eps = torch.randn(Ops.shape(x0), new GeneratorOptional(gen)).to(x0.device(), torch.ScalarType.Float);
         Tensor xS = student.schedule().noised(x0, eps, s);                                              // [B,C,H,W]
-        Tensor seen = s.lt(Ops.s(cfg.studentTimesteps().get(0)));                                      // [B] input holds x0
-        Tensor cond = cfg.loss().adversarial() ? disc.condition(text, x0, seen) : null;                 // [B,condDim]
+        Tensor seen = s.lt(Ops.s(cfg.paper().studentTimesteps().get(0)));                                      // [B] input holds x0
+        Tensor cond = cfg.paper().loss().adversarial() ? disc.condition(text, x0, seen) : null;                 // [B,condDim]
         return new Input(x0, text, gen, s, xS, cond);
     }
 
@@ -126,13 +127,13 @@ public final class AddStep {
 
     /** §4.4: L_adv^G on the student's estimate, through the heads (frozen during the student's update); 0 when off. */
     private Tensor adversarialLoss(Tensor x0Hat, Input in) {
-        if (!cfg.loss().adversarial()) return zero(in);
+        if (!cfg.paper().loss().adversarial()) return zero(in);
         return AddLosses.adversarialG(disc.logits(x0Hat, in.text(), in.cond(), in.gen()));
     }
 
     /** §4.5: L_distill against the teacher's estimate from the re-noised sg(x̂_θ); 0 when off. */
     private Tensor distillationLoss(Tensor x0Hat, Input in) {
-        if (!cfg.loss().distillation()) return zero(in);
+        if (!cfg.paper().loss().distillation()) return zero(in);
         return AddLosses.distillation(x0Hat, teacher.of(x0Hat, in.text(), in.gen()));
     }
 
@@ -147,8 +148,8 @@ public final class AddStep {
      * @return L_G
      */
     private Tensor studentUpdate(Tensor x0Hat, Tensor lAdv, Tensor lDistill, Tensor lReg, Map<String, Double> stats) {
-        double wAdv = StudentSignal.of(lAdv, lDistill.mul(Ops.s(cfg.lambda())), x0Hat, cfg, stats);
-        Tensor lG = lAdv.mul(Ops.s(wAdv)).add(lDistill.mul(Ops.s(cfg.lambda()))).add(lReg.mul(Ops.s(cfg.regWeight())));
+        double wAdv = StudentSignal.of(lAdv, lDistill.mul(Ops.s(cfg.paper().lambda())), x0Hat, cfg, stats);
+        Tensor lG = lAdv.mul(Ops.s(wAdv)).add(lDistill.mul(Ops.s(cfg.paper().lambda()))).add(lReg.mul(Ops.s(cfg.extras().regWeight())));
         stats.put("skip_g", update(studentOpt, lG, true) ? 0.0 : 1.0);
         return lG;
     }
@@ -166,12 +167,12 @@ public final class AddStep {
 
     /** §4.7: R1 on the heads' input features of the real images, its graph kept for the update; 0 when γ is 0. */
     private Tensor r1Penalty(DiscriminatorLoss lD, Input in) {
-        return cfg.r1() > 0 ? AddLosses.r1Penalty(lD.real(), lD.realInputs()) : zero(in);
+        return cfg.paper().r1() > 0 ? AddLosses.r1Penalty(lD.real(), lD.realInputs()) : zero(in);
     }
 
     /** §4.7: one step on L_D = hinge + γ·R1, one backward pass through both. */
     private void discriminatorUpdate(DiscriminatorLoss lD, Tensor lR1, Map<String, Double> stats) {
-        stats.put("skip_d", update(discOpt, lD.hinge().add(lR1.mul(Ops.s(cfg.r1()))), false) ? 0.0 : 1.0);
+        stats.put("skip_d", update(discOpt, lD.hinge().add(lR1.mul(Ops.s(cfg.paper().r1()))), false) ? 0.0 : 1.0);
     }
 
     /**
@@ -228,7 +229,7 @@ public final class AddStep {
      * of fakes made from pure noise shows the heads whether the student uses its noise. [B] int64 on the CPU.
      */
     private Tensor studentTimesteps(long b, Generator gen) {
-        long group = cfg.classGroups() ? LocalBatchNorm.GROUP : 1;
+        long group = cfg.extras().classGroups() ? LocalBatchNorm.GROUP : 1;
         Tensor idx = torch.randint(studentTimesteps.size(0), new long[]{b / group}, new GeneratorOptional(gen));
         if (group > 1) idx = idx.repeat_interleave(group);
         return torch.index_select(studentTimesteps, 0, idx);

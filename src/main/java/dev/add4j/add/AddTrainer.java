@@ -7,13 +7,15 @@ import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.disc.Discriminator;
+import dev.add4j.disc.LocalBatchNorm;
+import dev.add4j.disc.TeacherFeatures;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.features.Vit;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Checkpoint;
 import dev.add4j.io.Images;
 import dev.add4j.io.Json;
-import dev.add4j.nn.LocalBatchNorm;
 import dev.add4j.nn.UNet;
 import dev.add4j.text.TextEncoder;
 import dev.add4j.train.CaptionedImages;
@@ -105,20 +107,20 @@ public final class AddTrainer implements AutoCloseable {
             torch.manual_seed(cfg.seed());
             UNet.Config unet = teacher.model().net().config();
             net = new UNet(unet);
-            if (cfg.studentInit() == AddConfig.StudentInit.TEACHER) teacher.model().net().copyTo(net);
+            if (cfg.paper().studentInit() == AddConfig.StudentInit.TEACHER) teacher.model().net().copyTo(net);
             net.to(data.device()).train(true).requiresGrad(true);
             student = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr());
             ema = new UNet(unet);
             ema.to(data.device());
-            emaUpdate = new Ema(net, ema, cfg.emaDecay());
+            emaUpdate = new Ema(net, ema, cfg.optim().emaDecay());
             features.to(data.device());
-            disc = new Discriminator(features, cfg.cond(), cfg.diffAugment(), TextEncoder.DIM,
-                    cfg.discBackbone().teacher() ? new TeacherFeatures(teacher.model(), cfg.discBackbone().tMax()) : null);
+            disc = new Discriminator(features, cfg.paper().cond(), cfg.paper().diffAugment(), TextEncoder.DIM,
+                    cfg.extras().discBackbone().teacher() ? new TeacherFeatures(teacher.model(), cfg.extras().discBackbone().tMax()) : null);
             disc.heads().to(data.device());
         }
         studentParams = net.parameterVector();
-        studentOpt = Optimizers.adam(studentParams, cfg.studentLr(), 0.9, 0.999, 1e-8);
-        discOpt = Optimizers.adam(disc.heads().parameterVector(), cfg.discLr(), 0.0, 0.99, 1e-8); // StyleGAN-T
+        studentOpt = Optimizers.adam(studentParams, cfg.optim().studentLr(), 0.9, 0.999, 1e-8);
+        discOpt = Optimizers.adam(disc.heads().parameterVector(), cfg.optim().discLr(), 0.0, 0.99, 1e-8); // StyleGAN-T
         try (var scope = new PointerScope()) {
             addStep = new AddStep(cfg, student, new TeacherTarget(teacher.model(), retained(data.empty()), cfg), disc, studentOpt, discOpt,
                     (st, s) -> pairs().loss(st, s).total());
@@ -185,9 +187,9 @@ public final class AddTrainer implements AutoCloseable {
     private void setStudentLr(double lr) { studentOpt.param_groups().get(0).options().set_lr(lr); }
 
     private Map<String, Double> addIteration(long s) {
-        if (cfg.warmup().on()) setStudentLr(cfg.studentLr());
+        if (cfg.warmup().on()) setStudentLr(cfg.optim().studentLr());
         try (var scope = new PointerScope()) {
-            CaptionedImages.Batch b = cfg.classGroups()                               // no caption dropout: no guidance
+            CaptionedImages.Batch b = cfg.extras().classGroups()                               // no caption dropout: no guidance
                     ? data.classGroupedBatch(cfg.seed(), s, cfg.batch(), LocalBatchNorm.GROUP)
                     : data.batch(cfg.seed(), s, cfg.batch(), 0.0);
             return addStep.step(b.x0(), b.cond(), s);
@@ -201,7 +203,7 @@ public final class AddTrainer implements AutoCloseable {
     public void writeSamples(long done) {
         try (var scope = new PointerScope(); var g = new org.bytedeco.pytorch.NoGradGuard()) {
             Tensor one = sampleEma(1);
-            Tensor all = sampleEma(cfg.studentTimesteps().size());
+            Tensor all = sampleEma(cfg.paper().studentTimesteps().size());
             Tensor both = torch.cat(new org.bytedeco.pytorch.TensorVector(one, all), 0).cpu();
             Files.createDirectories(out.resolve(SAMPLES));
             Images.writePng(out.resolve(SAMPLES).resolve(String.format("step-%06d.png", done)), Images.grid(both, 10, 2));
@@ -212,7 +214,7 @@ public final class AddTrainer implements AutoCloseable {
 
     private Tensor sampleEma(int steps) {
         VPredictionModel m = new VPredictionModel(ema, student.schedule());
-        SamplingPlan plan = SamplingPlan.student(cfg.studentTimesteps(), steps, null);             // the student file's plan
+        SamplingPlan plan = SamplingPlan.student(cfg.paper().studentTimesteps(), steps, null);             // the student file's plan
         dev.add4j.diffusion.Noise noise = new dev.add4j.diffusion.Noise(cfg.seed(), (int) sampleCond.batch());
         Tensor xT = noise.like(torch.empty(m.imageShape(sampleCond.batch()))).to(data.device(), torch.ScalarType.Float);
         return plan.sample(plan.denoiser(m), student.schedule(), xT, sampleCond, noise);
@@ -251,7 +253,7 @@ public final class AddTrainer implements AutoCloseable {
     private Map<String, String> studentMetadata(long done) {
         Map<String, String> m = new LinkedHashMap<>(provenance);
         m.put(ModelFile.KIND, "student");
-        m.put(ModelFile.STUDENT_TIMESTEPS, cfg.studentTimesteps().stream().map(String::valueOf).collect(Collectors.joining(",")));
+        m.put(ModelFile.STUDENT_TIMESTEPS, cfg.paper().studentTimesteps().stream().map(String::valueOf).collect(Collectors.joining(",")));
         m.put("add4j.steps", Long.toString(done));
         m.put("add4j.add_config", Json.compact(cfg));
         return m;

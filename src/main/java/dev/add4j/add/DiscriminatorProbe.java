@@ -1,7 +1,10 @@
 package dev.add4j.add;
 
-import dev.add4j.data.DiffAugment;
 import dev.add4j.diffusion.TextCond;
+import dev.add4j.disc.Cond;
+import dev.add4j.disc.DiffAugment;
+import dev.add4j.disc.Discriminator;
+import dev.add4j.disc.TeacherFeatures;
 import dev.add4j.features.Vit;
 import dev.add4j.nn.Ops;
 import dev.add4j.train.Optimizers;
@@ -61,16 +64,16 @@ public final class DiscriminatorProbe {
      * @param r1   R1's weight γ (training: {@code --r1}, 1e-5)
      * @param seed the heads' initialisation, the batches and the augmentations
      */
-    public record Settings(AddConfig.Cond cond, DiffAugment.Policy augment, int iterations, int batch, double lr, double r1, long seed) {
+    public record Settings(Cond cond, DiffAugment.Policy augment, int iterations, int batch, double lr, double r1, long seed) {
         public Settings {
             if (iterations < 1) throw new IllegalArgumentException("iterations must be >= 1, got " + iterations);
             if (batch < 2) throw new IllegalArgumentException("batch must be >= 2, got " + batch);
         }
 
         /** The paper's discriminator settings (AddConfig's defaults) for the given conditioning and augmentation. */
-        public static Settings paper(AddConfig.Cond cond, DiffAugment.Policy augment, int iterations, int batch, long seed) {
+        public static Settings paper(Cond cond, DiffAugment.Policy augment, int iterations, int batch, long seed) {
             AddConfig d = AddConfig.paperDefaults(iterations, batch, seed);
-            return new Settings(cond, augment, iterations, batch, d.discLr(), d.r1(), seed);
+            return new Settings(cond, augment, iterations, batch, d.optim().discLr(), d.paper().r1(), seed);
         }
     }
 

@@ -71,7 +71,7 @@ public final class OdeWarmup implements AutoCloseable {
         this.cache = cache;
         this.cfg = cfg;
         this.pairSeed = cfg.seed() + 11;
-        long[] ts = cfg.studentTimesteps().stream().mapToLong(Integer::longValue).toArray();
+        long[] ts = cfg.paper().studentTimesteps().stream().mapToLong(Integer::longValue).toArray();
         this.studentTimesteps = Ops.fromLongs(ts, ts.length).retainReference();
         int chunks = cfg.warmup().pairs() / cfg.batch();
         List<Integer> ddim = Timesteps.trailing(cfg.warmup().teacherSteps());
@@ -86,7 +86,7 @@ public final class OdeWarmup implements AutoCloseable {
                 Tensor z = torch.randn(teacher.imageShape(cfg.batch()), new GeneratorOptional(gen)).to(data.device(), torch.ScalarType.Float);
                 List<Tensor> kept = new ArrayList<>();
                 Tensor x = Samplers.ddim(teacher, teacher.schedule(), ddim, z, c, (t, xt) -> {
-                    if (trajectory() && cfg.studentTimesteps().contains(t)) kept.add(xt); // in the student's (descending) order
+                    if (trajectory() && cfg.paper().studentTimesteps().contains(t)) kept.add(xt); // in the student's (descending) order
                 });
                 noise.add(z.retainReference());
                 images.add(x.retainReference());
@@ -113,7 +113,7 @@ public final class OdeWarmup implements AutoCloseable {
         k.put("chunks", chunks);
         k.put("teacherSteps", cfg.warmup().teacherSteps());
         k.put("inputs", cfg.warmup().inputs().name());
-        k.put("studentTimesteps", cfg.studentTimesteps());
+        k.put("studentTimesteps", cfg.paper().studentTimesteps());
         k.put("images", data.size());
         k.put("teacherSum", String.format(Locale.ROOT, "%.12e", sum));
         return Json.compact(k);
@@ -188,7 +188,7 @@ public final class OdeWarmup implements AutoCloseable {
             xS = states.get(k).flatten(0, 1).index_select(0, rows.to(z.device(), torch.ScalarType.Long));
         } else {
             Tensor fresh = torch.randn(Ops.shape(z), new GeneratorOptional(gen)).to(z.device(), torch.ScalarType.Float);
-            Tensor atNoise = s.eq(Ops.s(cfg.studentTimesteps().get(0))).view(b, 1, 1, 1);
+            Tensor atNoise = s.eq(Ops.s(cfg.paper().studentTimesteps().get(0))).view(b, 1, 1, 1);
             Tensor eps = torch.where(atNoise, z, fresh);                                          // 999: the pair's own z
             xS = student.schedule().noised(x, eps, s);
         }

@@ -24,11 +24,11 @@ final class StudentSignal {
      * its pull that ratio of the distillation's (also put, as adv_weight).
      */
     static double of(Tensor lAdv, Tensor lDistillWeighted, Tensor x0Hat, AddConfig cfg, Map<String, Double> stats) {
-        double gAdv = cfg.loss().adversarial() ? norm(lAdv, x0Hat) : 0, gDistill = cfg.loss().distillation() ? norm(lDistillWeighted, x0Hat) : 0;
-        if (cfg.loss().adversarial()) stats.put("grad_adv", gAdv);
-        if (cfg.loss().distillation()) stats.put("grad_distill", gDistill);
-        if (cfg.advRatio() == 0) return 1;
-        double w = gAdv > 0 ? cfg.advRatio() * gDistill / gAdv : 1;
+        double gAdv = cfg.paper().loss().adversarial() ? norm(lAdv, x0Hat) : 0, gDistill = cfg.paper().loss().distillation() ? norm(lDistillWeighted, x0Hat) : 0;
+        if (cfg.paper().loss().adversarial()) stats.put("grad_adv", gAdv);
+        if (cfg.paper().loss().distillation()) stats.put("grad_distill", gDistill);
+        if (cfg.extras().advRatio() == 0) return 1;
+        double w = gAdv > 0 ? cfg.extras().advRatio() * gDistill / gAdv : 1;
         stats.put("adv_weight", w);
         return w;
     }

@@ -56,30 +56,30 @@ public final class TeacherTarget {
     public Target of(Tensor x0Hat, TextCond c, Generator gen) {
         try (var g = new NoGradGuard()) {
             long b = x0Hat.size(0);
-            Tensor t = torch.randint(cfg.tMin(), cfg.tMax() + 1L, new long[]{b}, new GeneratorOptional(gen))
+            Tensor t = torch.randint(cfg.paper().tMin(), cfg.paper().tMax() + 1L, new long[]{b}, new GeneratorOptional(gen))
                     .to(x0Hat.device(), torch.ScalarType.Long);                                       // [B]
             Tensor epsPrime = torch.randn(Ops.shape(x0Hat), new GeneratorOptional(gen)).to(x0Hat.device(), torch.ScalarType.Float);
             Tensor x0 = x0Hat.detach();                                                                // sg(x̂_θ)
             Tensor alpha = schedule.alpha(t, x0), sigma = schedule.sigma(t, x0);  // [B,1,1,1]
             Tensor xT = alpha.mul(x0).add(sigma.mul(epsPrime));                                       // x̂_θ,t
-            Tensor target = cfg.weighting() == DistillWeighting.NFSD
+            Tensor target = cfg.paper().weighting() == DistillWeighting.NFSD
                     ? nfsd(x0, xT, t, alpha, sigma, c)
                     : teacherX0(xT, t, c);
-            return new Target(target, t, cfg.weighting().c(alpha, sigma));
+            return new Target(target, t, cfg.paper().weighting().c(alpha, sigma));
         }
     }
 
     /**
-     * The teacher's x0 estimate after {@code cfg.teacherSteps()} consecutive DDIM steps from x_t (Table 1f),
+     * The teacher's x0 estimate after {@code cfg.paper().teacherSteps()} consecutive DDIM steps from x_t (Table 1f),
      * at t, t·(k-1)/k, ..., t/k, each with classifier-free guidance when asked.
      */
     Tensor teacherX0(Tensor xT, Tensor t, TextCond c) {
-        int k = cfg.teacherSteps();
+        int k = cfg.paper().teacherSteps();
         NoiseSchedule s = schedule;
         Tensor x = xT, x0 = null;
         for (int i = 0; i < k; i++) {
             Tensor ti = t.mul(Ops.s(k - i)).floor_divide(Ops.s(k));                                   // [B]
-            x0 = guidedX0(x, ti, c, cfg.teacherGuidance());                                          // [B,C,H,W]
+            x0 = guidedX0(x, ti, c, cfg.paper().teacherGuidance());                                          // [B,C,H,W]
             if (i + 1 < k) {
                 Tensor next = t.mul(Ops.s(k - i - 1)).floor_divide(Ops.s(k));                         // [B]
                 Tensor eps = Prediction.epsFromX0(x, x0, s.alpha(ti, x), s.sigma(ti, x));
@@ -101,7 +101,7 @@ public final class TeacherTarget {
         Tensor deltaC = epsCond.sub(epsUncond);
         Tensor small = Ops.perSample(t.lt(Ops.s(NFSD_SMALL_T)).to(torch.ScalarType.Float));           // [B,1,1,1]
         Tensor deltaD = epsUncond.mul(small);
-        Tensor direction = deltaD.add(deltaC.mul(Ops.s(cfg.nfsdScale())));
+        Tensor direction = deltaD.add(deltaC.mul(Ops.s(cfg.paper().nfsdScale())));
         return x0Hat.sub(sigma.div(alpha).mul(direction));
     }
 

@@ -163,7 +163,7 @@ public final class DemoCommand implements Callable<Integer> {
             // AddTrainer.train's loop, with a step that reports a non-finite loss
             var loop = new TrainLoop.Options(iterations, logEvery, CHECKPOINT_EVERY, 0, runDir.resolve(AddTrainer.LOG));
             System.out.printf(Locale.ROOT, "demo 1/3: ADD distillation into %s: %d iterations at batch %d (preset %s, lambda %.1f, "
-                    + "student timesteps %s), sample grids every %d%n", runDir, iterations, batch, recipe.cliName(), cfg.lambda(), cfg.studentTimesteps(), sampleEvery);
+                    + "student timesteps %s), sample grids every %d%n", runDir, iterations, batch, recipe.cliName(), cfg.paper().lambda(), cfg.paper().studentTimesteps(), sampleEvery);
             for (int restart = 0; ; restart++) {
                 try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, runDir, restart > 0, prov, monitor)) {
                     if (restart == 0) {
@@ -274,18 +274,18 @@ public final class DemoCommand implements Callable<Integer> {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("command", Main.invocation());
         m.put("teacher", teacherFile.toString());
-        m.put("discriminator features", cfg.discBackbone().teacher()
-                ? "the teacher's encoder at t <= " + cfg.discBackbone().tMax() + "; image embedding from " + featuresFile + " (frozen ViT)"
+        m.put("discriminator features", cfg.extras().discBackbone().teacher()
+                ? "the teacher's encoder at t <= " + cfg.extras().discBackbone().tMax() + "; image embedding from " + featuresFile + " (frozen ViT)"
                 : featuresFile + " (frozen ViT)");
         m.put("data", String.format(Locale.ROOT, "%s: %,d training images, %,d test images", dataName, train.n(), test.n()));
         m.put("distillation", String.format(Locale.ROOT, "%d iterations at batch %d; preset %s: adversarial + distillation loss "
                         + "(lambda %.1f, %s weighting)%s, R1 gamma %.0e, DiffAugment %s, conditioning %s, student timesteps %s, "
                         + "student from the teacher's weights; student Adam lr %.0e, heads' Adam lr %.0e, EMA %.2f; seed %d",
-                cfg.steps(), cfg.batch(), recipe.cliName(), cfg.lambda(), cfg.weighting().name().toLowerCase(Locale.ROOT),
+                cfg.steps(), cfg.batch(), recipe.cliName(), cfg.paper().lambda(), cfg.paper().weighting().name().toLowerCase(Locale.ROOT),
                 cfg.regression() ? String.format(Locale.ROOT, " + %.0f x regression on %d pairs of the teacher's %d-step DDIM",
-                        cfg.regWeight(), cfg.warmup().pairs(), cfg.warmup().teacherSteps()) : "",
-                cfg.r1(), cfg.diffAugment(), cfg.cond().cliName(), cfg.studentTimesteps(), cfg.studentLr(), cfg.discLr(),
-                cfg.emaDecay(), cfg.seed()));
+                        cfg.extras().regWeight(), cfg.warmup().pairs(), cfg.warmup().teacherSteps()) : "",
+                cfg.paper().r1(), cfg.paper().diffAugment(), cfg.paper().cond().cliName(), cfg.paper().studentTimesteps(), cfg.optim().studentLr(), cfg.optim().discLr(),
+                cfg.optim().emaDecay(), cfg.seed()));
         if (!restarts.isEmpty()) m.put("training restarts", String.join("; ", restarts));
         m.put("evaluation", String.format(Locale.ROOT, "%d class-balanced images per row, seed %d, eval net %s", n, seed, netFile));
         m.put("device", device.str().getString() + ", " + torch.get_num_threads() + " libtorch threads, "

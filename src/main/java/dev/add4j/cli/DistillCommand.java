@@ -4,10 +4,12 @@ import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.add.DistillWeighting;
-import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Timesteps;
+import dev.add4j.disc.Cond;
+import dev.add4j.disc.DiffAugment;
+import dev.add4j.disc.Discriminator;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.Reference;
@@ -148,7 +150,7 @@ public final class DistillCommand implements Callable<Integer> {
                 if (initModel != null) trainer.initStudentFrom(initModel.model().net());
                 System.out.printf("distill: student %,d parameters (init %s), feature ViT %d blocks x %d, %d heads on the %s, "
                                 + "%d training images, device %s, iterations %d..%d%n",
-                        trainer.student().net().parameterCount(), initFile != null ? initFile.toString() : cfg.studentInit().cliName(), vit.config().depth(), vit.width(),
+                        trainer.student().net().parameterCount(), initFile != null ? initFile.toString() : cfg.paper().studentInit().cliName(), vit.config().depth(), vit.width(),
                         trainer.discriminator().heads().heads(), trainer.discriminator().backbone(), images.size(),
                         device.str().getString(), trainer.startStep(), cfg.steps());
                 if (trainer.startStep() == cfg.steps()) {
@@ -178,19 +180,22 @@ public final class DistillCommand implements Callable<Integer> {
         }
         List<Integer> ts = Timesteps.parse(studentTimesteps, true);
         AddConfig p = AddConfig.Preset.parse(preset).config(steps, batch, seed);
-        double mu = regWeight != null ? regWeight : p.regWeight();
+        double mu = regWeight != null ? regWeight : p.extras().regWeight();
         // without a warm-up or a regression loss the weight would be dropped silently (its range is checked by AddConfig)
         if (odeFeatureWeight != 0 && odeWarmup == 0 && mu == 0)
             throw new Add4jException("--ode-feature-weight: needs --ode-warmup N or --reg-weight MU");
         int pairs = odePairs != null ? odePairs : p.warmup().pairs() > 0 ? p.warmup().pairs() : PAPER_PAIRS;
         int pairSteps = odeTeacherSteps != null ? odeTeacherSteps : p.warmup().pairs() > 0 ? p.warmup().teacherSteps() : PAPER_PAIR_STEPS;
-        return new AddConfig(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting),
-                cond != null ? AddConfig.Cond.parse(cond) : p.cond(), AddConfig.StudentInit.parse(studentInit), teacherSteps,
-                lambda != null ? lambda : p.lambda(), r1, teacherGuidance, tMin, tMax, augmentPolicy(p.diffAugment()),
-                steps, batch, studentLr != null ? studentLr : p.studentLr(), discLr, ema, seed, classGroups,
-                odeWarmup != 0 || mu > 0 ? new AddConfig.Warmup(odeWarmup, pairs, pairSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
-                        cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE, discWarmup, mu,
-                discFeatures != null ? AddConfig.DiscBackbone.parse(discFeatures) : p.discBackbone(), advRatio);
+        // the preset gives the flags without a default value of their own; every other flag is its setting
+        var paper = new AddConfig.Paper(ts, AddConfig.Loss.parse(loss), DistillWeighting.parse(weighting),
+                cond != null ? Cond.parse(cond) : p.paper().cond(), AddConfig.StudentInit.parse(studentInit), teacherSteps,
+                lambda != null ? lambda : p.paper().lambda(), r1, teacherGuidance, tMin, tMax, augmentPolicy(p.paper().diffAugment()));
+        var optim = new AddConfig.Optim(studentLr != null ? studentLr : p.optim().studentLr(), discLr, ema);
+        var warmup = odeWarmup != 0 || mu > 0 ? new AddConfig.Warmup(odeWarmup, pairs, pairSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
+                cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE;
+        var extras = new AddConfig.Extras(classGroups, discWarmup, mu,
+                discFeatures != null ? AddConfig.DiscBackbone.parse(discFeatures) : p.extras().discBackbone(), advRatio);
+        return new AddConfig(steps, batch, seed, paper, optim, warmup, extras);
     }
 
     // the pairs of a warm-up or a regression loss asked for on top of the paper's preset

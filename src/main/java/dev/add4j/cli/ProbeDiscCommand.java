@@ -4,13 +4,15 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.DiscriminatorProbe;
-import dev.add4j.add.TeacherFeatures;
 import dev.add4j.data.Captions;
-import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
+import dev.add4j.disc.Cond;
+import dev.add4j.disc.DiffAugment;
+import dev.add4j.disc.Discriminator;
+import dev.add4j.disc.TeacherFeatures;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.features.Vit;
 import dev.add4j.io.AtomicFiles;
@@ -128,7 +130,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
         if (iterations < 1) throw new Add4jException("--iterations must be >= 1, got " + iterations);
         if (batch < 2) throw new Add4jException("--batch must be >= 2, got " + batch);
         if (nFake < 8) throw new Add4jException("--n-fake must be >= 8, got " + nFake);
-        AddConfig.Cond condition = AddConfig.Cond.parse(cond);
+        Cond condition = Cond.parse(cond);
         List<Backbone> nets = parseBackbones(backbones);
         List<DiffAugment.Policy> policies = parsePolicies(augment);
         List<Generator> gens = parseGenerators(generators);
@@ -427,7 +429,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
                 + table(r.cells(), nets, policies, gens) + "\n"
                 + (files.isEmpty() ? "" : "Backbones: " + String.join(", ", files) + ".\n")
                 + "Data: " + r.data() + "; conditioning " + r.cond() + "; seed " + r.seed() + ".\n"
-                + (AddConfig.Cond.parse(r.cond()).image() && !AddConfig.Cond.parse(r.cond()).imageOnlyIfSeen() ? "With an image condition the heads can also learn that a real "
+                + (Cond.parse(r.cond()).image() && !Cond.parse(r.cond()).imageOnlyIfSeen() ? "With an image condition the heads can also learn that a real "
                         + "image matches its own c_img (the fakes get a c_img of a real image of their class, as in training "
                         + "from pure noise), which lifts accuracy above 0.5 even against other real images; --cond text "
                         + "measures realness alone.\n" : "")

@@ -127,6 +127,18 @@ public final class Json {
     }
 
     /**
+     * Binds an already parsed {@code tree} to a {@code type}, for a reader that rewrites the tree first (an old
+     * file's upgrade); leniency and errors as {@link #read(String, Class)}.
+     */
+    public static <T> T read(JsonNode tree, Class<T> type) {
+        try {
+            return MAPPER.treeToValue(tree, type);
+        } catch (JacksonException e) {
+            throw error(STRING_SOURCE, e);
+        }
+    }
+
+    /**
      * Parses {@code json} into a {@code type} strictly: every field present and of its exact type (no 32.5 or "32"
      * for an int, no null), no key twice, nothing unknown. For JSON from a file add4j did not necessarily write.
      * @param source names the JSON in messages, e.g. "model.safetensors: metadata add4j.unet"
@@ -192,7 +204,8 @@ public final class Json {
             message = "unknown field '" + field + "'; " + u.getReferringClass().getSimpleName() + " has " + u.getKnownPropertyIds();
         } else if (e instanceof ValueInstantiationException && e.getCause() != null) {
             // a record's constructor rejected a value: its message says which and why
-            message = (field.isEmpty() ? "" : "field '" + field + "': ") + e.getCause().getMessage();
+            // a nested read (a reader that upgrades its tree) already named the field: its source prefix goes
+            message = (field.isEmpty() ? "" : "field '" + field + "': ") + e.getCause().getMessage().replaceFirst("^" + STRING_SOURCE + ": ", "");
         } else if (e instanceof DatabindException) {
             message = (field.isEmpty() ? "" : "field '" + field + "': ") + plain(e.getOriginalMessage());
         } else {

@@ -6,7 +6,7 @@ import org.bytedeco.pytorch.Tensor;
 /**
  * Counts the floating-point operations of the layers that run on this thread while the counter is open, from the
  * shapes actually run (for {@code add4j bench}'s achieved GFLOP/s). Only the products are counted, one multiply-add
- * as 2 FLOPs: {@link Layers.Linear}, {@link Layers.Conv2d}, {@link SpectralConv1d} and {@link Attention}'s two
+ * as 2 FLOPs: {@link Layers.Linear}, {@link Layers.Conv2d}, {@code disc.SpectralConv1d} and {@link Attention}'s two
  * matrix products. Norms, activations and the sampler's arithmetic are left out (a few percent of the total).
  * <ul>
  *   <li>linear: 2 · rows · in · out; convolution: 2 · B · Cout · (output positions) · Cin · k^d / groups;
@@ -59,7 +59,7 @@ public final class FlopCounter implements AutoCloseable {
      * products each output value sums over (in for a linear layer, Cin/groups · k^d for a convolution).
      * @param weight [out, ...]: the layer's parameter (its requires_grad says whether the backward computes dW)
      */
-    static void layer(Tensor x, Tensor weight, Tensor y) {
+    public static void layer(Tensor x, Tensor weight, Tensor y) {
         if (open == 0) return;
         FlopCounter c = CURRENT.get();
         if (c == null) return;

@@ -10,7 +10,7 @@ public final class Layers {
     private Layers() {}
 
     /** Uniform in [-bound, bound), PyTorch's default (Kaiming-uniform with a = sqrt(5)) for fan-in {@code fanIn}. */
-    static Tensor uniform(double bound, long... shape) {
+    public static Tensor uniform(double bound, long... shape) {
         return torch.rand(shape).mul(Ops.s(2 * bound)).sub(Ops.s(bound));
     }
 

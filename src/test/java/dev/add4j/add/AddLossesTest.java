@@ -1,11 +1,10 @@
 package dev.add4j.add;
 
 import dev.add4j.TorchRuntime;
-import dev.add4j.data.DiffAugment;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Prediction;
 import dev.add4j.diffusion.TextCond;
-import dev.add4j.nn.DiscHead;
+import dev.add4j.disc.DiscHead;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.BoolOptional;
@@ -68,9 +67,7 @@ class AddLossesTest {
     }
 
     static AddConfig cfg(DistillWeighting w, double guidance) {
-        AddConfig d = AddConfig.paperDefaults(10, 4, 0);
-        return new AddConfig(d.studentTimesteps(), d.loss(), w, d.cond(), d.studentInit(), 1, d.lambda(), d.r1(), guidance,
-                d.tMin(), d.tMax(), DiffAugment.Policy.ALL, 10, 4, d.studentLr(), d.discLr(), d.emaDecay(), 0);
+        return AddConfig.paperDefaults(10, 4, 0).withPaper(p -> p.withWeighting(w).withTeacherGuidance(guidance));
     }
 
     /** A toy teacher with a known answer: x0 = 0.3 x_t + 0.1 (conditional: + 0.05 tanh(pooled[0])). */

@@ -44,9 +44,8 @@ class AddStepPhasesTest {
      * gradient moves the heads visibly; the first 2 told to {@code phases}, the third never.
      */
     static Run run(Path dir, Phases phases) {
-        AddConfig d = AddConfig.paperDefaults(3, 8, 1);
-        AddConfig cfg = new AddConfig(d.studentTimesteps(), d.loss(), d.weighting(), d.cond(), d.studentInit(), 1, d.lambda(), 0.5, 0,
-                d.tMin(), d.tMax(), d.diffAugment(), 3, 8, 1e-4, d.discLr(), d.emaDecay(), 1).withDiscWarmup(1);
+        AddConfig cfg = AddConfig.paperDefaults(3, 8, 1).withPaper(p -> p.withR1(0.5)).withOptim(o -> o.withStudentLr(1e-4))
+                .withExtras(x -> x.withDiscWarmup(1));
         torch.manual_seed(5);
         List<Map<String, Double>> out = new ArrayList<>();
         try (AddTrainer t = new AddTrainer(cfg, teacher, new Vit(Vit.Config.tiny()), data, dir, false, Map.of(), AddTrainer.Monitor.NONE)) {

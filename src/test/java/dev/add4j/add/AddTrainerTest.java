@@ -2,9 +2,12 @@ package dev.add4j.add;
 
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
-import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
+import dev.add4j.disc.Cond;
+import dev.add4j.disc.DiffAugment;
+import dev.add4j.disc.Discriminator;
+import dev.add4j.disc.TeacherFeatures;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
 import dev.add4j.nn.Ops;
@@ -72,9 +75,10 @@ class AddTrainerTest {
     }
 
     static AddConfig cfg(AddConfig.Loss loss, AddConfig.StudentInit init, double studentLr, double discLr, int steps) {
-        AddConfig d = AddConfig.paperDefaults(steps, 8, 1);
-        return new AddConfig(d.studentTimesteps(), loss, d.weighting(), d.cond(), init, 1, d.lambda(), d.r1(), 0, d.tMin(), d.tMax(),
-                loss != AddConfig.Loss.ADV ? DiffAugment.Policy.ALL : DiffAugment.Policy.NONE, steps, 8, studentLr, discLr, d.emaDecay(), 1);
+        return AddConfig.paperDefaults(steps, 8, 1)
+                .withPaper(p -> p.withLoss(loss).withStudentInit(init)
+                        .withDiffAugment(loss != AddConfig.Loss.ADV ? DiffAugment.Policy.ALL : DiffAugment.Policy.NONE))
+                .withOptim(o -> o.withStudentLr(studentLr).withDiscLr(discLr));
     }
 
     static double mean(List<Double> v, int from, int to) { return v.subList(from, to).stream().mapToDouble(x -> x).average().orElseThrow(); }
@@ -98,7 +102,7 @@ class AddTrainerTest {
 
     @Test void headsOnTheTeachersEncoderLearnToTellRealFromAFrozenStudentToo(@TempDir Path dir) {
         List<Double> acc = new ArrayList<>();
-        AddConfig c = cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-12, 2e-3, 40).withDiscBackbone(new AddConfig.DiscBackbone(true, 100));
+        AddConfig c = cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-12, 2e-3, 40).withExtras(x -> x.withDiscBackbone(new AddConfig.DiscBackbone(true, 100)));
         try (AddTrainer t = trainer(c, dir, false); var scope = new org.bytedeco.javacpp.PointerScope()) {
             assertEquals(TeacherFeatures.TAPS, t.discriminator().heads().heads());
             assertTrue(t.discriminator().backbone().startsWith("teacher encoder"), t.discriminator().backbone());
@@ -116,11 +120,11 @@ class AddTrainerTest {
         assertEquals(new AddConfig.DiscBackbone(true, 250), AddConfig.DiscBackbone.parse("Teacher:250"));
         for (String bad : List.of("dino", "teacher:", "teacher:-1", "teacher:1000", "teacher:x"))
             assertThrows(Add4jException.class, () -> AddConfig.DiscBackbone.parse(bad), bad);
-        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withDiscBackbone(AddConfig.DiscBackbone.parse("teacher:300"));
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withExtras(x -> x.withDiscBackbone(AddConfig.DiscBackbone.parse("teacher:300")));
         assertEquals(c, Json.read(Json.compact(c), AddConfig.class), "round trip");
-        String old = Json.compact(c.withDiscBackbone(AddConfig.DiscBackbone.VIT)).replaceFirst(",\"discBackbone\":\\{[^}]*}", "");
+        String old = AddConfigTest.flat(c.withExtras(x -> x.withDiscBackbone(AddConfig.DiscBackbone.VIT))).replaceFirst(",\"discBackbone\":\\{[^}]*}", "");
         assertFalse(old.contains("discBackbone"), old);
-        assertEquals(AddConfig.DiscBackbone.VIT, Json.read(old, AddConfig.class).discBackbone(), "a config.json from before: the ViT");
+        assertEquals(AddConfig.DiscBackbone.VIT, Json.read(old, AddConfig.class).extras().discBackbone(), "a config.json from before: the ViT");
     }
 
     @Test void distillationAloneDrivesItsLossDownOnFixedDraws(@TempDir Path dir) {
@@ -235,14 +239,13 @@ class AddTrainerTest {
     }
 
     @Test void aClassGroupedRunTakesFiniteStepsAndNeedsABatchOfWholeGroups(@TempDir Path dir) {
-        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2).withClassGroups(true);
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2).withExtras(x -> x.withClassGroups(true));
         assertEquals(8, c.batch());
         try (AddTrainer t = trainer(c, dir, false)) {
             for (long s = 0; s < 2; s++)
                 for (var e : t.step(s).entrySet()) assertTrue(Double.isFinite(e.getValue()), e.getKey() + " at step " + s);
         }
-        var e = assertThrows(Add4jException.class, () -> new AddConfig(c.studentTimesteps(), c.loss(), c.weighting(), c.cond(),
-                c.studentInit(), 1, 2.5, 1e-5, 0, 20, 980, DiffAugment.Policy.ALL, 2, 12, 1e-4, 2e-3, 0.99, 0, true));
+        var e = assertThrows(Add4jException.class, () -> c.withBatch(12));
         assertTrue(e.getMessage().contains("--class-groups"), e.getMessage());
     }
 
@@ -261,9 +264,7 @@ class AddTrainerTest {
         double[] first = new double[2];
         for (var in : AddConfig.Warmup.Inputs.values()) {
             AddConfig d = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 3);
-            AddConfig c = new AddConfig(List.of(999, 249), d.loss(), d.weighting(), d.cond(), d.studentInit(), 1, d.lambda(), d.r1(), 0,
-                    d.tMin(), d.tMax(), DiffAugment.Policy.ALL, d.steps(), d.batch(), d.studentLr(), d.discLr(), d.emaDecay(), d.seed(), false,
-                    new AddConfig.Warmup(2, 8, 4, 1e-3, in));
+            AddConfig c = d.withPaper(p -> p.withStudentTimesteps(List.of(999, 249))).withWarmup(new AddConfig.Warmup(2, 8, 4, 1e-3, in));
             try (AddTrainer t = trainer(c, dir.resolve(in.name()), false)) {
                 first[in.ordinal()] = t.step(0).get("loss_ode");
             }
@@ -277,8 +278,7 @@ class AddTrainerTest {
     @Test void theWarmUpRegressesTheStudentOntoTheTeachersSamplesThenAddTakesOver(@TempDir Path dir) {
         // only the pure-noise timestep: the warm-up is then a plain regression z -> DDIM(z) on 16 fixed pairs
         AddConfig d = warm(40, 42);
-        AddConfig c = new AddConfig(List.of(999), d.loss(), d.weighting(), d.cond(), d.studentInit(), 1, d.lambda(), d.r1(), 0,
-                d.tMin(), d.tMax(), DiffAugment.Policy.ALL, d.steps(), d.batch(), d.studentLr(), d.discLr(), d.emaDecay(), d.seed(), false, d.warmup());
+        AddConfig c = d.withPaper(p -> p.withStudentTimesteps(List.of(999)));
         List<Double> l = new ArrayList<>();
         try (AddTrainer t = trainer(c, dir, false)) {
             for (long s = 0; s < 40; s++) {
@@ -321,9 +321,7 @@ class AddTrainerTest {
         // pairs of other settings, or a damaged file, are made again
         try (AddTrainer t = trainer(c, dir.resolve("b"), false)) { t.step(0); }
         Path other = dir.resolve("b").resolve(OdeWarmup.CACHE);
-        AddConfig otherSeed = new AddConfig(c.studentTimesteps(), c.loss(), c.weighting(), c.cond(), c.studentInit(), 1,
-                c.lambda(), c.r1(), 0, c.tMin(), c.tMax(), DiffAugment.Policy.ALL, c.steps(), c.batch(), c.studentLr(), c.discLr(), c.emaDecay(),
-                c.seed() + 1, false, c.warmup());
+        AddConfig otherSeed = c.withSeed(c.seed() + 1);
         var out = new ByteArrayOutputStream();
         var ps = new PrintStream(out, true, StandardCharsets.UTF_8);
         new OdeWarmup(teacher.model(), data, otherSeed, null, other, ps).close();
@@ -355,51 +353,51 @@ class AddTrainerTest {
                 .withWarmup(new AddConfig.Warmup(3, 4, 4, 1e-3, AddConfig.Warmup.Inputs.TRAJECTORY)));
         assertTrue(p.getMessage().contains("--ode-pairs"), p.getMessage());
         AddConfig plain = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 9);
-        String json = Json.compact(plain).replaceFirst(",\"warmup\":\\{[^}]*}", "");
+        String json = AddConfigTest.flat(plain).replaceFirst(",\"warmup\":\\{[^}]*}", "");
         assertFalse(json.contains("warmup"), json);
         assertEquals(plain, Json.read(json, AddConfig.class), "a config.json from before the warm-up reads as no warm-up");
     }
 
 
     @Test void theCosineWarmUpScheduleFallsFromItsRateToZeroAndOldConfigsKeepAConstantRate() {
-        var cosine = new AddConfig.Warmup(100, 16, 4, 2e-3, AddConfig.Warmup.Inputs.TRAJECTORY, true);
+        var cosine = new AddConfig.Warmup(100, 16, 4, 2e-3, AddConfig.Warmup.Inputs.TRAJECTORY).withLrCosine(true);
         assertEquals(2e-3, cosine.lrAt(0), 1e-15);
         assertEquals(1e-3, cosine.lrAt(50), 1e-15);
         assertEquals(0.0, cosine.lrAt(100), 1e-15);
         assertTrue(cosine.lrAt(30) > cosine.lrAt(31), "falling");
         AddConfig c = warm(5, 9).withWarmup(cosine.withSteps(5));
         assertEquals(c, Json.read(Json.compact(c), AddConfig.class), "round trip");
-        String old = Json.compact(warm(5, 9)).replaceFirst(",\"lrCosine\":false", "");
+        String old = AddConfigTest.flat(warm(5, 9)).replaceFirst(",\"lrCosine\":false", "");
         assertFalse(old.contains("lrCosine"), old);
         assertEquals(2e-3, Json.read(old, AddConfig.class).warmup().lrAt(4), 1e-15, "a config.json from before: constant");
     }
     @Test void aFeatureWeightAddsThePerceptualTermToTheWarmUpAndOldConfigsHaveNone(@TempDir Path dir) {
         AddConfig plain = warm(2, 3);
-        AddConfig c = plain.withWarmup(new AddConfig.Warmup(2, 16, 4, 2e-3, AddConfig.Warmup.Inputs.TRAJECTORY, false, 0.5));
+        AddConfig c = plain.withWarmup(new AddConfig.Warmup(2, 16, 4, 2e-3, AddConfig.Warmup.Inputs.TRAJECTORY).withFeatureWeight(0.5));
         try (AddTrainer t = trainer(c, dir, false)) {
             Map<String, Double> st = t.step(0);
             assertTrue(st.get("loss_ode_feat") > 0 && st.get("loss_ode") > 0, st.toString());
         }
         assertEquals(c, Json.read(Json.compact(c), AddConfig.class), "round trip");
-        String old = Json.compact(plain).replaceFirst(",\"featureWeight\":0\\.0", "");
+        String old = AddConfigTest.flat(plain).replaceFirst(",\"featureWeight\":0\\.0", "");
         assertFalse(old.contains("featureWeight"), old);
         assertEquals(plain, Json.read(old, AddConfig.class), "a config.json from before: pixel L2 alone");
     }
 
     @Test void theDiffAugmentPolicyRoundTripsAndOldConfigsReadTheirBoolean() {
         AddConfig all = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 9);
-        assertEquals(DiffAugment.Policy.ALL, all.diffAugment());
-        String json = Json.compact(all);
+        assertEquals(DiffAugment.Policy.ALL, all.paper().diffAugment());
+        String json = AddConfigTest.flat(all);
         assertTrue(json.contains("\"diffAugment\":\"colour,translation,cutout\""), json);
         AddConfig light = Json.read(json.replace("colour,translation,cutout", "colour,translation"), AddConfig.class);
-        assertEquals(new DiffAugment.Policy(true, true, false), light.diffAugment());
+        assertEquals(new DiffAugment.Policy(true, true, false), light.paper().diffAugment());
         assertEquals(light, Json.read(Json.compact(light), AddConfig.class), "round trip");
         assertEquals(all, Json.read(json.replace("\"colour,translation,cutout\"", "true"), AddConfig.class), "a config.json from before: true");
-        assertEquals(DiffAugment.Policy.NONE, Json.read(json.replace("\"colour,translation,cutout\"", "false"), AddConfig.class).diffAugment());
+        assertEquals(DiffAugment.Policy.NONE, Json.read(json.replace("\"colour,translation,cutout\"", "false"), AddConfig.class).paper().diffAugment());
     }
 
     @Test void duringTheDiscWarmUpOnlyTheHeadsLearnThenTheStudentToo(@TempDir Path dir) {
-        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withDiscWarmup(2);
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withExtras(x -> x.withDiscWarmup(2));
         try (AddTrainer t = trainer(c, dir, false); var scope = new PointerScope()) {
             Tensor student0 = t.student().net().parameterVector().get(0).clone();
             Tensor head0 = t.discriminator().heads().parameterVector().get(0).clone();
@@ -414,13 +412,13 @@ class AddTrainerTest {
             assertEquals(0.0, st.get("skip_g"));
             assertFalse(torch.equal(student0, t.student().net().parameterVector().get(0)), "the student learns after it");
         }
-        assertEquals(2, Json.read(Json.compact(c), AddConfig.class).discWarmup(), "round trip");
-        String old = Json.compact(c.withDiscWarmup(0)).replaceFirst(",\"discWarmup\":0", "");
+        assertEquals(2, Json.read(Json.compact(c), AddConfig.class).extras().discWarmup(), "round trip");
+        String old = AddConfigTest.flat(c.withExtras(x -> x.withDiscWarmup(0))).replaceFirst(",\"discWarmup\":0", "");
         assertFalse(old.contains("discWarmup"), old);
-        assertEquals(0, Json.read(old, AddConfig.class).discWarmup(), "a config.json from before: none");
-        var e = assertThrows(Add4jException.class, () -> c.withDiscWarmup(4));
+        assertEquals(0, Json.read(old, AddConfig.class).extras().discWarmup(), "a config.json from before: none");
+        var e = assertThrows(Add4jException.class, () -> c.withExtras(x -> x.withDiscWarmup(4)));
         assertTrue(e.getMessage().contains("--disc-warmup"), e.getMessage());
-        var d = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withDiscWarmup(1));
+        var d = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withExtras(x -> x.withDiscWarmup(1)));
         assertTrue(d.getMessage().contains("--disc-warmup needs a discriminator"), d.getMessage());
     }
 
@@ -428,10 +426,8 @@ class AddTrainerTest {
 
     /** ADD from the first iteration, with the regression term of weight {@code mu} on 16 pairs of 4-step DDIM. */
     static AddConfig regressed(AddConfig.Loss loss, double lambda, double mu, int steps) {
-        AddConfig d = cfg(loss, AddConfig.StudentInit.TEACHER, 2e-3, steps);
-        return new AddConfig(List.of(999), d.loss(), d.weighting(), d.cond(), d.studentInit(), 1, lambda, d.r1(), 0, d.tMin(), d.tMax(),
-                d.diffAugment(), steps, d.batch(), d.studentLr(), d.discLr(), d.emaDecay(), d.seed(), false,
-                new AddConfig.Warmup(0, 16, 4, 1e-4, AddConfig.Warmup.Inputs.TRAJECTORY), 0, mu);
+        return cfg(loss, AddConfig.StudentInit.TEACHER, 2e-3, steps).withPaper(p -> p.withStudentTimesteps(List.of(999)).withLambda(lambda))
+                .withWarmup(new AddConfig.Warmup(0, 16, 4, 1e-4, AddConfig.Warmup.Inputs.TRAJECTORY)).withExtras(x -> x.withRegWeight(mu));
     }
 
     @Test void theRegressionTermPullsAddsStudentOntoTheTeachersPairs(@TempDir Path dir) {
@@ -468,36 +464,36 @@ class AddTrainerTest {
             String log = console(() -> t.step(1));
             assertTrue(log.contains("read from"), log);
         }
-        assertEquals(10, Json.read(Json.compact(c), AddConfig.class).regWeight(), "round trip");
-        String old = Json.compact(c.withRegWeight(0)).replaceFirst(",\"regWeight\":0.0", "");
+        assertEquals(10, Json.read(Json.compact(c), AddConfig.class).extras().regWeight(), "round trip");
+        String old = AddConfigTest.flat(c.withExtras(x -> x.withRegWeight(0))).replaceFirst(",\"regWeight\":0.0", "");
         assertFalse(old.contains("regWeight"), old);
-        assertEquals(0, Json.read(old, AddConfig.class).regWeight(), "a config.json from before: none");
-        var e = assertThrows(Add4jException.class, () -> c.withRegWeight(-1));
+        assertEquals(0, Json.read(old, AddConfig.class).extras().regWeight(), "a config.json from before: none");
+        var e = assertThrows(Add4jException.class, () -> c.withExtras(x -> x.withRegWeight(-1)));
         assertTrue(e.getMessage().contains("--reg-weight"), e.getMessage());
-        var p = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withRegWeight(1));
+        var p = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withExtras(x -> x.withRegWeight(1)));
         assertTrue(p.getMessage().contains("--ode-pairs"), "the term needs pairs: " + p.getMessage());
     }
 
     @Test void anAdversarialRatioWeighsTheAdversarialPullAgainstTheDistillations(@TempDir Path dir) {
-        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withAdvRatio(0.5);
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withExtras(x -> x.withAdvRatio(0.5));
         try (AddTrainer t = trainer(c, dir, false)) {
             Map<String, Double> st = t.step(0);
             double w = st.get("adv_weight");
             assertEquals(0.5 * st.get("grad_distill") / st.get("grad_adv"), w, 1e-9, st.toString());
-            assertEquals(w * st.get("loss_adv") + c.lambda() * st.get("loss_distill"), st.get("loss_g"), 1e-5, "the loss the student took");
+            assertEquals(w * st.get("loss_adv") + c.paper().lambda() * st.get("loss_distill"), st.get("loss_g"), 1e-5, "the loss the student took");
         }
-        try (AddTrainer t = trainer(c.withAdvRatio(0), dir.resolve("paper"), false)) {
+        try (AddTrainer t = trainer(c.withExtras(x -> x.withAdvRatio(0)), dir.resolve("paper"), false)) {
             Map<String, Double> st = t.step(0);
             assertFalse(st.containsKey("adv_weight"), "weight 1: " + st);
-            assertEquals(st.get("loss_adv") + c.lambda() * st.get("loss_distill"), st.get("loss_g"), 1e-5);
+            assertEquals(st.get("loss_adv") + c.paper().lambda() * st.get("loss_distill"), st.get("loss_g"), 1e-5);
         }
-        assertEquals(0.5, Json.read(Json.compact(c), AddConfig.class).advRatio(), "round trip");
-        String old = Json.compact(c.withAdvRatio(0)).replaceFirst(",\"advRatio\":0.0", "");
+        assertEquals(0.5, Json.read(Json.compact(c), AddConfig.class).extras().advRatio(), "round trip");
+        String old = AddConfigTest.flat(c.withExtras(x -> x.withAdvRatio(0))).replaceFirst(",\"advRatio\":0.0", "");
         assertFalse(old.contains("advRatio"), old);
-        assertEquals(0, Json.read(old, AddConfig.class).advRatio(), "a config.json from before: weight 1");
+        assertEquals(0, Json.read(old, AddConfig.class).extras().advRatio(), "a config.json from before: weight 1");
         for (double bad : new double[]{-1, Double.NaN, Double.POSITIVE_INFINITY})
-            assertTrue(assertThrows(Add4jException.class, () -> c.withAdvRatio(bad)).getMessage().contains("--adv-ratio"));
-        var e = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-3, 3).withAdvRatio(1));
+            assertTrue(assertThrows(Add4jException.class, () -> c.withExtras(x -> x.withAdvRatio(bad))).getMessage().contains("--adv-ratio"));
+        var e = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-3, 3).withExtras(x -> x.withAdvRatio(1)));
         assertTrue(e.getMessage().contains("--loss adv+distill"), e.getMessage());
     }
 
@@ -509,11 +505,11 @@ class AddTrainerTest {
     }
 
     @Test void theIfSeenConditionLeavesTheImageEmbeddingOutOnlyWhereTheInputWasPureNoise() {
-        assertEquals(AddConfig.Cond.TEXT_IMG_IF_SEEN, AddConfig.Cond.parse("text+img-if-seen"));
+        assertEquals(Cond.TEXT_IMG_IF_SEEN, Cond.parse("text+img-if-seen"));
         torch.manual_seed(5);
         Vit vit = new Vit(Vit.Config.tiny());
-        Discriminator paper = new Discriminator(vit, AddConfig.Cond.TEXT_IMG, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
-        Discriminator ifSeen = new Discriminator(vit, AddConfig.Cond.TEXT_IMG_IF_SEEN, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
+        Discriminator paper = new Discriminator(vit, Cond.TEXT_IMG, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
+        Discriminator ifSeen = new Discriminator(vit, Cond.TEXT_IMG_IF_SEEN, DiffAugment.Policy.NONE, dev.add4j.text.TextEncoder.DIM);
         try (var scope = new PointerScope()) {
             CaptionedImages.Batch b = data.batch(3, 0, 4, 0.0);
             Tensor seen = Ops.fromLongs(new long[]{1, 0, 1, 0}, 4).to(torch.ScalarType.Bool);

@@ -22,15 +22,15 @@ class DistillPresetTest {
     @Test void aFlagGivenOverridesItsPresetSettingAndNothingElse() {
         AddConfig c = config("--out", "x", "--lambda", "2.5", "--disc-features", "vit", "--reg-weight", "0");
         AddConfig r = AddConfig.recipe(1000, 32, 0);
-        assertEquals(2.5, c.lambda());
-        assertEquals(AddConfig.DiscBackbone.VIT, c.discBackbone());
+        assertEquals(2.5, c.paper().lambda());
+        assertEquals(AddConfig.DiscBackbone.VIT, c.extras().discBackbone());
         assertFalse(c.regression());
-        assertEquals(r.diffAugment(), c.diffAugment());
-        assertEquals(r.cond(), c.cond());
-        assertEquals(r.studentLr(), c.studentLr());
+        assertEquals(r.paper().diffAugment(), c.paper().diffAugment());
+        assertEquals(r.paper().cond(), c.paper().cond());
+        assertEquals(r.optim().studentLr(), c.optim().studentLr());
         AddConfig p = config("--out", "x", "--preset", "paper", "--reg-weight", "10");
-        assertEquals(10, p.regWeight());
+        assertEquals(10, p.extras().regWeight());
         assertTrue(p.warmup().pairs() > 0, "the regression loss gets pairs under the paper's preset too");
-        assertEquals(AddConfig.paperDefaults(1000, 32, 0).diffAugment(), p.diffAugment());
+        assertEquals(AddConfig.paperDefaults(1000, 32, 0).paper().diffAugment(), p.paper().diffAugment());
     }
 }

@@ -3,10 +3,11 @@ package dev.add4j.cli;
 import dev.add4j.TorchRuntime;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.DiscriminatorProbe;
-import dev.add4j.data.DiffAugment;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.TextCond;
+import dev.add4j.disc.Cond;
+import dev.add4j.disc.DiffAugment;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
 import dev.add4j.nn.Ops;
@@ -115,7 +116,7 @@ class ProbeDiscCommandTest {
         assertEquals(0, r.code(), r.err() + r.out());
         ProbeDiscCommand.Report rep = Json.read(out.resolve("probe.json"), ProbeDiscCommand.Report.class);
         assertEquals(List.of(features.toString(), "teacher:100"), rep.cells().stream().map(ProbeDiscCommand.Cell::backbone).toList());
-        assertEquals(dev.add4j.add.TeacherFeatures.TAPS, rep.cells().get(1).perHeadHeldOutAccuracy().size());
+        assertEquals(dev.add4j.disc.TeacherFeatures.TAPS, rep.cells().get(1).perHeadHeldOutAccuracy().size());
         assertTrue(Files.readString(out.resolve("probe.md")).contains("| teacher:100 | none |"));
         assertTrue(CliRun.of(args(dir.resolve("bad"), "--backbones", "teacher:2000")).badInput().startsWith("error: --backbones: expected"));
     }
@@ -136,7 +137,7 @@ class ProbeDiscCommandTest {
             TextCond textTrain = text(nTrain, 5), textHeld = text(nHeld, 6);
             torch.manual_seed(7);
             Vit vit = new Vit(Vit.Config.tiny());
-            var s = DiscriminatorProbe.Settings.paper(AddConfig.Cond.NONE, DiffAugment.Policy.NONE, 40, 16, 0);
+            var s = DiscriminatorProbe.Settings.paper(Cond.NONE, DiffAugment.Policy.NONE, 40, 16, 0);
 
             DiscriminatorProbe.Result grey = DiscriminatorProbe.run(vit,
                     new DiscriminatorProbe.Pairs(realTrain, torch.zeros_like(otherTrain), textTrain),

@@ -1,6 +1,7 @@
 package dev.add4j.nn;
 
 import dev.add4j.TorchRuntime;
+import dev.add4j.disc.SpectralConv1d;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;

@@ -1,6 +1,7 @@
-package dev.add4j.nn;
+package dev.add4j.disc;
 
 import dev.add4j.TorchRuntime;
+import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;

@@ -1,4 +1,4 @@
-package dev.add4j.data;
+package dev.add4j.disc;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonValue;
@@ -53,11 +53,9 @@ public final class DiffAugment {
             return new Policy(c, tr, cu);
         }
 
-        /** From a run's config.json: a policy string, or the boolean of runs from before policies (true: all). */
+        /** From JSON, as {@link #toString} writes it (AddConfig.upgrade reads the boolean of older config.json files). */
         @JsonCreator
-        public static Policy fromJson(Object v) {
-            return v instanceof Boolean on ? (on ? ALL : NONE) : parse(String.valueOf(v));
-        }
+        public static Policy fromJson(String v) { return parse(v); }
 
         @JsonValue
         @Override

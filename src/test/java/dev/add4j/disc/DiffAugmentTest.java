@@ -1,4 +1,4 @@
-package dev.add4j.data;
+package dev.add4j.disc;
 
 import dev.add4j.TorchRuntime;
 import dev.add4j.nn.Ops;
@@ -77,13 +77,12 @@ class DiffAugmentTest {
         }
     }
 
-    @Test void policiesParseAndPrintAndReadTheOldBoolean() {
+    @Test void policiesParseAndPrint() {   // an old config.json's boolean: AddConfig.upgrade (AddTrainerTest)
         assertEquals("colour,translation,cutout", DiffAugment.Policy.ALL.toString());
         assertEquals(DiffAugment.Policy.ALL, DiffAugment.Policy.parse("Translation,color,cutout"));
         assertEquals(DiffAugment.Policy.NONE, DiffAugment.Policy.parse("none"));
         assertEquals("translation", DiffAugment.Policy.parse("translation").toString());
-        assertEquals(DiffAugment.Policy.ALL, DiffAugment.Policy.fromJson(true));
-        assertEquals(DiffAugment.Policy.NONE, DiffAugment.Policy.fromJson(false));
+        assertEquals(DiffAugment.Policy.ALL, DiffAugment.Policy.fromJson(DiffAugment.Policy.ALL.toString()));
         for (String bad : new String[]{"", "colour,,cutout", "flip", "none,colour"}) {
             var e = assertThrows(dev.add4j.Add4jException.class, () -> DiffAugment.Policy.parse(bad), bad);
             assertTrue(e.getMessage().startsWith("--diffaugment"), e.getMessage());

@@ -1,4 +1,4 @@
-package dev.add4j.add;
+package dev.add4j.disc;
 
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;

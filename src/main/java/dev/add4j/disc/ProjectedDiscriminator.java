@@ -1,5 +1,7 @@
-package dev.add4j.nn;
+package dev.add4j.disc;
 
+import dev.add4j.nn.Module;
+import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.ArrayList;

@@ -1,5 +1,9 @@
-package dev.add4j.nn;
+package dev.add4j.disc;
 
+import dev.add4j.nn.FlopCounter;
+import dev.add4j.nn.Layers;
+import dev.add4j.nn.Module;
+import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;

@@ -1,9 +1,7 @@
-package dev.add4j.add;
+package dev.add4j.disc;
 
-import dev.add4j.data.DiffAugment;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.features.Vit;
-import dev.add4j.nn.ProjectedDiscriminator;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
@@ -16,24 +14,24 @@ import java.util.List;
 /**
  * ADD's discriminator (add-method.md §5): DiffAugment, then the frozen feature network F (a ViT, eval mode, no
  * trainable weights) read at its taps, then the trainable heads, conditioned by projection on c_text (the pooled
- * MiniLM embedding of the caption) and c_img (F's CLS embedding of the real image), as {@link AddConfig.Cond} says.
+ * MiniLM embedding of the caption) and c_img (F's CLS embedding of the real image), as {@link Cond} says.
  * With {@link TeacherFeatures} [not in ADD] the heads read the noised teacher's encoder in place of F; c_img stays F's.
  */
 public final class Discriminator {
     private final Vit features;
     private final List<Integer> taps;
-    private final AddConfig.Cond cond;
+    private final Cond cond;
     private final DiffAugment.Policy augment;
     private final ProjectedDiscriminator heads;
     private final TeacherFeatures teacherFeatures;      // null: the heads read F (the paper)
 
     /** @param features the frozen feature network; frozen here, whatever its state was */
-    public Discriminator(Vit features, AddConfig.Cond cond, DiffAugment.Policy augment, long textDim) {
+    public Discriminator(Vit features, Cond cond, DiffAugment.Policy augment, long textDim) {
         this(features, cond, augment, textDim, null);
     }
 
     /** @param teacherFeatures the backbone of the heads in place of F's taps, or null for F's (the paper) */
-    public Discriminator(Vit features, AddConfig.Cond cond, DiffAugment.Policy augment, long textDim, TeacherFeatures teacherFeatures) {
+    public Discriminator(Vit features, Cond cond, DiffAugment.Policy augment, long textDim, TeacherFeatures teacherFeatures) {
         this.teacherFeatures = teacherFeatures;
         this.features = features;
         features.train(false).requiresGrad(false);
@@ -62,7 +60,7 @@ public final class Discriminator {
 
     /**
      * The condition, with c_img zeroed for the samples where {@code seen} [B] (bool) is false, when the config's
-     * cond asks for that ({@link AddConfig.Cond#imageOnlyIfSeen}); {@code seen} null: every sample sees its x0.
+     * cond asks for that ({@link Cond#imageOnlyIfSeen}); {@code seen} null: every sample sees its x0.
      */
     public Tensor condition(TextCond text, Tensor x0, Tensor seen) {
         if (!cond.text() && !cond.image()) return null;
