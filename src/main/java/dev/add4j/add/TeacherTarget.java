@@ -1,5 +1,7 @@
 package dev.add4j.add;
 
+import dev.add4j.diffusion.Denoiser;
+import dev.add4j.diffusion.Guidance;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Prediction;
 import dev.add4j.diffusion.TextCond;
@@ -9,7 +11,6 @@ import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -30,23 +31,20 @@ public final class TeacherTarget {
      */
     public record Target(Tensor x0Target, Tensor t, Tensor cT) {}
 
-    /** The teacher as this class needs it: an x0 estimate at per-sample timesteps. Shapes: xT [B,C,H,W], t [B]. */
-    @FunctionalInterface
-    public interface Teacher { Tensor x0(Tensor xT, Tensor t, TextCond c); }
-
-    private final Teacher teacher;
+    private final Denoiser teacher, guided;
     private final NoiseSchedule schedule;
     private final TextCond empty;
     private final AddConfig cfg;
 
     /** @param empty the empty prompt's condition, one sample: the teacher's unconditional input */
     public TeacherTarget(VPredictionModel teacher, TextCond empty, AddConfig cfg) {
-        this(teacher::x0, teacher.schedule(), empty, cfg);
+        this(teacher, teacher.schedule(), empty, cfg);
     }
 
-    /** A target from any x0 estimator (tests use toy teachers with known answers). */
-    public TeacherTarget(Teacher teacher, NoiseSchedule schedule, TextCond empty, AddConfig cfg) {
+    /** A target from any denoiser (tests use toy teachers with known answers). */
+    public TeacherTarget(Denoiser teacher, NoiseSchedule schedule, TextCond empty, AddConfig cfg) {
         this.teacher = teacher;
+        this.guided = Guidance.classifierFree(teacher, empty, cfg.paper().teacherGuidance());
         this.schedule = schedule;
         this.empty = empty;
         this.cfg = cfg;
@@ -79,7 +77,7 @@ public final class TeacherTarget {
         Tensor x = xT, x0 = null;
         for (int i = 0; i < k; i++) {
             Tensor ti = t.mul(Ops.s(k - i)).floor_divide(Ops.s(k));                                   // [B]
-            x0 = guidedX0(x, ti, c, cfg.paper().teacherGuidance());                                          // [B,C,H,W]
+            x0 = guided.x0(x, ti, c);                                                                  // [B,C,H,W]
             if (i + 1 < k) {
                 Tensor next = t.mul(Ops.s(k - i - 1)).floor_divide(Ops.s(k));                         // [B]
                 Tensor eps = Prediction.epsFromX0(x, x0, s.alpha(ti, x), s.sigma(ti, x));
@@ -94,29 +92,13 @@ public final class TeacherTarget {
      * in place of SDS's w(t)(ε̂_ψ − ε'). δ_C = ε(x_t; c) − ε(x_t; ∅); δ_D = ε(x_t; ∅) for t < 200, else 0.
      */
     Tensor nfsd(Tensor x0Hat, Tensor xT, Tensor t, Tensor alpha, Tensor sigma, TextCond c) {
-        long b = xT.size(0);
-        Tensor both = condAndUncond(xT, t, c);                                                        // [2B,C,H,W]
-        Tensor epsCond = Prediction.epsFromX0(xT, both.narrow(0, 0, b), alpha, sigma);
-        Tensor epsUncond = Prediction.epsFromX0(xT, both.narrow(0, b, b), alpha, sigma);
+        Guidance.Pair both = Guidance.both(teacher, empty, xT, t, c);                                 // [B,C,H,W] each
+        Tensor epsCond = Prediction.epsFromX0(xT, both.cond(), alpha, sigma);
+        Tensor epsUncond = Prediction.epsFromX0(xT, both.uncond(), alpha, sigma);
         Tensor deltaC = epsCond.sub(epsUncond);
         Tensor small = Ops.perSample(t.lt(Ops.s(NFSD_SMALL_T)).to(torch.ScalarType.Float));           // [B,1,1,1]
         Tensor deltaD = epsUncond.mul(small);
         Tensor direction = deltaD.add(deltaC.mul(Ops.s(cfg.paper().nfsdScale())));
         return x0Hat.sub(sigma.div(alpha).mul(direction));
-    }
-
-    /** x0 with classifier-free guidance at per-sample timesteps; w of 0 or 1 is one conditional pass. */
-    private Tensor guidedX0(Tensor xT, Tensor t, TextCond c, double w) {
-        if (w == 0.0 || w == 1.0) return teacher.x0(xT, t, c);
-        long b = xT.size(0);
-        Tensor both = condAndUncond(xT, t, c);                                                        // [2B,C,H,W]
-        Tensor cond = both.narrow(0, 0, b), none = both.narrow(0, b, b);
-        return none.add(cond.sub(none).mul(Ops.s(w)));
-    }
-
-    /** The teacher's x0 with the condition (first B) and with the empty prompt (last B), in one batch of 2B. */
-    private Tensor condAndUncond(Tensor xT, Tensor t, TextCond c) {
-        return teacher.x0(torch.cat(new TensorVector(xT, xT), 0), torch.cat(new TensorVector(t, t), 0),
-                c.cat(empty.expandTo(xT.size(0))));
     }
 }

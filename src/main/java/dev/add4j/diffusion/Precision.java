@@ -31,7 +31,12 @@ public enum Precision {
     /** {@code d} itself in FP32; in BF16, {@code d} with every pass under autocast to bfloat16, x0 back in float32. */
     public Denoiser apply(Denoiser d) {
         if (this == FP32) return d;
-        return (xT, t, c) -> autocast(xT, () -> d.x0(xT, t, c));
+        return new Denoiser() {
+            @Override public Tensor x0(Tensor xT, Tensor t, TextCond c) { return autocast(xT, () -> d.x0(xT, t, c)); }
+
+            // d's own one-timestep path: a model's plain-number maths differs under autocast from its per-sample one
+            @Override public Tensor x0(Tensor xT, int t, TextCond c) { return autocast(xT, () -> d.x0(xT, t, c)); }
+        };
     }
 
     /**

@@ -37,10 +37,16 @@ public final class VPredictionModel implements Denoiser {
     }
 
     /** x0 estimate for per-sample timesteps t [B]. */
+    @Override
     public Tensor x0(Tensor xT, Tensor t, TextCond c) {
         return Prediction.x0FromV(xT, v(xT, t, c), schedule.alpha(t, xT), schedule.sigma(t, xT));
     }
 
+    /**
+     * One timestep for the batch, alpha_t and sigma_t as plain numbers. In float32 this gives the per-sample path's
+     * numbers bit for bit; under bf16 autocast it does not (a plain number keeps a bfloat16 v in bfloat16, a float32
+     * [B,1,1,1] tensor promotes it), and the shipped models' bf16 sampling was measured on this path.
+     */
     @Override
     public Tensor x0(Tensor xT, int t, TextCond c) {
         Tensor tt = torch.full(new long[]{xT.size(0)}, Ops.s(t), Ops.longOn(xT.device()));

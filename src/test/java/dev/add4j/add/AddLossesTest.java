@@ -1,6 +1,7 @@
 package dev.add4j.add;
 
 import dev.add4j.TorchRuntime;
+import dev.add4j.diffusion.Denoiser;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Prediction;
 import dev.add4j.diffusion.TextCond;
@@ -71,7 +72,7 @@ class AddLossesTest {
     }
 
     /** A toy teacher with a known answer: x0 = 0.3 x_t + 0.1 (conditional: + 0.05 tanh(pooled[0])). */
-    static TeacherTarget.Teacher toy() {
+    static Denoiser toy() {
         return (xT, t, c) -> {
             Tensor shift = c.pooled().select(1, 0).tanh().mul(Ops.s(0.05)).reshape(-1, 1, 1, 1);     // [B,1,1,1]
             return xT.mul(Ops.s(0.3)).add(Ops.s(0.1)).add(shift);

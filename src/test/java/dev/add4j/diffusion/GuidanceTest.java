@@ -39,4 +39,15 @@ class GuidanceTest {
             assertEquals(0, Ops.f(got.sub(want).abs().max()), 1e-5);
         }
     }
+
+    @Test void perSampleTimestepsGiveTheSameGuidanceAsOneTimestep() {
+        // the distillation target's path (t [B]) and the samplers' (one int t) are one guidance
+        try (var scope = new PointerScope()) {
+            TextCond empty = Conds.random(1, 0), c = Conds.random(3, 1);
+            Tensor x = torch.randn(3, 1, 4, 4), t = Ops.fromLongs(new long[]{500, 500, 500}, 3);
+            Denoiser guided = Guidance.classifierFree(BY_TEXT, empty, 2.5);
+            assertTrue(torch.equal(guided.x0(x, 500, c), guided.x0(x, t, c)));
+            assertTrue(torch.equal(guided.x0(x, t, c), Guidance.both(BY_TEXT, empty, x, t, c).guided(2.5)));
+        }
+    }
 }

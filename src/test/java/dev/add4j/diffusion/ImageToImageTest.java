@@ -87,7 +87,7 @@ class ImageToImageTest {
             List<Integer> seen = new ArrayList<>();
             Denoiser d = (x, t, c) -> {
                 if (seen.isEmpty()) assertEquals(0, SamplersTest.maxDiff(x, S.noised(init, eps, t)), 1e-6);
-                seen.add(t);
+                seen.add(SamplersTest.oneTimestep(t));
                 return init;
             };
             ImageToImage.sample(SamplingPlan.teacher(4, null), d, S, 0.5, init, Conds.random(2, 1), new Noise(9, 2));

@@ -21,6 +21,13 @@ class SamplersTest {
 
     @BeforeAll static void init() { TorchRuntime.init(); }
 
+    /** The timestep a sampler asked for: it fills one t into every sample of the batch. */
+    static int oneTimestep(Tensor t) {
+        long[] ts = Ops.toLongs(t);
+        for (long v : ts) assertEquals(ts[0], v, "one timestep for the whole batch");
+        return (int) ts[0];
+    }
+
     static double maxDiff(Tensor a, Tensor b) { return Ops.f(a.sub(b).abs().max()); }
 
     /** A denoiser that knows the answer: it always returns {@code x0}. */
@@ -53,7 +60,7 @@ class SamplersTest {
             List<Integer> seen = new ArrayList<>();
             Denoiser d = (x, t, c) -> {
                 errors.add(maxDiff(x, S.noised(x0, xT, t)));
-                seen.add(t);
+                seen.add(oneTimestep(t));
                 return x0;
             };
             Samplers.ddim(d, S, Timesteps.trailing(5), xT, Conds.random(2, 1));
@@ -71,7 +78,7 @@ class SamplersTest {
         PointerScope caller = PointerScope.getInnerScope(); // the sampler frees its step's tensors: keep x_to here
         Tensor[] seen = new Tensor[1];
         Denoiser d = (x, t, c) -> {
-            if (t == to) caller.attach(seen[0] = x.clone());
+            if (oneTimestep(t) == to) caller.attach(seen[0] = x.clone());
             return zero;
         };
         Samplers.eulerAncestral(d, S, List.of(from, to), S.noised(zero, eps, from), Conds.random(1, 1), new Noise(11, 1));
