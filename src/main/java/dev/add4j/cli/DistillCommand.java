@@ -15,6 +15,7 @@ import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.Reference;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Provenance;
+import dev.add4j.io.SafeTensors;
 import dev.add4j.text.TextEncoder;
 import dev.add4j.train.CaptionedImages;
 import org.bytedeco.javacpp.PointerScope;
@@ -141,6 +142,8 @@ public final class DistillCommand implements Callable<Integer> {
         prov.put("add4j.teacher", teacherFile.toString());
         prov.put("add4j.features", featuresFile.toString());
         if (initFile != null) prov.put("add4j.init_from", initFile.toString());
+        String resumedInit = resume ? resumedInitFrom(out) : null;       // where the run began, kept over sittings
+        if (resumedInit != null) prov.put("add4j.init_from", resumedInit);
         prov.put("add4j.data", (data == null ? "default" : data) + " (" + train.n() + " images)");
         if (detectAnomaly) AnomalyMode.set_enabled(true, true); // process-wide: turned off again below
         try (var scope = new PointerScope(); TextEncoder text = evalEvery > 0 ? TextEncoder.forRuntime(captionCache) : null;
@@ -150,7 +153,7 @@ public final class DistillCommand implements Callable<Integer> {
                 if (initModel != null) trainer.initStudentFrom(initModel.model().net());
                 System.out.printf("distill: student %,d parameters (init %s), feature ViT %d blocks x %d, %d heads on the %s, "
                                 + "%d training images, device %s, iterations %d..%d%n",
-                        trainer.student().net().parameterCount(), initFile != null ? initFile.toString() : cfg.paper().studentInit().cliName(), vit.config().depth(), vit.width(),
+                        trainer.student().net().parameterCount(), initFile != null ? initFile.toString() : resumedInit != null ? resumedInit : cfg.paper().studentInit().cliName(), vit.config().depth(), vit.width(),
                         trainer.discriminator().heads().heads(), trainer.discriminator().backbone(), images.size(),
                         device.str().getString(), trainer.startStep(), cfg.steps());
                 if (trainer.startStep() == cfg.steps()) {
@@ -226,5 +229,12 @@ public final class DistillCommand implements Callable<Integer> {
     static Path existing(Path f, String option, String howToMake) {
         if (!Files.isRegularFile(f)) throw new Add4jException(option + " " + f + ": no such file; make one with: " + howToMake);
         return f;
+    }
+
+    /** The --init-from of a run being resumed, as its last student file records it (null: none, or no file yet). */
+    private static String resumedInitFrom(Path out) {
+        Path student = out.resolve(AddTrainer.MODEL);
+        if (!Files.isRegularFile(student)) return null;
+        try (var scope = new PointerScope()) { return SafeTensors.read(student).metadata().get("add4j.init_from"); }
     }
 }
