@@ -51,24 +51,28 @@ public final class TorchRuntime {
     }
 
     /**
-     * Sets libtorch's intra-op threads and OpenBLAS's threads. OpenBLAS starts on one thread (above), so a large
-     * sgemm (torch.mm, linear) used one core while libtorch's pool waited: 70 GFLOP/s at 2048² on 2 cores. Raised
-     * here to libtorch's count (or {@code ADD4J_BLAS_THREADS}), sgemm uses every core. OpenBLAS runs small products
-     * on the calling thread and serialises its threaded ones behind a lock, so calls from libtorch's own threads
-     * (the convolution without oneDNN) do not oversubscribe the cores. Its results match double precision as on one
-     * thread and repeat bit for bit at a given thread count, though not across counts ({@code BlasThreadsTest}).
-     * Where OPENBLAS_NUM_THREADS is not 1 at start-up, OpenBLAS is left as that variable set it.
+     * Sets libtorch's intra-op threads, and OpenBLAS's to {@code ADD4J_BLAS_THREADS} (default 1). OpenBLAS on libtorch's
+     * count doubles a large sgemm (torch.mm 2048² on 2 cores: 205 against 100 GFLOP/s), but its threads then contend
+     * with libtorch's for the same cores on every small product: 1-step sampling at batch 1 took 538 ms instead of
+     * 14.5 (README, "Benchmark"). Its results match double precision on any count and repeat bit for bit at a given
+     * one, though not across counts ({@code BlasThreadsTest}). Where OPENBLAS_NUM_THREADS is not 1 at start-up,
+     * OpenBLAS is left as that variable set it.
      */
     public static synchronized void setThreads(int n) {
         if (n < 1) throw new Add4jException("--threads must be >= 1, got " + n);
         torch.set_num_threads(n);
-        if ("1".equals(System.getenv("OPENBLAS_NUM_THREADS"))) openblas_nolapack.blas_set_num_threads(blasThreads(n));
+        setBlasThreads(blasThreadsFromEnv());
     }
 
-    /** OpenBLAS's threads for {@code torchThreads} libtorch threads: the same, unless ADD4J_BLAS_THREADS says. */
-    private static int blasThreads(int torchThreads) {
+    /** OpenBLAS's threads, where OPENBLAS_NUM_THREADS left it to add4j. */
+    static synchronized void setBlasThreads(int n) {
+        if ("1".equals(System.getenv("OPENBLAS_NUM_THREADS"))) openblas_nolapack.blas_set_num_threads(n);
+    }
+
+    /** OpenBLAS's threads: 1, unless ADD4J_BLAS_THREADS says. */
+    private static int blasThreadsFromEnv() {
         String v = System.getenv("ADD4J_BLAS_THREADS");
-        if (v == null || v.isBlank()) return torchThreads;
+        if (v == null || v.isBlank()) return 1;
         try {
             int n = Integer.parseInt(v.trim());
             if (n >= 1) return n;

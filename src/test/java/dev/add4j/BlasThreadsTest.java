@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class BlasThreadsTest {
     @BeforeAll static void init() { TorchRuntime.init(); }
 
-    @AfterEach void back() { TorchRuntime.setThreads(1); }   // the tests' setting (ADD4J_TORCH_THREADS=1)
+    @AfterEach void back() { TorchRuntime.setThreads(1); TorchRuntime.setBlasThreads(1); }   // the tests' setting (ADD4J_TORCH_THREADS=1)
 
     private static double relErr(Tensor got, Tensor want) {
         return Ops.f(got.to(torch.ScalarType.Double).sub(want).abs().max()) / Ops.f(want.abs().max());
@@ -33,6 +33,7 @@ class BlasThreadsTest {
             TorchRuntime.setThreads(1);
             Tensor one = torch.mm(a, b);
             TorchRuntime.setThreads(2);
+            TorchRuntime.setBlasThreads(2);
             assertEquals(2, TorchRuntime.blasThreads());
             Tensor two = torch.mm(a, b);
             assertTrue(relErr(one, want) < 1e-5, "relative error " + relErr(one, want));
@@ -48,6 +49,7 @@ class BlasThreadsTest {
         torch.globalContext().setUserEnabledNNPACK(false);   // not this CPU's: a warning per call
         try (var scope = new PointerScope()) {
             TorchRuntime.setThreads(2);
+            TorchRuntime.setBlasThreads(2);
             torch.manual_seed(4);
             Tensor x = torch.randn(8, 32, 16, 16), w = torch.randn(64, 32, 3, 3).mul(Ops.s(0.1)), bias = torch.randn(64);
             Tensor xd = x.to(torch.ScalarType.Double), wd = w.to(torch.ScalarType.Double), bd = bias.to(torch.ScalarType.Double);
