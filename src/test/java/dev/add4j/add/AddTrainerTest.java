@@ -35,7 +35,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-class AddTrainerTest {
+public class AddTrainerTest {
     @TempDir static Path shared;
     static CaptionedImages data;
     static ModelFile.Loaded teacher;
@@ -50,7 +50,7 @@ class AddTrainerTest {
      * A tiny random teacher with something to teach (its zero-initialised layers, output and residual branches,
      * made random), saved in {@code dir} and loaded back; the same for every caller (seed 11).
      */
-    static ModelFile.Loaded tinyTeacher(Path dir) {
+    public static ModelFile.Loaded tinyTeacher(Path dir) {
         torch.manual_seed(11);
         Path t = dir.resolve("teacher.safetensors");
         UNet net = new UNet(UNet.Config.tiny());

@@ -7,12 +7,9 @@ import dev.add4j.add.Phases;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.ModelFile;
 import dev.add4j.features.Vit;
-import dev.add4j.nn.Ops;
-import dev.add4j.nn.UNet;
 import dev.add4j.train.CaptionedImages;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.AfterAll;
@@ -35,14 +32,7 @@ class PhaseClockTest {
     @BeforeAll static void load() {
         TorchRuntime.init();
         data = new CaptionedImages(FashionMnist.load("embedded", true), shared.resolve("captions.safetensors"), new Device("cpu"));
-        torch.manual_seed(11);
-        UNet net = new UNet(UNet.Config.tiny());
-        try (var g = new NoGradGuard()) {                                    // the zero-initialised layers made random
-            for (var p : net.namedParameters().values())
-                if (Ops.f(p.abs().max()) == 0) p.copy_(torch.randn(Ops.shape(p)).mul(Ops.s(0.05)));
-        }
-        ModelFile.save(shared.resolve("teacher.safetensors"), net, "teacher", Map.of());
-        teacher = ModelFile.load(shared.resolve("teacher.safetensors"), new Device("cpu"));
+        teacher = dev.add4j.add.AddTrainerTest.tinyTeacher(shared);
     }
 
     @AfterAll static void close() { data.close(); }
