@@ -54,7 +54,7 @@ class AddStepPhasesTest {
                 if (s == 2) t.addStep().timePhases(Phases.NONE);
                 try (var scope = new PointerScope()) {
                     CaptionedImages.Batch b = data.batch(3, s, 8, 0.0);
-                    out.add(t.addStep().step(b.x0(), b.cond(), s));
+                    out.add(t.addStep().step(b.x0(), b.cond(), s, s > 0));          // iteration 0: the heads alone
                 }
             }
             return new Run(out, copy(t.student().net().parameterVector()), copy(t.discriminator().heads().parameterVector()));

@@ -171,17 +171,17 @@ public class AddTrainerTest {
     static void assertResumeMatchesAStraightRun(AddConfig c, Path dir, int splitAt) {
         List<Map<String, Double>> straight = new ArrayList<>();
         try (AddTrainer t = trainer(c, dir.resolve("straight"), false)) {
-            for (long s = 0; s < c.steps(); s++) straight.add(t.step(s));
+            for (long s = 0; s < c.steps(); s++) straight.add(t.loop().step(s));
         }
         Path split = dir.resolve("split");
         try (AddTrainer t = trainer(c, split, false)) {
-            for (long s = 0; s < splitAt; s++) t.step(s);
-            t.save(splitAt);
+            for (long s = 0; s < splitAt; s++) t.loop().step(s);
+            t.loop().save(splitAt);
         }
         try (AddTrainer t = trainer(c, split, true)) {
             assertEquals(splitAt, t.startStep());
             for (long s = splitAt; s < c.steps(); s++) {
-                Map<String, Double> got = t.step(s), want = straight.get((int) s);
+                Map<String, Double> got = t.loop().step(s), want = straight.get((int) s);
                 assertEquals(want.keySet(), got.keySet(), "step " + s);
                 for (String k : want.keySet()) assertEquals(want.get(k), got.get(k), 1e-5 * Math.max(1, Math.abs(want.get(k))), k + " at step " + s);
             }
@@ -191,13 +191,13 @@ public class AddTrainerTest {
     @Test void aRunResumesWithMoreStepsButNotWithOtherSettings(@TempDir Path dir) throws Exception {
         AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2);
         try (AddTrainer t = trainer(c, dir, false)) {
-            t.step(0);
-            t.save(1);
+            t.loop().step(0);
+            t.loop().save(1);
         }
         try (AddTrainer t = trainer(c.withSteps(6), dir, true)) {
             assertEquals(1, t.startStep());
         }
-        assertEquals(6, Json.tree(Files.readString(dir.resolve(AddTrainer.CONFIG))).get("steps").asInt());
+        assertEquals(6, Json.tree(Files.readString(dir.resolve(dev.add4j.train.RunDir.CONFIG))).get("steps").asInt());
         AddConfig otherLr = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 3e-4, 6);
         var e = assertThrows(Add4jException.class, () -> trainer(otherLr, dir, true).close());
         assertTrue(e.getMessage().contains("other settings"), e.getMessage());
@@ -206,8 +206,8 @@ public class AddTrainerTest {
     @Test void aFinishedRunResumedChangesNoFile(@TempDir Path dir) throws Exception {
         AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 1);
         try (AddTrainer t = trainer(c, dir, false)) {
-            t.step(0);
-            t.save(1);
+            t.loop().step(0);
+            t.loop().save(1);
         }
         Map<String, String> before = snapshot(dir);
         try (AddTrainer t = trainer(c, dir, true)) {
@@ -243,7 +243,7 @@ public class AddTrainerTest {
         assertEquals(8, c.batch());
         try (AddTrainer t = trainer(c, dir, false)) {
             for (long s = 0; s < 2; s++)
-                for (var e : t.step(s).entrySet()) assertTrue(Double.isFinite(e.getValue()), e.getKey() + " at step " + s);
+                for (var e : t.loop().step(s).entrySet()) assertTrue(Double.isFinite(e.getValue()), e.getKey() + " at step " + s);
         }
         var e = assertThrows(Add4jException.class, () -> c.withBatch(12));
         assertTrue(e.getMessage().contains("--class-groups"), e.getMessage());
@@ -254,25 +254,27 @@ public class AddTrainerTest {
     /** Paper defaults at batch 8, with {@code warm} warm-up steps on 16 pairs of 4-step DDIM, lr 2e-3, trajectory inputs. */
     static AddConfig warm(int warm, int steps) {
         return cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, steps)
-                .withWarmup(new AddConfig.Warmup(warm, 16, 4, 2e-3, AddConfig.Warmup.Inputs.TRAJECTORY));
+                .withWarmup(new AddConfig.Warmup(warm, 16, 4, 2e-3));
     }
 
     @Test void trajectoryInputsAreTheTeachersOwnDdimStates(@TempDir Path dir) {
-        // student timesteps 999 and 249 on 4-step DDIM pairs: at 249 the trajectory input is the teacher's last DDIM
-        // state, from which the teacher (= the student at step 0) gives the pair's image exactly; a fresh re-noising
-        // does not. At 999 both modes see the pair's own noise, with the same draws.
+        // 4-step DDIM pairs: at student timestep 249 the input is the teacher's last DDIM state, from which the teacher
+        // (= the student at step 0) gives the pair's image exactly, so those samples add nothing to the loss; at 999 the
+        // input is the pair's noise, the same in both runs. Half of the draws at 249 roughly halve the first loss.
         double[] first = new double[2];
-        for (var in : AddConfig.Warmup.Inputs.values()) {
-            AddConfig d = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 3);
-            AddConfig c = d.withPaper(p -> p.withStudentTimesteps(List.of(999, 249))).withWarmup(new AddConfig.Warmup(2, 8, 4, 1e-3, in));
-            try (AddTrainer t = trainer(c, dir.resolve(in.name()), false)) {
-                first[in.ordinal()] = t.step(0).get("loss_ode");
+        List<List<Integer>> timesteps = List.of(List.of(999), List.of(999, 249));
+        for (int i = 0; i < 2; i++) {
+            List<Integer> ts = timesteps.get(i);
+            AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 3)
+                    .withPaper(p -> p.withStudentTimesteps(ts)).withWarmup(new AddConfig.Warmup(2, 8, 4, 1e-3));
+            try (AddTrainer t = trainer(c, dir.resolve("t" + i), false)) {
+                first[i] = t.loop().step(0).get("loss_ode");
             }
         }
-        assertTrue(first[0] < first[1], "trajectory " + first[0] + " < renoised " + first[1]);
+        assertTrue(first[1] < 0.8 * first[0], "with 249: " + first[1] + ", 999 alone: " + first[0]);
         var e = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 9)
-                .withWarmup(new AddConfig.Warmup(3, 8, 6, 1e-3, AddConfig.Warmup.Inputs.TRAJECTORY)));
-        assertTrue(e.getMessage().contains("--ode-inputs trajectory") && e.getMessage().contains("multiple of 4"), e.getMessage());
+                .withWarmup(new AddConfig.Warmup(3, 8, 6, 1e-3)));
+        assertTrue(e.getMessage().contains("--ode-teacher-steps 6") && e.getMessage().contains("multiple of 4"), e.getMessage());
     }
 
     @Test void theWarmUpRegressesTheStudentOntoTheTeachersSamplesThenAddTakesOver(@TempDir Path dir) {
@@ -282,11 +284,11 @@ public class AddTrainerTest {
         List<Double> l = new ArrayList<>();
         try (AddTrainer t = trainer(c, dir, false)) {
             for (long s = 0; s < 40; s++) {
-                Map<String, Double> st = t.step(s);
+                Map<String, Double> st = t.loop().step(s);
                 assertFalse(st.containsKey("loss_adv"), "no ADD loss during the warm-up, step " + s);
                 if (st.containsKey("loss_ode")) l.add(st.get("loss_ode")); // a skipped (non-finite) step has none
             }
-            Map<String, Double> add = t.step(40);
+            Map<String, Double> add = t.loop().step(40);
             assertFalse(add.containsKey("loss_ode"), "after the warm-up: ADD");
             assertTrue(add.containsKey("loss_adv") && add.containsKey("loss_d"), add.toString());
         }
@@ -304,30 +306,30 @@ public class AddTrainerTest {
         AddConfig c = warm(3, 5);
         Path cache = dir.resolve(OdeWarmup.CACHE);
         try (AddTrainer t = trainer(c, dir, false)) {
-            t.step(0);
+            t.loop().step(0);
             assertTrue(Files.exists(cache), "kept once made");
-            t.save(1);
+            t.loop().save(1);
         }
         String resumed = console(() -> {
             try (AddTrainer t = trainer(c, dir, true)) {
-                t.step(1);
+                t.loop().step(1);
                 assertTrue(Files.exists(cache), "still needed");
-                t.step(2);                                             // the warm-up's last step
+                t.loop().step(2);                                             // the warm-up's last step
             }
         });
         assertTrue(resumed.contains("read from") && !resumed.contains("pairs 16/16"), "read, not made again: " + resumed);
         assertFalse(Files.exists(cache), "deleted when the warm-up ends");
 
         // pairs of other settings, or a damaged file, are made again
-        try (AddTrainer t = trainer(c, dir.resolve("b"), false)) { t.step(0); }
+        try (AddTrainer t = trainer(c, dir.resolve("b"), false)) { t.loop().step(0); }
         Path other = dir.resolve("b").resolve(OdeWarmup.CACHE);
         AddConfig otherSeed = c.withSeed(c.seed() + 1);
         var out = new ByteArrayOutputStream();
         var ps = new PrintStream(out, true, StandardCharsets.UTF_8);
-        new OdeWarmup(teacher.model(), data, otherSeed, null, other, ps).close();
+        new OdeWarmup(teacher.model(), data, otherSeed, other, ps).close();
         assertTrue(out.toString().contains("other settings"), out.toString());
         Files.writeString(other, "damaged");
-        new OdeWarmup(teacher.model(), data, c, null, other, ps).close();
+        new OdeWarmup(teacher.model(), data, c, other, ps).close();
         assertTrue(out.toString().contains("ignoring"), out.toString());
         assertTrue(Files.size(other) > 1000, "written again");
     }
@@ -350,7 +352,7 @@ public class AddTrainerTest {
         var e = assertThrows(Add4jException.class, () -> warm(6, 5));
         assertTrue(e.getMessage().contains("--ode-warmup"), e.getMessage());
         var p = assertThrows(Add4jException.class, () -> cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 9)
-                .withWarmup(new AddConfig.Warmup(3, 4, 4, 1e-3, AddConfig.Warmup.Inputs.TRAJECTORY)));
+                .withWarmup(new AddConfig.Warmup(3, 4, 4, 1e-3)));
         assertTrue(p.getMessage().contains("--ode-pairs"), p.getMessage());
         AddConfig plain = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 9);
         String json = AddConfigTest.flat(plain).replaceFirst(",\"warmup\":\\{[^}]*}", "");
@@ -360,7 +362,7 @@ public class AddTrainerTest {
 
 
     @Test void theCosineWarmUpScheduleFallsFromItsRateToZeroAndOldConfigsKeepAConstantRate() {
-        var cosine = new AddConfig.Warmup(100, 16, 4, 2e-3, AddConfig.Warmup.Inputs.TRAJECTORY).withLrCosine(true);
+        var cosine = new AddConfig.Warmup(100, 16, 4, 2e-3).withLrCosine(true);
         assertEquals(2e-3, cosine.lrAt(0), 1e-15);
         assertEquals(1e-3, cosine.lrAt(50), 1e-15);
         assertEquals(0.0, cosine.lrAt(100), 1e-15);
@@ -371,17 +373,30 @@ public class AddTrainerTest {
         assertFalse(old.contains("lrCosine"), old);
         assertEquals(2e-3, Json.read(old, AddConfig.class).warmup().lrAt(4), 1e-15, "a config.json from before: constant");
     }
-    @Test void aFeatureWeightAddsThePerceptualTermToTheWarmUpAndOldConfigsHaveNone(@TempDir Path dir) {
+    @Test void configsWithTheDroppedWarmUpSettingsStillReadButTheirRunsAreNotResumed(@TempDir Path dir) throws Exception {
         AddConfig plain = warm(2, 3);
-        AddConfig c = plain.withWarmup(new AddConfig.Warmup(2, 16, 4, 2e-3, AddConfig.Warmup.Inputs.TRAJECTORY).withFeatureWeight(0.5));
-        try (AddTrainer t = trainer(c, dir, false)) {
-            Map<String, Double> st = t.step(0);
-            assertTrue(st.get("loss_ode_feat") > 0 && st.get("loss_ode") > 0, st.toString());
+        String trajectory = AddConfigTest.flat(plain).replace("\"lrCosine\"", "\"inputs\":\"TRAJECTORY\",\"lrCosine\"");
+        String perceptual = trajectory.replace("\"lrCosine\":false", "\"lrCosine\":false,\"featureWeight\":0.25");
+        String renoised = trajectory.replace("TRAJECTORY", "RENOISED"), first = trajectory.replace("\"inputs\":\"TRAJECTORY\",", "");
+        for (String old : List.of(trajectory, perceptual, renoised, first))
+            assertEquals(plain, Json.read(old, AddConfig.class), "reads as today's warm-up: " + old);
+        assertEquals(List.of(), AddConfig.dropped(Json.tree(trajectory)));
+        assertEquals(List.of("--ode-feature-weight 0.25"), AddConfig.dropped(Json.tree(perceptual)));
+        assertEquals(List.of("--ode-inputs renoised"), AddConfig.dropped(Json.tree(renoised)));
+        assertEquals(List.of("--ode-inputs renoised"), AddConfig.dropped(Json.tree(first)), "a warm-up before the field: renoised");
+        assertEquals(List.of(), AddConfig.dropped(Json.tree(AddConfigTest.flat(cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 3))
+                .replaceFirst(",\"warmup\":\\{[^}]*}", ""))), "no warm-up, no pairs: nothing dropped");
+        // a checkpoint whose config used one is refused, rather than continued as another run
+        try (AddTrainer t = trainer(plain, dir, false)) {
+            t.loop().step(0);
+            t.loop().save(1);
         }
-        assertEquals(c, Json.read(Json.compact(c), AddConfig.class), "round trip");
-        String old = AddConfigTest.flat(plain).replaceFirst(",\"featureWeight\":0\\.0", "");
-        assertFalse(old.contains("featureWeight"), old);
-        assertEquals(plain, Json.read(old, AddConfig.class), "a config.json from before: pixel L2 alone");
+        Path manifest = dir.resolve(dev.add4j.io.Checkpoint.DIR).resolve(dev.add4j.io.Checkpoint.MANIFEST);
+        var m = (com.fasterxml.jackson.databind.node.ObjectNode) Json.tree(Files.readString(manifest));
+        ((com.fasterxml.jackson.databind.node.ObjectNode) m.get("config").get("warmup")).put("featureWeight", 0.25);
+        Files.writeString(manifest, Json.write(m));
+        var e = assertThrows(Add4jException.class, () -> trainer(plain, dir, true).close());
+        assertTrue(e.getMessage().contains("--ode-feature-weight 0.25") && e.getMessage().contains("no longer"), e.getMessage());
     }
 
     @Test void theDiffAugmentPolicyRoundTripsAndOldConfigsReadTheirBoolean() {
@@ -402,13 +417,13 @@ public class AddTrainerTest {
             Tensor student0 = t.student().net().parameterVector().get(0).clone();
             Tensor head0 = t.discriminator().heads().parameterVector().get(0).clone();
             for (long s = 0; s < 2; s++) {
-                Map<String, Double> st = t.step(s);
+                Map<String, Double> st = t.loop().step(s);
                 assertFalse(st.containsKey("loss_g") || st.containsKey("skip_g"), "no student update at " + s + ": " + st);
                 assertTrue(st.containsKey("loss_d") && st.get("skip_d") == 0.0, st.toString());
             }
             assertTrue(torch.equal(student0, t.student().net().parameterVector().get(0)), "student unchanged");
             assertFalse(torch.equal(head0, t.discriminator().heads().parameterVector().get(0)), "heads changed");
-            Map<String, Double> st = t.step(2);
+            Map<String, Double> st = t.loop().step(2);
             assertEquals(0.0, st.get("skip_g"));
             assertFalse(torch.equal(student0, t.student().net().parameterVector().get(0)), "the student learns after it");
         }
@@ -427,15 +442,15 @@ public class AddTrainerTest {
     /** ADD from the first iteration, with the regression term of weight {@code mu} on 16 pairs of 4-step DDIM. */
     static AddConfig regressed(AddConfig.Loss loss, double lambda, double mu, int steps) {
         return cfg(loss, AddConfig.StudentInit.TEACHER, 2e-3, steps).withPaper(p -> p.withStudentTimesteps(List.of(999)).withLambda(lambda))
-                .withWarmup(new AddConfig.Warmup(0, 16, 4, 1e-4, AddConfig.Warmup.Inputs.TRAJECTORY)).withExtras(x -> x.withRegWeight(mu));
+                .withWarmup(new AddConfig.Warmup(0, 16, 4, 1e-4)).withExtras(x -> x.withRegWeight(mu));
     }
 
     @Test void theRegressionTermPullsAddsStudentOntoTheTeachersPairs(@TempDir Path dir) {
         // distillation at weight 0 and the regression alone: an ADD run that regresses z -> DDIM(z) on 16 fixed pairs
         List<Double> l = new ArrayList<>();
-        try (AddTrainer t = trainer(regressed(AddConfig.Loss.DISTILL, 0, 1, 30), dir, false)) {
+        try (AddTrainer t = trainer(regressed(AddConfig.Loss.DISTILL, 0, 1, 31), dir, false)) {   // 30 of its 31 iterations
             for (long s = 0; s < 30; s++) {
-                Map<String, Double> st = t.step(s);
+                Map<String, Double> st = t.loop().step(s);
                 assertTrue(st.containsKey("loss_distill") && !st.containsKey("loss_ode"), "an ADD iteration: " + st);
                 assertEquals(0.0, st.get("skip_g"), "step " + s);
                 l.add(st.get("loss_reg"));
@@ -449,7 +464,7 @@ public class AddTrainerTest {
     @Test void aRunWithTheRegressionTermReportsItAndTheSignalOfEachLossAndHead(@TempDir Path dir) {
         AddConfig c = regressed(AddConfig.Loss.ADV_DISTILL, 2.5, 10, 2);
         try (AddTrainer t = trainer(c, dir, false)) {
-            Map<String, Double> st = t.step(0);
+            Map<String, Double> st = t.loop().step(0);
             for (String k : List.of("loss_reg", "grad_adv", "grad_distill", "d_acc"))
                 assertTrue(st.containsKey(k) && Double.isFinite(st.get(k)), k + " in " + st);
             assertTrue(st.get("grad_adv") > 0 && st.get("grad_distill") > 0, st.toString());
@@ -458,10 +473,10 @@ public class AddTrainerTest {
             for (int k = 0; k < heads; k++) sum += st.get("d_acc" + k);
             assertEquals(st.get("d_acc"), sum / heads, 1e-9, "the heads see as many tokens each: d_acc is their mean");
             assertEquals(2.5 * st.get("loss_distill") + st.get("loss_adv") + 10 * st.get("loss_reg"), st.get("loss_g"), 1e-4);
-            t.save(1);
+            t.loop().save(1);
         }
         try (AddTrainer t = trainer(c, dir, true)) {                  // a resumed run reads its pairs back
-            String log = console(() -> t.step(1));
+            String log = console(() -> t.loop().step(1));
             assertTrue(log.contains("read from"), log);
         }
         assertEquals(10, Json.read(Json.compact(c), AddConfig.class).extras().regWeight(), "round trip");
@@ -477,13 +492,13 @@ public class AddTrainerTest {
     @Test void anAdversarialRatioWeighsTheAdversarialPullAgainstTheDistillations(@TempDir Path dir) {
         AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3).withExtras(x -> x.withAdvRatio(0.5));
         try (AddTrainer t = trainer(c, dir, false)) {
-            Map<String, Double> st = t.step(0);
+            Map<String, Double> st = t.loop().step(0);
             double w = st.get("adv_weight");
             assertEquals(0.5 * st.get("grad_distill") / st.get("grad_adv"), w, 1e-9, st.toString());
             assertEquals(w * st.get("loss_adv") + c.paper().lambda() * st.get("loss_distill"), st.get("loss_g"), 1e-5, "the loss the student took");
         }
         try (AddTrainer t = trainer(c.withExtras(x -> x.withAdvRatio(0)), dir.resolve("paper"), false)) {
-            Map<String, Double> st = t.step(0);
+            Map<String, Double> st = t.loop().step(0);
             assertFalse(st.containsKey("adv_weight"), "weight 1: " + st);
             assertEquals(st.get("loss_adv") + c.paper().lambda() * st.get("loss_distill"), st.get("loss_g"), 1e-5);
         }
@@ -499,7 +514,7 @@ public class AddTrainerTest {
 
     @Test void theRegressionTermsPairsAreDeletedWhenTheRunEnds(@TempDir Path dir) {
         try (AddTrainer t = trainer(regressed(AddConfig.Loss.ADV_DISTILL, 2.5, 1, 2), dir, false)) {
-            t.train(0, 0, 1, new PrintStream(OutputStream.nullOutputStream()));
+            t.train(0, 0, 1, 0);
         }
         assertFalse(Files.exists(dir.resolve(OdeWarmup.CACHE)), "no resume needs them any more");
     }
@@ -535,8 +550,8 @@ public class AddTrainerTest {
                 assertTrue(torch.equal(e.getValue(), t.student().net().namedParameters().get(e.getKey())), "student " + e.getKey());
                 assertTrue(torch.equal(e.getValue(), t.ema().namedParameters().get(e.getKey())), "EMA " + e.getKey());
             }
-            t.step(0);
-            t.save(1);
+            t.loop().step(0);
+            t.loop().save(1);
         }
         try (AddTrainer t = trainer(c, dir, true)) {
             var e = assertThrows(Add4jException.class, () -> t.initStudentFrom(other));
@@ -546,8 +561,8 @@ public class AddTrainerTest {
 
     @Test void aSavedStudentIsAStudentWithItsTimestepsAndSamplesInOneStep(@TempDir Path dir) {
         try (AddTrainer t = trainer(cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2), dir, false)) {
-            t.step(0);
-            t.save(1);
+            t.loop().step(0);
+            t.loop().save(1);
         }
         ModelFile.Loaded s = ModelFile.load(dir.resolve(AddTrainer.MODEL), new Device("cpu"));
         assertTrue(s.isStudent());
@@ -561,8 +576,8 @@ public class AddTrainerTest {
     @Test void nativeMemoryStaysFlatOver120AddIterations(@TempDir Path dir) throws Exception {
         Path log = dir.resolve("log.jsonl");
         try (AddTrainer t = trainer(cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 120), dir, false)) {
-            var o = new TrainLoop.Options(120, 40, 0, 0, log);
-            assertEquals(120, TrainLoop.run(0, o, t::step, s -> {}, new PrintStream(OutputStream.nullOutputStream())));
+            var o = new TrainLoop.Options(40, 0, 0, 0, log);
+            assertEquals(120, t.loop().console(line -> {}).run(o));
         }
         List<String> lines = Files.readAllLines(log);
         double first = Json.tree(lines.get(0)).get("rss_mib").asDouble(), last = Json.tree(lines.get(2)).get("rss_mib").asDouble();

@@ -122,8 +122,7 @@ class TeacherTrainerTest {
         // resident memory from the loop's own log, after a 100-step warm-up and at the end
         Path log = dir.resolve("log.jsonl");
         try (TeacherTrainer t = trainer(300, dir, false)) {
-            var o = new TrainLoop.Options(300, 100, 0, 0, log);
-            long done = TrainLoop.run(0, o, t::step, s -> {}, new PrintStream(OutputStream.nullOutputStream()));
+            long done = t.loop().console(line -> {}).run(new TrainLoop.Options(100, 0, 0, 0, log));
             assertEquals(300, done);
         }
         List<String> lines = Files.readAllLines(log);
