@@ -298,6 +298,30 @@ public class AddTrainerTest {
         assertTrue(mean(l, n - 10, n) < 0.75 * mean(l, 0, 10), "the regression loss falls by a quarter or more: " + l);
     }
 
+    @Test void theStagesRunTheWarmUpThenTheDiscWarmUpThenAddWithTheStatisticsOfTheStepIndexedTrainer(@TempDir Path dir) {
+        // 2 ODE warm-up iterations, 1 of the heads alone, then ADD. The numbers are those of AddTrainer.step before
+        // the stages (commit 0f14cb7, which picked the kind of iteration by its index); there, on this machine,
+        // every statistic and the weights' checksums were the same bits. The tolerance leaves room for other CPUs'
+        // kernels, far below what another order of iterations would change.
+        AddConfig c = warm(2, 6).withExtras(x -> x.withDiscWarmup(1));
+        List<Map<String, Double>> st = new ArrayList<>();
+        try (AddTrainer t = trainer(c, dir, false)) {
+            for (long s = 0; s < 6; s++) st.add(t.loop().step(s));
+        }
+        for (int s = 0; s < 2; s++) assertEquals(java.util.Set.of("loss_ode", "skip_g"), st.get(s).keySet(), "warm-up at " + s);
+        assertFalse(st.get(2).containsKey("loss_g") || st.get(2).containsKey("skip_g"), "the heads alone: " + st.get(2));
+        for (int s = 3; s < 6; s++) assertTrue(st.get(s).containsKey("loss_g") && st.get(s).containsKey("loss_d"), "ADD at " + s);
+        double[][] want = {{0, 0.20273059606552124}, {1, 0.10607535392045975}};
+        for (double[] w : want) assertEquals(w[1], st.get((int) w[0]).get("loss_ode"), 1e-5 * w[1], "loss_ode at " + (int) w[0]);
+        assertEquals(10.036367416381836, st.get(2).get("loss_d"), 1e-4);
+        assertEquals(0.4921875, st.get(2).get("d_acc"), 1e-9);
+        assertEquals(0.1364073008298874, st.get(3).get("loss_distill"), 1e-6);
+        assertEquals(-0.3363814055919647, st.get(3).get("loss_adv"), 1e-5);
+        assertEquals(9.979570388793945, st.get(3).get("loss_d"), 1e-4);
+        assertEquals(0.1780298799276352, st.get(5).get("loss_distill"), 1e-6);
+        assertEquals(9.93159294128418, st.get(5).get("loss_d"), 1e-4);
+    }
+
     @Test void aRunResumedInTheWarmUpContinuesAsAnUninterruptedOne(@TempDir Path dir) {
         assertResumeMatchesAStraightRun(warm(3, 5), dir, 2);   // the pairs are made again, the same; then ADD
     }
