@@ -2,7 +2,7 @@ package dev.add4j.add;
 
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.disc.Discriminator;
@@ -12,7 +12,7 @@ import dev.add4j.features.Vit;
 import dev.add4j.io.Checkpoint;
 import dev.add4j.nn.UNet;
 import dev.add4j.text.TextEncoder;
-import dev.add4j.train.CaptionedImages;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.train.Ema;
 import dev.add4j.train.Optimizers;
 import dev.add4j.train.RunDir;

@@ -8,7 +8,7 @@ import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Json;
 import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.Ops;
-import dev.add4j.train.CaptionedImages;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.train.Optimizers;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;

@@ -4,7 +4,7 @@ import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
@@ -16,7 +16,7 @@ import dev.add4j.io.Images;
 import dev.add4j.io.Json;
 import dev.add4j.io.Provenance;
 import dev.add4j.text.TextEncoder;
-import dev.add4j.train.CaptionedImages;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -236,7 +236,7 @@ public final class DemoCommand implements Callable<Integer> {
 
     /** "teacher, 50 steps (ddim): 250/500 images, 390.1 ms/image, ETA 98 s", at most every 15 s; the row's result line ends it. */
     private static Evaluation.Progress progress(String label, int steps, ModelFile.Loaded model) {
-        String sampler = SamplingPlan.of(model, steps).samplerName();
+        String sampler = model.plan(steps).samplerName();
         double[] printed = {0};
         return (done, total, seconds) -> {
             if (done == total || seconds - printed[0] < 15) return;

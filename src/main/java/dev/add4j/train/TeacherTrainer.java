@@ -1,7 +1,8 @@
 package dev.add4j.train;
 
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.Add4jException;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.TeacherLoss;
 import dev.add4j.diffusion.VPredictionModel;

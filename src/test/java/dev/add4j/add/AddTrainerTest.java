@@ -3,7 +3,7 @@ package dev.add4j.add;
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.disc.Cond;
 import dev.add4j.disc.DiffAugment;
 import dev.add4j.disc.Discriminator;
@@ -12,7 +12,7 @@ import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
-import dev.add4j.train.CaptionedImages;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -591,8 +591,8 @@ public class AddTrainerTest {
         ModelFile.Loaded s = ModelFile.load(dir.resolve(AddTrainer.MODEL), new Device("cpu"));
         assertTrue(s.isStudent());
         assertEquals(List.of(999, 749, 499, 249), s.studentTimesteps());
-        assertEquals(List.of(999), dev.add4j.diffusion.SamplingPlan.of(s, 1).timesteps());
-        assertEquals(dev.add4j.diffusion.Samplers.Kind.ADD, dev.add4j.diffusion.SamplingPlan.of(s, 4).sampler());
+        assertEquals(List.of(999), s.plan(1).timesteps());
+        assertEquals(dev.add4j.diffusion.Samplers.Kind.ADD, s.plan(4).sampler());
         var e = assertThrows(dev.add4j.Add4jException.class, () -> trainer(cfg(AddConfig.Loss.ADV, AddConfig.StudentInit.TEACHER, 1e-4, 2), dir, false));
         assertTrue(e.getMessage().contains("already holds an ADD run"), e.getMessage());
     }

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.add4j.TorchRuntime;
 import dev.add4j.cli.CliRun;
 import dev.add4j.cli.Main;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
 import dev.add4j.nn.UNet;

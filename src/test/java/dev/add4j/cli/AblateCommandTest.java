@@ -5,7 +5,7 @@ import dev.add4j.ablate.RunResult;
 import dev.add4j.ablate.Study;
 import dev.add4j.ablate.StudyDir;
 import dev.add4j.ablate.StudyReport;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Json;

@@ -1,7 +1,7 @@
 package dev.add4j.cli;
 
-import dev.add4j.diffusion.ModelAverage;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelAverage;
+import dev.add4j.io.ModelFile;
 import dev.add4j.io.Json;
 import dev.add4j.io.Provenance;
 import dev.add4j.io.SafeTensors;

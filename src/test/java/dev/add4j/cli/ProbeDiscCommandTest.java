@@ -4,7 +4,7 @@ import dev.add4j.TorchRuntime;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.DiscriminatorProbe;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.disc.Cond;
 import dev.add4j.disc.DiffAugment;

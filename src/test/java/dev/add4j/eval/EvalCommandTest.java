@@ -5,7 +5,7 @@ import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
 import dev.add4j.cli.EvalCommand;
 import dev.add4j.cli.Main;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.io.Json;
 import dev.add4j.nn.UNet;
 import org.bytedeco.pytorch.global.torch;

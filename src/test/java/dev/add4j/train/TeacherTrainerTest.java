@@ -1,5 +1,6 @@
 package dev.add4j.train;
 
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
 import dev.add4j.data.FashionMnist;
