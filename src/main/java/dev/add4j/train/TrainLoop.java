@@ -102,7 +102,7 @@ public final class TrainLoop {
     private Eval eval;
     private long evalEvery;
     private Path evalLog;
-    private Consumer<String> console = System.out::println;
+    private Consumer<String> console = line -> System.out.println(line);   // System.out when printed (tests redirect it)
     private Double best;                                // the best score; null: read from the checkpoint when needed
 
     /** A loop over {@code stages}, run in order; the run's steps are theirs together. */
@@ -290,9 +290,8 @@ public final class TrainLoop {
 
     /** Whether step s is the first of a stage, in a run of more than one. */
     private boolean entersStage(long s) {
-        long nonEmpty = stages.stream().filter(st -> st.steps() > 0).count();
         int i = stageAt(s);
-        return nonEmpty > 1 && s == ends[i] - stages.get(i).steps();
+        return stages.stream().filter(st -> st.steps() > 0).count() > 1 && s == ends[i] - stages.get(i).steps();
     }
 
     static String progressLine(long s, long total, Map<String, Object> rec, double rate) {

@@ -91,6 +91,8 @@ class MainTest {
         assertTrue(line.contains("--init-from"), line);
         line = run("distill", "--out", out.toString(), "--cond", "text+image").badInput();
         assertTrue(line.contains("text+img-if-seen"), line);
+        line = run("distill", "--out", out.toString(), "--max-restarts", "-1").badInput();
+        assertTrue(line.contains("--max-restarts"), line);
         for (String dropped : List.of("--ode-feature-weight", "--ode-inputs")) {    // measured no better: dropped (models/README.md)
             line = run("distill", "--out", out.toString(), "--steps", "50", "--ode-warmup", "5", dropped, "1").badInput();
             assertTrue(line.contains(dropped), line);
