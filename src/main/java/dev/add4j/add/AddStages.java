@@ -1,8 +1,8 @@
 package dev.add4j.add;
 
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.disc.LocalBatchNorm;
-import dev.add4j.data.CaptionedImages;
 import dev.add4j.train.Stage;
 import org.bytedeco.pytorch.Adam;
 

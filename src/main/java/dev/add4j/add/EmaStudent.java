@@ -1,6 +1,6 @@
 package dev.add4j.add;
 
-import dev.add4j.io.ModelFile;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
@@ -8,7 +8,7 @@ import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.io.Images;
 import dev.add4j.io.Json;
-import dev.add4j.data.CaptionedImages;
+import dev.add4j.io.ModelFile;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;

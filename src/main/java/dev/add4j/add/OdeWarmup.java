@@ -1,6 +1,7 @@
 package dev.add4j.add;
 
 import dev.add4j.Add4jException;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
@@ -8,7 +9,6 @@ import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Json;
 import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.Ops;
-import dev.add4j.data.CaptionedImages;
 import dev.add4j.train.Optimizers;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;

@@ -2,7 +2,6 @@ package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.io.ModelFile;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
@@ -14,6 +13,7 @@ import dev.add4j.eval.SanityChecks;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Images;
 import dev.add4j.io.Json;
+import dev.add4j.io.ModelFile;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;

@@ -1,9 +1,9 @@
 package dev.add4j.cli;
 
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.io.Provenance;
 import dev.add4j.nn.UNet;
-import dev.add4j.data.CaptionedImages;
 import dev.add4j.train.TeacherConfig;
 import dev.add4j.train.TeacherTrainer;
 import org.bytedeco.pytorch.Device;

@@ -1,12 +1,12 @@
 package dev.add4j.train;
 
-import dev.add4j.data.CaptionedImages;
 import dev.add4j.Add4jException;
-import dev.add4j.io.ModelFile;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.TeacherLoss;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Checkpoint;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
 import org.bytedeco.javacpp.PointerScope;

@@ -2,10 +2,10 @@ package dev.add4j.add;
 
 import dev.add4j.TorchRuntime;
 import dev.add4j.add.Phases.Phase;
-import dev.add4j.data.FashionMnist;
-import dev.add4j.io.ModelFile;
-import dev.add4j.features.Vit;
 import dev.add4j.data.CaptionedImages;
+import dev.add4j.data.FashionMnist;
+import dev.add4j.features.Vit;
+import dev.add4j.io.ModelFile;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.TensorVector;

@@ -2,17 +2,17 @@ package dev.add4j.add;
 
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.io.ModelFile;
 import dev.add4j.disc.Cond;
 import dev.add4j.disc.DiffAugment;
 import dev.add4j.disc.Discriminator;
 import dev.add4j.disc.TeacherFeatures;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
-import dev.add4j.data.CaptionedImages;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -24,7 +24,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
-import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

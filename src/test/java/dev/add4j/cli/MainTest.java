@@ -1,9 +1,9 @@
 package dev.add4j.cli;
 
 import dev.add4j.TorchRuntime;
-import dev.add4j.io.ModelFile;
 import dev.add4j.io.Images;
 import dev.add4j.io.Json;
+import dev.add4j.io.ModelFile;
 import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.UNet;
 import dev.add4j.train.TeacherConfig;

@@ -1,12 +1,12 @@
 package dev.add4j.cli;
 
 import dev.add4j.TorchRuntime;
-import dev.add4j.io.ModelFile;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.io.Images;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
 import dev.add4j.serve.GenerationService;

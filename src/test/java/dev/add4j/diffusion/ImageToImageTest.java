@@ -1,9 +1,9 @@
 package dev.add4j.diffusion;
 
-import dev.add4j.io.ModelFile;
 import dev.add4j.TorchRuntime;
 import dev.add4j.data.Captions;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.javacpp.PointerScope;

@@ -1,7 +1,7 @@
 package dev.add4j.diffusion;
 
-import dev.add4j.io.ModelFile;
 import dev.add4j.Add4jException;
+import dev.add4j.io.ModelFile;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;

@@ -2,8 +2,8 @@ package dev.add4j.eval;
 
 import dev.add4j.TorchRuntime;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.io.ModelFile;
 import dev.add4j.diffusion.SamplingPlan;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
 import dev.add4j.text.TextEncoder;

@@ -1,8 +1,8 @@
 package dev.add4j.train;
 
-import dev.add4j.data.CaptionedImages;
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.io.Json;
 import dev.add4j.nn.UNet;
@@ -13,8 +13,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
