@@ -66,9 +66,10 @@ public final class RunDir {
             throw new Add4jException(dir + ": nothing to resume (no " + Checkpoint.DIR + "/)");
         RunDir r = new RunDir(spec, writeModel);
         if (resume) {
-            Checkpoint.Saved c = Checkpoint.read(dir, spec.trainer(), spec.parts(), spec.steps());
-            if (c == null) System.out.println(dir + ": no checkpoint yet (the run stopped before its first): starting at step 0");
-            else {
+            Checkpoint.Saved c = r.read();
+            if (c == null) {
+                System.out.println(dir + ": no checkpoint yet (the run stopped before its first): starting at step 0");
+            } else {
                 compatible.check(c);
                 r.restore(c);
             }
@@ -93,12 +94,15 @@ public final class RunDir {
 
     /** Puts the last checkpoint back into the parts, checked whole first, and cuts the logs back to it; returns its step. */
     public long restoreLast() {
-        Checkpoint.Saved c = Checkpoint.read(spec.dir(), spec.trainer(), spec.parts(), spec.steps());
+        Checkpoint.Saved c = read();
         if (c == null) throw new IllegalStateException(spec.dir() + ": no checkpoint to restore");
         restore(c);
         truncateLogs();
         return start;
     }
+
+    /** The run's checkpoint, checked whole ({@link Checkpoint#read}); null when it has none. */
+    private Checkpoint.Saved read() { return Checkpoint.read(spec.dir(), spec.trainer(), spec.parts(), spec.steps()); }
 
     private void restore(Checkpoint.Saved c) {
         c.restore(spec.parts(), spec.device());
