@@ -21,7 +21,7 @@ out=${OUT:-$PWD/device-out}; mkdir -p "$out"
 rt=/tmp/add4j-rt; data=/tmp/add4j-data; runs=/tmp/add4j-runs
 WARM_MIN=${WARM_MIN:-4.5} ADD_MIN=${ADD_MIN:-2.5}
 W_BATCH=${W_BATCH:-128} W_STEPS=${W_STEPS:-40000} W_LR=${W_LR:-2e-4} W_PAIRS=${W_PAIRS:-16384} W_TSTEPS=${W_TSTEPS:-48} W_EVAL=${W_EVAL:-1000} W_EMA=${W_EMA:-0.999}
-W_INPUTS=${W_INPUTS:-trajectory} W_INIT=${W_INIT:-} W_SCHED=${W_SCHED:-constant} W_SEED=${W_SEED:-0}
+W_INIT=${W_INIT:-} W_SCHED=${W_SCHED:-constant} W_SEED=${W_SEED:-0}
 W2_BATCH=${W2_BATCH:-} W2_LR=${W2_LR:-$W_LR} W2_PAIRS=${W2_PAIRS:-$W_PAIRS}
 B_STEPS=${B_STEPS:-2000} B_EVAL=${B_EVAL:-25} B_LR=${B_LR:-1e-5} B1_BATCH=${B1_BATCH:-32} B2_BATCH=${B2_BATCH:-128}
 EVAL_N=${EVAL_N:-500}
@@ -46,12 +46,12 @@ t0=$(date +%s)
 warm() { # run name, batch, lr, pairs
     mkdir -p "$runs/$1"
     run distill "${common[@]}" --out "$runs/$1" --batch "$2" --steps "$W_STEPS" --ode-warmup "$W_STEPS" --ode-lr "$3" \
-        --ode-pairs "$4" --ode-teacher-steps "$W_TSTEPS" --ode-inputs "$W_INPUTS" --eval-every "$W_EVAL" --ema "$W_EMA" \
+        --ode-pairs "$4" --ode-teacher-steps "$W_TSTEPS" --eval-every "$W_EVAL" --ema "$W_EMA" \
         --ode-lr-schedule "$W_SCHED" --seed "$W_SEED" ${W_INIT:+--init-from "$W_INIT"} \
         --log-every "${W_LOG:-500}" --max-minutes "$WARM_MIN" > "$runs/$1/console.log" 2>&1
     echo "A $1 exit $? after $(( $(date +%s) - t0 )) s"
 }
-echo "== A: warm-up, batch $W_BATCH, lr $W_LR, $W_PAIRS pairs of ${W_TSTEPS}-step DDIM ($W_INPUTS), ${WARM_MIN} min"
+echo "== A: warm-up, batch $W_BATCH, lr $W_LR, $W_PAIRS pairs of ${W_TSTEPS}-step DDIM, ${WARM_MIN} min"
 warm w "$W_BATCH" "$W_LR" "$W_PAIRS" &
 [ -n "$W2_BATCH" ] && { echo "   and beside it batch $W2_BATCH, lr $W2_LR, $W2_PAIRS pairs"; warm w2 "$W2_BATCH" "$W2_LR" "$W2_PAIRS" & }
 wait

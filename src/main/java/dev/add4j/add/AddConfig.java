@@ -121,7 +121,7 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
      * @param regWeight   [DMD] weight μ of a regression loss added to the student's loss in every ADD iteration: the ODE
      *                    warm-up's loss on the teacher's (noise, image) pairs ({@link OdeWarmup#loss}), which ties each
      *                    noise to its image and so holds the modes that the adversarial and distillation losses alone
-     *                    give up; the pairs are those of the config's warm-up (pairs, teacher steps, inputs)
+     *                    give up; the pairs are those of the config's warm-up (pairs, teacher steps)
      * @param discBackbone what the discriminator's heads read: the frozen feature ViT (the paper), or [LADD] the frozen
      *                    teacher's encoder on noised images
      * @param advRatio    [VQGAN's adaptive weight; 0 = off] when > 0, the adversarial loss is weighted in every
@@ -176,56 +176,35 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
 
     /**
      * The ODE warm-up (not in the paper): the student learns z → DDIM_k(z) of the frozen teacher before ADD starts.
+     * At a student timestep s below 999 its input is the teacher's own DDIM state x_s on the way from z to the image,
+     * so x_s → image is a deterministic map (the ODE's flow map) and every timestep learns a sharp image; the first
+     * version noised the image afresh there, whose best regression is the blurry posterior mean (measured: 4-step
+     * sampling worse than 1 step; dropped, as was a perceptual term that did not help: models/README.md).
      * @param steps        warm-up iterations (0: none), the first of the run
      * @param pairs        (noise, teacher sample) pairs, made once at the start and cycled through
-     * @param teacherSteps the teacher's DDIM steps per pair
+     * @param teacherSteps the teacher's DDIM steps per pair; its timesteps must hold the student's
      * @param lr           the student's learning rate during the warm-up
-     * @param inputs       what the student sees at its timesteps below 999
      * @param lrCosine     whether the learning rate decays from {@code lr} to 0 over the warm-up along a half cosine
-     * @param featureWeight weight of the perceptual {@link FeatureDistance} added to the pixel L2 loss (0: pixel L2 alone)
      */
-    public record Warmup(int steps, int pairs, int teacherSteps, double lr, Inputs inputs, boolean lrCosine, double featureWeight) {
-        public static final Warmup NONE = new Warmup(0, 0, 0, 0, Inputs.TRAJECTORY);
+    public record Warmup(int steps, int pairs, int teacherSteps, double lr, boolean lrCosine) {
+        public static final Warmup NONE = new Warmup(0, 0, 0, 0);
 
         public Warmup {
-            if (inputs == null) throw new IllegalArgumentException("AddConfig.Warmup: inputs is required");
             if (steps < 0) throw new Add4jException("--ode-warmup must be >= 0, got " + steps);
         }
 
-        /** A warm-up at the constant learning rate {@code lr} on the pixel L2 loss alone. */
-        public Warmup(int steps, int pairs, int teacherSteps, double lr, Inputs inputs) {
-            this(steps, pairs, teacherSteps, lr, inputs, false, 0);
-        }
+        /** A warm-up at the constant learning rate {@code lr}. */
+        public Warmup(int steps, int pairs, int teacherSteps, double lr) { this(steps, pairs, teacherSteps, lr, false); }
 
         public boolean on() { return steps > 0; }
 
         /** The same warm-up over another number of iterations. */
-        public Warmup withSteps(int n) { return new Warmup(n, pairs, teacherSteps, lr, inputs, lrCosine, featureWeight); }
-        public Warmup withLrCosine(boolean on) { return new Warmup(steps, pairs, teacherSteps, lr, inputs, on, featureWeight); }
-        public Warmup withFeatureWeight(double w) { return new Warmup(steps, pairs, teacherSteps, lr, inputs, lrCosine, w); }
+        public Warmup withSteps(int n) { return new Warmup(n, pairs, teacherSteps, lr, lrCosine); }
+        public Warmup withLrCosine(boolean on) { return new Warmup(steps, pairs, teacherSteps, lr, on); }
 
         /** The learning rate of warm-up iteration {@code step} (0-based). */
         public double lrAt(long step) {
             return lrCosine ? lr * 0.5 * (1 + Math.cos(Math.PI * Math.min(step, steps) / steps)) : lr;
-        }
-
-        /**
-         * The warm-up's inputs at a student timestep s below 999. TRAJECTORY: the teacher's own DDIM state x_s on the
-         * way from the pair's noise to its image, so x_s → image is a deterministic map (the ODE's flow map) and the
-         * student learns a sharp image at every timestep. RENOISED (the first version): the pair's image noised with
-         * fresh noise, whose best regression is the blurry posterior mean E[x0 | x_s]; measured, it made 4-step
-         * sampling worse than 1 step.
-         */
-        public enum Inputs {
-            TRAJECTORY, RENOISED;
-
-            public static Inputs parse(String s) {
-                return switch (s) {
-                    case "trajectory" -> TRAJECTORY;
-                    case "renoised" -> RENOISED;
-                    default -> throw new Add4jException("--ode-inputs: expected trajectory or renoised, got '" + s + "'");
-                };
-            }
         }
     }
 
@@ -250,14 +229,12 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
             if (warmup.teacherSteps() < 1 || warmup.teacherSteps() > NoiseSchedule.T)
                 throw new Add4jException("--ode-teacher-steps must be in 1..1000, got " + warmup.teacherSteps());
             if (!(warmup.lr() > 0)) throw new Add4jException("--ode-lr must be > 0, got " + warmup.lr());
-            if (!(warmup.featureWeight() >= 0))
-                throw new Add4jException("--ode-feature-weight must be >= 0, got " + warmup.featureWeight());
             List<Integer> ts = paper.studentTimesteps(), grid = Timesteps.trailing(warmup.teacherSteps());
-            if (warmup.inputs() == Warmup.Inputs.TRAJECTORY && !grid.containsAll(ts))
-                throw new Add4jException("--ode-inputs trajectory needs every student timestep on the teacher's DDIM "
-                        + "timesteps, but --ode-teacher-steps " + warmup.teacherSteps() + " gives " + grid.subList(0, Math.min(grid.size(), 8))
-                        + (grid.size() > 8 ? "..." : "") + " (" + (ts.equals(Timesteps.trailing(ts.size()))
-                        ? "for " + ts + " use a multiple of " + ts.size() + ", " : "") + "or --ode-inputs renoised)");
+            if (!grid.containsAll(ts))
+                throw new Add4jException("--ode-teacher-steps " + warmup.teacherSteps() + " gives the DDIM timesteps "
+                        + grid.subList(0, Math.min(grid.size(), 8)) + (grid.size() > 8 ? "..." : "") + ", but the warm-up's "
+                        + "inputs are the teacher's states at every student timestep " + ts
+                        + (ts.equals(Timesteps.trailing(ts.size())) ? ": use a multiple of " + ts.size() : ": choose steps that hold them"));
         }
     }
 
@@ -271,11 +248,25 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
     public AddConfig withWarmup(Warmup w) { return new AddConfig(steps, batch, seed, paper, optim, w, extras); }
     public AddConfig withExtras(UnaryOperator<Extras> f) { return new AddConfig(steps, batch, seed, paper, optim, warmup, f.apply(extras)); }
 
+    /**
+     * Checks that a checkpoint's run is this one, for a resume: the same settings (--steps may grow), none of them
+     * dropped since ({@link #dropped}).
+     * @throws Add4jException naming the checkpoint
+     */
+    public void checkResumes(dev.add4j.io.Checkpoint.Saved c) {
+        List<String> gone = dropped(c.config(JsonNode.class));
+        if (!gone.isEmpty())
+            throw new Add4jException(c.source() + ": a run with " + String.join(" and ", gone) + ", which add4j no longer has "
+                    + "(models/README.md): it cannot be resumed as it was made");
+        AddConfig saved = c.config(AddConfig.class);
+        if (!saved.withSteps(steps).equals(this))
+            throw new Add4jException(c.source() + ": was made with other settings; resume with the same options (a run started "
+                    + "before distill's --preset: add --preset paper; saved: " + Json.compact(saved) + ")");
+    }
+
     /** Whether the ADD iterations need the ODE pairs (a regression weight > 0). */
     public boolean regression() { return extras.regWeight() > 0; }
 
-    /** Whether iteration {@code step} (0-based, counting the ODE warm-up's) is one of the discriminator's alone. */
-    public boolean discOnlyAt(long step) { return step >= warmup.steps() && step < (long) warmup.steps() + extras.discWarmup(); }
 
     /** The student's losses (Table 1d). */
     public enum Loss {
@@ -327,7 +318,7 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
         return new AddConfig(steps, batch, seed,
                 Paper.DEFAULTS.withCond(Cond.TEXT_IMG_IF_SEEN).withLambda(RECIPE_LAMBDA).withDiffAugment(DiffAugment.Policy.NONE),
                 Optim.DEFAULTS.withStudentLr(RECIPE_STUDENT_LR),
-                new Warmup(0, (int) Math.min(RECIPE_PAIRS, (long) steps * batch), RECIPE_PAIR_STEPS, 1e-4, Warmup.Inputs.TRAJECTORY),
+                new Warmup(0, (int) Math.min(RECIPE_PAIRS, (long) steps * batch), RECIPE_PAIR_STEPS, 1e-4),
                 Extras.NONE.withRegWeight(RECIPE_REG_WEIGHT).withDiscBackbone(new DiscBackbone(true, 100)));
     }
 
@@ -359,15 +350,42 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
      * at the top level; each field added since was missing from the files before it, and means off:
      * <ul>
      *   <li>{@code diffAugment} a boolean (before policies): true is all three augmentations, false none;
-     *   <li>no {@code warmup}: none; a warm-up without {@code inputs}: RENOISED (the first version's), without
-     *       {@code lrCosine}: a constant rate, without {@code featureWeight}: pixel L2 alone;
+     *   <li>no {@code warmup}: none; a warm-up without {@code lrCosine}: a constant rate;
      *   <li>no {@code classGroups}, {@code discWarmup}, {@code regWeight} or {@code advRatio}: off (false or 0);
      *       no {@code discBackbone}: the feature ViT.
      * </ul>
+     * Two fields of the warm-up were dropped, measured no better (models/README.md), and are removed from files of
+     * either shape: {@code inputs} (TRAJECTORY is what every warm-up does now; RENOISED, also what a warm-up without the
+     * field meant, is gone) and {@code featureWeight} (0 now). A file that used the dropped values still reads, as
+     * today's warm-up; {@link #dropped} names them, so that such a run is not resumed as another.
      * A field it does not know is left where it is, for the strict read to name.
      */
     public static JsonNode upgrade(JsonNode json) {
-        if (!json.isObject() || json.has("paper")) return json;                        // the current shape
+        if (!json.isObject()) return json;
+        ObjectNode out = json.has("paper") ? json.deepCopy() : parts((ObjectNode) json);   // "paper": the current shape
+        if (out.get("warmup") instanceof ObjectNode w) {
+            w.remove("inputs");
+            w.remove("featureWeight");
+        }
+        return out;
+    }
+
+    /**
+     * The dropped warm-up settings (see {@link #upgrade}) that a config.json of any shape used, as the flags that
+     * asked for them ("--ode-inputs renoised", "--ode-feature-weight 0.25"); empty when it used none, or no pairs.
+     */
+    public static List<String> dropped(JsonNode json) {
+        JsonNode w = json.path("warmup"), mu = json.has("paper") ? json.path("extras").path("regWeight") : json.path("regWeight");
+        if (w.path("steps").asInt(0) == 0 && mu.asDouble(0) == 0) return List.of();             // the pairs were never used
+        List<String> d = new java.util.ArrayList<>();
+        // a warm-up without inputs: RENOISED in a flat file (before the field), TRAJECTORY in the parts' (after it was dropped)
+        if (!w.path("inputs").asText(json.has("paper") ? "TRAJECTORY" : "RENOISED").equals("TRAJECTORY")) d.add("--ode-inputs renoised");
+        if (w.path("featureWeight").asDouble(0) != 0) d.add("--ode-feature-weight " + w.path("featureWeight").asDouble());
+        return d;
+    }
+
+    /** A file of add4j before the parts: every field at the top level. */
+    private static ObjectNode parts(ObjectNode json) {
         ObjectNode old = json.deepCopy(), out = old.objectNode();
         for (String f : List.of("steps", "batch", "seed")) move(old, out, f);
         ObjectNode paper = out.putObject("paper"), optim = out.putObject("optim");
@@ -377,9 +395,7 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
             paper.put("diffAugment", (augment.booleanValue() ? DiffAugment.Policy.ALL : DiffAugment.Policy.NONE).toString());
         for (String f : OPTIM_FIELDS) move(old, optim, f);
         JsonNode w = old.remove("warmup");
-        if (w == null || w.isNull()) w = Json.tree(Json.compact(Warmup.NONE));
-        if (w instanceof ObjectNode o && !o.has("inputs")) o.put("inputs", Warmup.Inputs.RENOISED.name());
-        out.set("warmup", w);
+        out.set("warmup", w == null || w.isNull() ? Json.tree(Json.compact(Warmup.NONE)) : w);
         ObjectNode extras = out.putObject("extras");
         for (String f : EXTRAS_FIELDS) move(old, extras, f);
         if (!extras.hasNonNull("discBackbone")) extras.set("discBackbone", Json.tree(Json.compact(DiscBackbone.VIT)));

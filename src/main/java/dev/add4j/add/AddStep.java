@@ -25,7 +25,7 @@ import static dev.add4j.add.Phases.Phase.*;
 
 /**
  * One ADD iteration (add-method.md §4): a student update with L_adv + λ·L_distill, then a discriminator update
- * with the hinge loss and R1. Data, EMA, logging and checkpoints are {@link AddTrainer}'s.
+ * with the hinge loss and R1. Data, EMA, logging and checkpoints are {@link AddTrainer}'s and its loop's.
  */
 public final class AddStep {
     private final AddConfig cfg;
@@ -77,10 +77,15 @@ public final class AddStep {
      * One iteration on a batch of real images x0 and their captions; randomness from (seed, step) only.
      * @return every loss and a few discriminator statistics, as Java numbers
      */
-    public Map<String, Double> step(Tensor x0, TextCond text, long step) {
+    public Map<String, Double> step(Tensor x0, TextCond text, long step) { return step(x0, text, step, true); }
+
+    /**
+     * As {@link #step(Tensor, TextCond, long)}; without {@code studentLearns} (the discriminator's warm-up, where the
+     * heads learn alone first) the student makes its x̂ without a graph, and only the discriminator is updated.
+     */
+    public Map<String, Double> step(Tensor x0, TextCond text, long step, boolean studentLearns) {
         try (var scope = new PointerScope()) {                                   // every tensor made below is freed here
             Input in = timed(NOISED_INPUT, () -> noisedInput(x0, text, step));   // 4.2  x_s = alpha_s x0 + sigma_s eps
-            boolean studentLearns = !cfg.discOnlyAt(step);                       // --disc-warmup: the heads learn alone first
             Tensor x0Hat = timed(STUDENT_PASS, () -> studentPass(in, studentLearns));            // 4.3  x̂_θ(x_s, s, c)
             Map<String, Double> stats = new LinkedHashMap<>();
             if (studentLearns) {

@@ -1,15 +1,14 @@
 package dev.add4j.add;
 
 import dev.add4j.Add4jException;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.diffusion.VPredictionModel;
-import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
 import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.Ops;
-import dev.add4j.train.CaptionedImages;
 import dev.add4j.train.Optimizers;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
@@ -40,22 +39,20 @@ import java.util.Map;
  * the noise. A student initialised from it starts by ignoring its noise, and ADD alone did not teach it to use
  * it (one image per prompt, recall ~0). The pairs give the 1-step student a noise-dependent start.
  * <p>Each iteration draws s from the student timesteps like ADD does; at 999 the input is the pair's own noise z,
- * below it the teacher's DDIM state x_s on the way from z to the image (or, with {@link AddConfig.Warmup.Inputs#RENOISED},
- * the pair's image noised with fresh noise). The loss is the mean squared error to the pair's image, plus, with a
- * feature weight, a perceptual {@link FeatureDistance} to it in the frozen feature ViT.
+ * below it the teacher's DDIM state x_s on the way from z to the image. The loss is the mean squared error to the
+ * pair's image.
  */
 public final class OdeWarmup implements AutoCloseable {
     /** The run directory's file that keeps the pairs (fp32), so that {@code --resume} does not make them again. */
     public static final String CACHE = "ode-pairs.safetensors";
     private static final String CACHE_KEY = "add4j.ode_pairs_key";
-    // chunks of one batch each: the noise z [B,1,32,32], the image [B,1,32,32] and, for TRAJECTORY inputs, the DDIM
-    // states at the student timesteps [S,B,1,32,32] (states[0] = z)
+    // chunks of one batch each: the noise z [B,1,32,32], the image [B,1,32,32] and the DDIM states at the student
+    // timesteps [S,B,1,32,32] (states[0] = z)
     private final List<Tensor> noise = new ArrayList<>(), images = new ArrayList<>(), states = new ArrayList<>();
     private final CaptionedImages data;
     private final AddConfig cfg;
     private final Tensor studentTimesteps;
     private final long pairSeed;
-    private final Vit features;                   // for the perceptual term (featureWeight > 0), else unused
     private final Path cache;                     // where the pairs are kept for a resume
 
     /**
@@ -65,9 +62,8 @@ public final class OdeWarmup implements AutoCloseable {
      * after they are made (a failed write only costs the next resume the time to make them again).
      * @param cache the pairs' file in the run directory
      */
-    public OdeWarmup(VPredictionModel teacher, CaptionedImages data, AddConfig cfg, Vit features, Path cache, PrintStream console) {
+    public OdeWarmup(VPredictionModel teacher, CaptionedImages data, AddConfig cfg, Path cache, PrintStream console) {
         this.data = data;
-        this.features = features;
         this.cache = cache;
         this.cfg = cfg;
         this.pairSeed = cfg.seed() + 11;
@@ -86,11 +82,11 @@ public final class OdeWarmup implements AutoCloseable {
                 Tensor z = torch.randn(teacher.imageShape(cfg.batch()), new GeneratorOptional(gen)).to(data.device(), torch.ScalarType.Float);
                 List<Tensor> kept = new ArrayList<>();
                 Tensor x = Samplers.ddim(teacher, teacher.schedule(), ddim, z, c, (t, xt) -> {
-                    if (trajectory() && cfg.paper().studentTimesteps().contains(t)) kept.add(xt); // in the student's (descending) order
+                    if (cfg.paper().studentTimesteps().contains(t)) kept.add(xt); // in the student's (descending) order
                 });
                 noise.add(z.retainReference());
                 images.add(x.retainReference());
-                if (trajectory()) states.add(torch.stack(new TensorVector(kept.toArray(new Tensor[0]))).retainReference());
+                states.add(torch.stack(new TensorVector(kept.toArray(new Tensor[0]))).retainReference());
             }
             if ((k + 1) % Math.max(1, chunks / 10) == 0 || k + 1 == chunks) {
                 double el = (System.nanoTime() - t0) / 1e9;
@@ -112,7 +108,7 @@ public final class OdeWarmup implements AutoCloseable {
         k.put("batch", cfg.batch());
         k.put("chunks", chunks);
         k.put("teacherSteps", cfg.warmup().teacherSteps());
-        k.put("inputs", cfg.warmup().inputs().name());
+        k.put("inputs", "TRAJECTORY");                    // the pairs' inputs once had a choice; a file of then reads on
         k.put("studentTimesteps", cfg.paper().studentTimesteps());
         k.put("images", data.size());
         k.put("teacherSum", String.format(Locale.ROOT, "%.12e", sum));
@@ -130,10 +126,10 @@ public final class OdeWarmup implements AutoCloseable {
             }
             for (int k = 0; k < chunks; k++) {
                 Tensor z = c.tensors().get("noise." + k), x = c.tensors().get("images." + k), st = c.tensors().get("states." + k);
-                if (z == null || x == null || (trajectory() && st == null)) throw new Add4jException(cache + ": pairs missing");
+                if (z == null || x == null || st == null) throw new Add4jException(cache + ": pairs missing");
                 noise.add(z.to(data.device(), torch.ScalarType.Float).retainReference());
                 images.add(x.to(data.device(), torch.ScalarType.Float).retainReference());
-                if (trajectory()) states.add(st.to(data.device(), torch.ScalarType.Float).retainReference());
+                states.add(st.to(data.device(), torch.ScalarType.Float).retainReference());
             }
         } catch (Add4jException e) {
             console.printf("ode warm-up: ignoring %s (%s); making the pairs again%n", cache, e.getMessage());
@@ -149,7 +145,7 @@ public final class OdeWarmup implements AutoCloseable {
         for (int k = 0; k < noise.size(); k++) {
             all.put("noise." + k, noise.get(k));
             all.put("images." + k, images.get(k));
-            if (trajectory()) all.put("states." + k, states.get(k));
+            all.put("states." + k, states.get(k));
         }
         try {
             SafeTensors.write(cache, all, Map.of(CACHE_KEY, key), SafeTensors.Dtype.F32);
@@ -161,46 +157,29 @@ public final class OdeWarmup implements AutoCloseable {
     /** One regression step of the student on the pairs of chunk {@code step mod chunks}. */
     public Map<String, Double> step(VPredictionModel student, Adam opt, TensorVector params, long step) {
         try (var scope = new PointerScope()) {
-            Loss l = loss(student, step);
-            if (!Optimizers.stepIfFinite(opt, l.total(), params)) return Map.of("skip_g", 1.0);
-            if (l.perceptual() == null) return Map.of("loss_ode", Ops.f(l.pixel()), "skip_g", 0.0);
-            return Map.of("loss_ode", Ops.f(l.pixel()), "loss_ode_feat", Ops.f(l.perceptual()), "skip_g", 0.0);
+            Tensor l = loss(student, step);
+            if (!Optimizers.stepIfFinite(opt, l, params)) return Map.of("skip_g", 1.0);
+            return Map.of("loss_ode", Ops.f(l), "skip_g", 0.0);
         }
     }
 
     /**
-     * The regression loss on the pairs of chunk {@code step mod chunks}, with its graph: the pixel MSE and, with a
-     * feature weight, the perceptual distance (null without). Also ADD's regression term ({@link AddConfig#regWeight}).
+     * The regression loss on the pairs of chunk {@code step mod chunks}, with its graph: the mean squared error of the
+     * student's x0 to the pair's image. Also ADD's regression term ({@link AddConfig#regression}). Randomness from
+     * (seed, step) only; tensors in the caller's scope.
      */
-    public record Loss(Tensor pixel, Tensor perceptual, Tensor total) {}
-
-    /** See {@link Loss}; randomness from (seed, step) only, tensors in the caller's scope. */
-    public Loss loss(VPredictionModel student, long step) {
+    public Tensor loss(VPredictionModel student, long step) {
         int k = (int) (step % noise.size());
         Tensor z = noise.get(k), x = images.get(k);
         Generator gen = torch.make_generator_cpu(cfg.seed() * 1_000_003L + step);
         long b = z.size(0);
         Tensor j = torch.randint(studentTimesteps.size(0), new long[]{b}, new GeneratorOptional(gen)); // [B] timestep indices
         Tensor s = torch.index_select(studentTimesteps, 0, j).to(z.device(), torch.ScalarType.Long); // [B]
-        Tensor xS;
-        if (trajectory()) {                                                                       // states[j, i] for sample i at timestep j
-            Tensor rows = j.mul(Ops.s(b)).add(torch.arange(new Scalar(b), Ops.longOn(new Device("cpu"))));
-            xS = states.get(k).flatten(0, 1).index_select(0, rows.to(z.device(), torch.ScalarType.Long));
-        } else {
-            Tensor fresh = torch.randn(Ops.shape(z), new GeneratorOptional(gen)).to(z.device(), torch.ScalarType.Float);
-            Tensor atNoise = s.eq(Ops.s(cfg.paper().studentTimesteps().get(0))).view(b, 1, 1, 1);
-            Tensor eps = torch.where(atNoise, z, fresh);                                          // 999: the pair's own z
-            xS = student.schedule().noised(x, eps, s);
-        }
+        Tensor rows = j.mul(Ops.s(b)).add(torch.arange(new Scalar(b), Ops.longOn(new Device("cpu"))));  // states[j, i] for sample i
+        Tensor xS = states.get(k).flatten(0, 1).index_select(0, rows.to(z.device(), torch.ScalarType.Long)); // [B,1,32,32]
         Tensor x0 = student.x0(xS, s, cond(k));
-        Tensor pixel = torch.mse_loss(x0, x);
-        double w = cfg.warmup().featureWeight();
-        if (w == 0) return new Loss(pixel, null, pixel);
-        Tensor perceptual = FeatureDistance.between(features, features.defaultTaps(), x0, x);
-        return new Loss(pixel, perceptual, pixel.add(perceptual.mul(Ops.s(w))));
+        return torch.mse_loss(x0, x);
     }
-
-    private boolean trajectory() { return cfg.warmup().inputs() == AddConfig.Warmup.Inputs.TRAJECTORY; }
 
     /** The captions of chunk k: the same on every call. */
     private TextCond cond(int k) { return data.batch(pairSeed, k, cfg.batch(), 0.0).cond(); }

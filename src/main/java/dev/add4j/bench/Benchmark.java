@@ -5,8 +5,8 @@ import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddStep;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.add.Phases;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.Denoiser;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Precision;
@@ -15,8 +15,8 @@ import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.disc.Discriminator;
 import dev.add4j.features.Vit;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.FlopCounter;
-import dev.add4j.train.CaptionedImages;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.NoGradGuard;
@@ -104,12 +104,12 @@ public final class Benchmark {
             BenchResult.InferenceRow fastest = null;
             for (int k : STUDENT_STEPS) {
                 // a stand-in teacher is sampled as a student would be: ADD's sampler (on trailing timesteps)
-                SamplingPlan plan = SamplingPlan.of(s.student(), k, standIn ? Samplers.Kind.ADD : null).with(o.precision());
+                SamplingPlan plan = s.student().plan(k, standIn ? Samplers.Kind.ADD : null).with(o.precision());
                 BenchResult.InferenceRow r = sampling("student", s.student(), plan, b, o, passFlops, s, sync, log);
                 rows.add(r);
                 if (fastest == null) fastest = r;
             }
-            BenchResult.InferenceRow t = sampling("teacher", s.teacher(), SamplingPlan.of(s.teacher(), o.teacherSteps()).with(o.precision()), b, o,
+            BenchResult.InferenceRow t = sampling("teacher", s.teacher(), s.teacher().plan(o.teacherSteps()).with(o.precision()), b, o,
                     teacherPassFlops, s, sync, log);
             rows.add(t);
             speedups.add(new BenchResult.Speedup(b, fastest.steps(), t.steps(), t.msPerImage() / fastest.msPerImage()));

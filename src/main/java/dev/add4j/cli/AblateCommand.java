@@ -65,11 +65,10 @@ public final class AblateCommand implements Callable<Integer> {
     static final Path DEFAULT_SUPERVISED = Path.of("models", "features-sup-fmnist.safetensors");
     static final String TITLE = "add4j ablate: the ADD paper's Table 1 on Fashion-MNIST";
     /**
-     * Resumptions of a run's training from its last checkpoint after a non-finite loss, and iterations between its
-     * checkpoints. [choice] As the demo's (DemoCommand.MAX_RESTARTS): libtorch's CPU kernels have given sporadic NaN
-     * that did not come back from the checkpoint; a NaN the maths makes comes back, and the run is then "diverged".
+     * Iterations between a run's checkpoints: after a non-finite loss, distill restarts from the last one
+     * ({@code --max-restarts}, its default); a NaN the maths makes comes back, and the run is then "diverged".
      */
-    static final int MAX_RESTARTS = 3, CHECKPOINT_EVERY = 25;
+    static final int CHECKPOINT_EVERY = 25;
     /** Log records per run: enough points for its curves. */
     static final int LOG_POINTS = 20;
 
@@ -372,24 +371,14 @@ public final class AblateCommand implements Callable<Integer> {
             try {
                 System.out.println(Provenance.commandLine("add4j", j.distill()));
                 long t0 = System.nanoTime(), cpu0 = processCpuNanos();
-                int restarts = 0;
                 String diverged = null;
-                while (true) {
-                    try {
-                        distill(j, restarts > 0 && dev.add4j.io.Checkpoint.exists(trainDir));
-                        break;
-                    } catch (TrainLoop.NonFinite e) {
-                        if (restarts == MAX_RESTARTS) {
-                            diverged = "training: " + e.getMessage() + " (after " + MAX_RESTARTS + " restarts)";
-                            break;
-                        }
-                        restarts++;
-                        boolean fromCheckpoint = dev.add4j.io.Checkpoint.exists(trainDir);
-                        if (!fromCheckpoint) deleteTree(trainDir);
-                        System.out.println("ablate: " + e.getMessage() + ": " + (fromCheckpoint ? "resuming from the last checkpoint"
-                                : "starting again") + " (restart " + restarts + " of at most " + MAX_RESTARTS + ")");
-                    }
+                DistillCommand d = new DistillCommand();
+                try {
+                    distill(d, j);
+                } catch (TrainLoop.NonFinite e) {
+                    diverged = "training: " + e.what() + " (after " + d.restartsTaken + " restarts)";
                 }
+                int restarts = d.restartsTaken;
                 double trainSeconds = (System.nanoTime() - t0) / 1e9;
                 Evaluation.Row metrics = null;
                 double evalSeconds = 0;
@@ -438,12 +427,10 @@ public final class AblateCommand implements Callable<Integer> {
         }
     }
 
-    private void distill(Job j, boolean resumeRun) throws Exception {
-        List<String> a = new ArrayList<>(j.distill().subList(1, j.distill().size()));
-        if (resumeRun) a.add("--resume");
-        DistillCommand d = new DistillCommand();
-        new CommandLine(d).parseArgs(a.toArray(String[]::new));
-        d.command = Provenance.commandLine("add4j", j.distill()) + (resumeRun ? " --resume" : "");
+    /** Runs {@code d} on the job's distill command line, in this process. */
+    private static void distill(DistillCommand d, Job j) throws Exception {
+        new CommandLine(d).parseArgs(j.distill().subList(1, j.distill().size()).toArray(String[]::new));
+        d.command = Provenance.commandLine("add4j", j.distill());
         d.call();
     }
 

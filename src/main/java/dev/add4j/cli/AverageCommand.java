@@ -1,6 +1,6 @@
 package dev.add4j.cli;
 
-import dev.add4j.diffusion.ModelAverage;
+import dev.add4j.io.ModelAverage;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

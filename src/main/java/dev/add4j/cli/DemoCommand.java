@@ -3,8 +3,8 @@ package dev.add4j.cli;
 import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddTrainer;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
@@ -14,9 +14,9 @@ import dev.add4j.features.Vit;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Images;
 import dev.add4j.io.Json;
+import dev.add4j.io.ModelFile;
 import dev.add4j.io.Provenance;
 import dev.add4j.text.TextEncoder;
-import dev.add4j.train.CaptionedImages;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -68,18 +68,6 @@ public final class DemoCommand implements Callable<Integer> {
      * failing, and a restart repeats at most 24 iterations.
      */
     static final int MAX_RESTARTS = 5, CHECKPOINT_EVERY = 25;
-
-    /** A non-finite loss in the demo's training: "loss_g is NaN at iteration 31". */
-    private static final class NonFiniteLoss extends RuntimeException {
-        NonFiniteLoss(String message) { super(message); }
-    }
-
-    /** The step's statistics, or a {@link NonFiniteLoss} when one of them is not finite. */
-    private static Map<String, Double> finite(Map<String, Double> stats, long step) {
-        for (var e : stats.entrySet())
-            if (!Double.isFinite(e.getValue())) throw new NonFiniteLoss(e.getKey() + " is " + e.getValue() + " at iteration " + (step + 1));
-        return stats;
-    }
 
     @Option(names = "--out", defaultValue = "report", paramLabel = "DIR",
             description = "Where the report goes: a new or empty directory unless --force (default: ${DEFAULT-VALUE}).") Path out;
@@ -160,27 +148,16 @@ public final class DemoCommand implements Callable<Integer> {
             prov.put("add4j.data", data + " (" + train.n() + " images)");
             long sampleEvery = Math.max(1, iterations / 3), logEvery = Math.max(1, iterations / 30);
             var monitor = new AddTrainer.Monitor(sampleEvery, 0, null);
-            // AddTrainer.train's loop, with a step that reports a non-finite loss
-            var loop = new TrainLoop.Options(iterations, logEvery, CHECKPOINT_EVERY, 0, runDir.resolve(AddTrainer.LOG));
             System.out.printf(Locale.ROOT, "demo 1/3: ADD distillation into %s: %d iterations at batch %d (preset %s, lambda %.1f, "
                     + "student timesteps %s), sample grids every %d%n", runDir, iterations, batch, recipe.cliName(), cfg.paper().lambda(), cfg.paper().studentTimesteps(), sampleEvery);
-            for (int restart = 0; ; restart++) {
-                try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, runDir, restart > 0, prov, monitor)) {
-                    if (restart == 0) {
-                        trainer.writeSamples(0); // the starting point: the student is the teacher here
-                        trainer.save(0);         // so that a restart always has a checkpoint to resume
-                    }
-                    TrainLoop.run(trainer.startStep(), loop, step -> finite(trainer.step(step), step), trainer::save, System.out);
-                    break;
-                } catch (NonFiniteLoss e) {
-                    // libtorch's CPU kernels have given sporadic NaN in add4j's training (see nn.Attention): the same
-                    // iterations run again from the checkpoint usually pass; a NaN the maths makes would come back
-                    if (restart == MAX_RESTARTS)
-                        throw new Add4jException(e.getMessage() + " (after " + MAX_RESTARTS + " restarts from the last checkpoint): stopping; try another --seed");
-                    String note = e.getMessage() + ": resumed from the last checkpoint (restart " + (restart + 1) + " of at most " + MAX_RESTARTS + ")";
-                    restarts.add(note);
-                    System.out.println("demo: " + note);
+            try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, runDir, false, prov, monitor)) {
+                trainer.writeSamples(0);                                   // the starting point: the student is the teacher here
+                try {
+                    trainer.train(0, CHECKPOINT_EVERY, logEvery, MAX_RESTARTS);
+                } catch (TrainLoop.NonFinite e) {
+                    throw new Add4jException(e.what() + " (after " + MAX_RESTARTS + " restarts from the last checkpoint): stopping; try another --seed");
                 }
+                restarts.addAll(trainer.loop().restarts());
             }
             trainSeconds = (System.nanoTime() - t) / 1e9;
             phases.add(new HtmlReport.Phase(String.format(Locale.ROOT, "ADD distillation (%d iterations at batch %d)", iterations, batch), trainSeconds));
@@ -259,7 +236,7 @@ public final class DemoCommand implements Callable<Integer> {
 
     /** "teacher, 50 steps (ddim): 250/500 images, 390.1 ms/image, ETA 98 s", at most every 15 s; the row's result line ends it. */
     private static Evaluation.Progress progress(String label, int steps, ModelFile.Loaded model) {
-        String sampler = SamplingPlan.of(model, steps).samplerName();
+        String sampler = model.plan(steps).samplerName();
         double[] printed = {0};
         return (done, total, seconds) -> {
             if (done == total || seconds - printed[0] < 15) return;

@@ -4,8 +4,8 @@ import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.add.DistillWeighting;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.disc.Cond;
 import dev.add4j.disc.DiffAugment;
@@ -14,10 +14,10 @@ import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.Reference;
 import dev.add4j.features.Vit;
+import dev.add4j.io.ModelFile;
 import dev.add4j.io.Provenance;
 import dev.add4j.io.SafeTensors;
 import dev.add4j.text.TextEncoder;
-import dev.add4j.train.CaptionedImages;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AnomalyMode;
 import org.bytedeco.pytorch.Device;
@@ -93,17 +93,11 @@ public final class DistillCommand implements Callable<Integer> {
             + AddConfig.RECIPE_PAIRS + "; paper: " + PAPER_PAIRS + ").") Integer odePairs;
     @Option(names = "--ode-teacher-steps", description = "Teacher DDIM steps per pair (default: " + AddConfig.RECIPE_PAIR_STEPS
             + "; paper: " + PAPER_PAIR_STEPS + ").") Integer odeTeacherSteps;
-    @Option(names = "--ode-inputs", defaultValue = "trajectory", paramLabel = "trajectory|renoised", description = "The warm-up's "
-            + "inputs below t = 999: the teacher's DDIM states on the way to the pair's image (needs the student timesteps "
-            + "among the DDIM ones), or the image noised afresh (default: ${DEFAULT-VALUE}).") String odeInputs;
     @Option(names = "--ode-lr", defaultValue = "1e-4", description = "Student learning rate during the warm-up (default: ${DEFAULT-VALUE}).") double odeLr;
     @Option(names = "--ode-lr-schedule", defaultValue = "constant", paramLabel = "constant|cosine", description = "The warm-up's "
             + "learning rate: constant, or decaying to 0 along a half cosine over --ode-warmup (default: ${DEFAULT-VALUE}).") String odeLrSchedule;
-    @Option(names = "--ode-feature-weight", defaultValue = "0", paramLabel = "W", description = "Add W x a perceptual "
-            + "distance in the frozen feature ViT (LPIPS-like, unit-length tokens) to the warm-up's pixel L2 loss; 0 (default): "
-            + "pixel L2 alone.") double odeFeatureWeight;
     @Option(names = "--reg-weight", paramLabel = "MU", description = "Add MU x the ODE warm-up's "
-            + "regression loss on the teacher's (noise, image) pairs (--ode-pairs, --ode-teacher-steps, --ode-inputs) to the "
+            + "regression loss on the teacher's (noise, image) pairs (--ode-pairs, --ode-teacher-steps) to the "
             + "student's loss in every ADD iteration, against mode collapse (DMD's regression loss; not in the paper); "
             + "0: off (default: " + AddConfig.RECIPE_REG_WEIGHT + "; paper: 0).") Double regWeight;
     @Option(names = "--disc-features", paramLabel = "vit|teacher[:T]", description = "What the "
@@ -115,10 +109,13 @@ public final class DistillCommand implements Callable<Integer> {
             + "adaptive weight; not in the paper); 0 (default): weight 1.") double advRatio;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
+    @Mixin Main.RestartOption restarts;
     @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
     /** The command line the run's files record; null: this process's ({@code add4j ablate} runs distill in-process). */
     String command;
+    /** The restarts the run took after a non-finite loss (add4j ablate reports them). */
+    int restartsTaken;
 
     @Override
     public Integer call() throws Exception {
@@ -132,6 +129,7 @@ public final class DistillCommand implements Callable<Integer> {
         if (evalEvery < 0 || sampleEvery < 0 || checkpointEvery < 0 || logEvery < 1)
             throw new Add4jException("--eval-every, --sample-every and --checkpoint-every must be >= 0, --log-every >= 1");
         if (evalEvery > 0) Evaluation.checkN(evalN);
+        int maxRestarts = restarts.checked();
         FashionMnist.Split train = FashionMnist.load(data, true); // bad --data fails before anything is written
         Device device = deviceOption.init();
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
@@ -161,7 +159,12 @@ public final class DistillCommand implements Callable<Integer> {
                             + "); nothing written. Its student is " + out.resolve(AddTrainer.MODEL) + "; a larger --steps continues it");
                     return 0;
                 }
-                long done = trainer.train(maxMinutes, checkpointEvery, logEvery, System.out);
+                long done;
+                try {
+                    done = trainer.train(maxMinutes, checkpointEvery, logEvery, maxRestarts);
+                } finally {
+                    restartsTaken = trainer.loop().restarts().size();
+                }
                 System.out.println("wrote " + out.resolve(AddTrainer.MODEL) + " after " + done + " iterations"
                         + (evalEvery > 0 ? " (best 1-step student: " + out.resolve(AddTrainer.BEST) + ")" : ""));
             }
@@ -184,9 +187,6 @@ public final class DistillCommand implements Callable<Integer> {
         List<Integer> ts = Timesteps.parse(studentTimesteps, true);
         AddConfig p = AddConfig.Preset.parse(preset).config(steps, batch, seed);
         double mu = regWeight != null ? regWeight : p.extras().regWeight();
-        // without a warm-up or a regression loss the weight would be dropped silently (its range is checked by AddConfig)
-        if (odeFeatureWeight != 0 && odeWarmup == 0 && mu == 0)
-            throw new Add4jException("--ode-feature-weight: needs --ode-warmup N or --reg-weight MU");
         int pairs = odePairs != null ? odePairs : p.warmup().pairs() > 0 ? p.warmup().pairs() : PAPER_PAIRS;
         int pairSteps = odeTeacherSteps != null ? odeTeacherSteps : p.warmup().pairs() > 0 ? p.warmup().teacherSteps() : PAPER_PAIR_STEPS;
         // the preset gives the flags without a default value of their own; every other flag is its setting
@@ -194,8 +194,8 @@ public final class DistillCommand implements Callable<Integer> {
                 cond != null ? Cond.parse(cond) : p.paper().cond(), AddConfig.StudentInit.parse(studentInit), teacherSteps,
                 lambda != null ? lambda : p.paper().lambda(), r1, teacherGuidance, tMin, tMax, augmentPolicy(p.paper().diffAugment()));
         var optim = new AddConfig.Optim(studentLr != null ? studentLr : p.optim().studentLr(), discLr, ema);
-        var warmup = odeWarmup != 0 || mu > 0 ? new AddConfig.Warmup(odeWarmup, pairs, pairSteps, odeLr, AddConfig.Warmup.Inputs.parse(odeInputs),
-                cosine(odeLrSchedule), odeFeatureWeight) : AddConfig.Warmup.NONE;
+        var warmup = odeWarmup != 0 || mu > 0 ? new AddConfig.Warmup(odeWarmup, pairs, pairSteps, odeLr, cosine(odeLrSchedule))
+                : AddConfig.Warmup.NONE;
         var extras = new AddConfig.Extras(classGroups, discWarmup, mu,
                 discFeatures != null ? AddConfig.DiscBackbone.parse(discFeatures) : p.extras().discBackbone(), advRatio);
         return new AddConfig(steps, batch, seed, paper, optim, warmup, extras);

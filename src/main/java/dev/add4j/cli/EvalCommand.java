@@ -2,7 +2,6 @@ package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
@@ -14,6 +13,7 @@ import dev.add4j.eval.SanityChecks;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Images;
 import dev.add4j.io.Json;
+import dev.add4j.io.ModelFile;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -104,7 +104,7 @@ public final class EvalCommand implements Callable<Integer> {
             Files.createDirectories(dir);
             for (int s : stepList) {
                 try (var rowScope = new PointerScope()) {
-                    SamplingPlan plan = SamplingPlan.of(loaded, s, kind).with(dtype);
+                    SamplingPlan plan = loaded.plan(s, kind).with(dtype);
                     Evaluation.Result r = Evaluation.evaluate(setup, loaded, plan, guidance, progress(plan));
                     rows.add(r.row());
                     Images.writePng(dir.resolve("grid-steps-" + s + ".png"), Evaluation.grid(r.images(), prompts));

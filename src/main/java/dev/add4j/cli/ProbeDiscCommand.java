@@ -6,7 +6,6 @@ import dev.add4j.add.AddConfig;
 import dev.add4j.add.DiscriminatorProbe;
 import dev.add4j.data.Captions;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.disc.Cond;
@@ -18,6 +17,7 @@ import dev.add4j.features.Vit;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Images;
 import dev.add4j.io.Json;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.text.TextEncoder;
 import dev.add4j.train.TrainLoop;
@@ -166,7 +166,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
             Map<Generator, Tensor> fakes = new LinkedHashMap<>();
             for (Generator g : gens) {
                 ModelFile.Loaded m = g.isStudent() ? studentModel : teacherModel;
-                SamplingPlan plan = SamplingPlan.of(m, g.steps());
+                SamplingPlan plan = m.plan(g.steps());
                 long t0 = System.nanoTime();
                 fakes.put(g, makeFakes(g, m, plan, prompts, text, device));                               // [N,1,32,32]
                 fakesMade.add(new Fakes(g.name(), (g.isStudent() ? student : teacher).toString(), plan.samplerName(), plan.timesteps(),

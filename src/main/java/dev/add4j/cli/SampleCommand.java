@@ -3,7 +3,6 @@ package dev.add4j.cli;
 import dev.add4j.Add4jException;
 import dev.add4j.diffusion.Denoiser;
 import dev.add4j.diffusion.ImageToImage;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
@@ -14,6 +13,7 @@ import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Images;
 import dev.add4j.io.InitImages;
+import dev.add4j.io.ModelFile;
 import dev.add4j.io.TextFiles;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.javacpp.PointerScope;
@@ -88,7 +88,7 @@ public final class SampleCommand implements Callable<Integer> {
         Outputs.directory(out, force.force);
         Device device = deviceOption.init();
         ModelFile.Loaded loaded = ModelFile.load(model, device);
-        SamplingPlan plan = SamplingPlan.of(loaded, steps, kind).with(dtype);
+        SamplingPlan plan = loaded.plan(steps, kind).with(dtype);
         for (double st : strengths) checkStrength(plan.timesteps(), st);          // a student's own timesteps may refuse more
         VPredictionModel net = loaded.model();
         List<java.awt.image.BufferedImage> pictures = new ArrayList<>();

@@ -61,7 +61,7 @@ public final class TrainEvalNetCommand implements Callable<Integer> {
 
         EvalNetTrainer.Result r;
         try (TextEncoder text = new TextEncoder()) {
-            r = EvalNetTrainer.train(net, cfg, train, test, text, device, p -> System.out.println(p.line()));
+            r = EvalNetTrainer.train(net, cfg, train, test, text, device, System.out::println);
         }
 
         Map<String, String> meta = Provenance.of(Main.invocation());

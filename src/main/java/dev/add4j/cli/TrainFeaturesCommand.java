@@ -3,14 +3,16 @@ package dev.add4j.cli;
 import dev.add4j.Add4jException;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.features.DinoPretrainStep;
-import dev.add4j.features.FeatureTrainConfig;
 import dev.add4j.features.FeatureTrainConfig.Objective;
+import dev.add4j.features.FeatureTrainConfig;
 import dev.add4j.features.FeatureTrainer;
 import dev.add4j.features.Knn;
 import dev.add4j.features.PretrainStep;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Checkpoint;
 import dev.add4j.io.Json;
+import dev.add4j.train.RunDir;
+import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
@@ -22,6 +24,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -119,6 +122,7 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
     @Option(names = "--log-every", defaultValue = "50", description = "Steps between progress lines (default: ${DEFAULT-VALUE}).")
     int logEvery;
 
+    @CommandLine.Mixin Main.RestartOption restarts;
     @CommandLine.Mixin Outputs.Force force;
     @CommandLine.Mixin Main.DeviceOption deviceOption;
 
@@ -127,14 +131,13 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Outputs.file(out, force.force);
+        if (logEvery < 1) throw new Add4jException("--log-every must be >= 1, got " + logEvery);
         if (knnEvery < 0) throw new Add4jException("--knn-every must be >= 0, got " + knnEvery);
         if (checkpointEvery < 0) throw new Add4jException("--checkpoint-every must be >= 0, got " + checkpointEvery);
         if (!(maxMinutes >= 0)) throw new Add4jException("--max-minutes must be >= 0, got " + maxMinutes);
+        int maxRestarts = restarts.checked();
         FeatureTrainConfig cfg = config();
         Path runDir = runDir(out);
-        if (resume && !Checkpoint.exists(runDir)) throw new Add4jException(runDir + ": nothing to resume (no " + Checkpoint.DIR + "/)");
-        if (!resume && Checkpoint.exists(runDir) && !force.force)
-            throw new Add4jException(runDir + " holds a checkpoint of an earlier run: continue it with --resume, or start over with --force");
         Device device = deviceOption.init();
         PrintWriter log = spec.commandLine().getOut();
         FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
@@ -154,42 +157,39 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             Tensor testLabels = FeatureTrainer.labels(test, queries, device);                              // [M]
             java.util.function.DoubleSupplier knnNow = () -> Knn.accuracy(step.backbone(), images.narrow(0, 0, bank),
                     labels.narrow(0, 0, bank), testImages, testLabels, FashionMnist.CLASSES);
-            int start = 0;
-            double knnUntrained;
-            if (resume) {
-                Checkpoint.Saved saved = Checkpoint.read(runDir, TRAINER, step.parts(), cfg.steps());
-                if (saved == null) throw new Add4jException(runDir + ": nothing to resume (no complete checkpoint)");
+            var runSpec = new RunDir.Spec(runDir, TRAINER, "a feature-network run (--force starts it over)", cfg, cfg.steps(),
+                    step.parts(), device, List.of(), null);
+            RunDir dir = RunDir.open(runSpec, resume, force.force, saved -> {
                 if (!Json.write(saved.config(FeatureTrainConfig.class)).equals(Json.write(cfg)))
                     throw new Add4jException(saved.source() + ": the run was started with other settings; resume it with the same flags");
-                saved.restore(step.parts(), device);
-                start = (int) saved.step();
-                knnUntrained = Double.parseDouble(saved.extra().getOrDefault(KNN_UNTRAINED, "NaN"));
-                log.printf(Locale.ROOT, "resumed at step %d of %d from %s%n", start, cfg.steps(), saved.source());
+            }, null);
+            double knnUntrained;
+            if (dir.extra().containsKey(KNN_UNTRAINED)) {
+                knnUntrained = Double.parseDouble(dir.extra().get(KNN_UNTRAINED));
+                log.printf(Locale.ROOT, "resumed at step %d of %d from %s%n", dir.start(), cfg.steps(), runDir.resolve(Checkpoint.DIR));
             } else {
                 // the untrained network's score is the bar: random ViT features already classify far above chance
                 knnUntrained = knnNow.getAsDouble();
+                dir.extra().put(KNN_UNTRAINED, String.valueOf(knnUntrained));
                 log.printf(Locale.ROOT, "parameters: %,d in the backbone; k-NN accuracy before training: %.4f%n",
                         step.backbone().parameterCount(), knnUntrained);
             }
             log.flush();
-            Map<String, String> extra = Map.of(KNN_UNTRAINED, String.valueOf(knnUntrained));
-            long deadline = maxMinutes > 0 ? System.nanoTime() + (long) (maxMinutes * 60e9) : Long.MAX_VALUE;
-            int[] reached = {start};
-            FeatureTrainer.Summary summary = trainer.train(step, images, labels, line -> { log.println(line); log.flush(); },
-                    logEvery, start, k -> {
-                        reached[0] = k;
-                        if (knnEvery > 0 && k % knnEvery == 0 && k < cfg.steps()) {
+            FeatureTrainer.Summary summary;
+            long reached;
+            try (FeatureTrainer.Run run = trainer.run(step, images, labels)) {
+                TrainLoop loop = new TrainLoop(List.of(run.stage())).saving(dir).console(line -> { log.println(line); log.flush(); })
+                        .every(knnEvery, k -> {
+                            if (k == cfg.steps()) return;                                     // measured below
                             log.printf(Locale.ROOT, "step %d  k-NN accuracy %.4f%n", k, knnNow.getAsDouble());
                             log.flush();
-                        }
-                        boolean stop = System.nanoTime() > deadline && k < cfg.steps();
-                        if ((checkpointEvery > 0 && k % checkpointEvery == 0) || stop || k == cfg.steps())
-                            Checkpoint.save(runDir, TRAINER, k, cfg, extra, step.parts());
-                        return !stop;
-                    });
-            if (reached[0] < cfg.steps()) {
+                        });
+                reached = loop.run(new TrainLoop.Options(logEvery, checkpointEvery, maxMinutes, maxRestarts, null));
+                summary = run.summary();
+            }
+            if (reached < cfg.steps()) {
                 log.printf(Locale.ROOT, "stopped after --max-minutes at step %d of %d, checkpoint in %s; continue with --resume%n",
-                        reached[0], cfg.steps(), runDir);
+                        reached, cfg.steps(), runDir);
                 return 0;
             }
 

@@ -1,9 +1,9 @@
 package dev.add4j.cli;
 
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.io.Provenance;
 import dev.add4j.nn.UNet;
-import dev.add4j.train.CaptionedImages;
 import dev.add4j.train.TeacherConfig;
 import dev.add4j.train.TeacherTrainer;
 import org.bytedeco.pytorch.Device;
@@ -39,6 +39,7 @@ public final class TrainTeacherCommand implements Callable<Integer> {
     @Option(names = "--caption-cache", paramLabel = "FILE",
             description = "Cache of the captions' MiniLM embeddings: read if present, else written (lets a machine without the ONNX model train).")
     Path captionCache;
+    @Mixin Main.RestartOption restarts;
     @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
 
@@ -50,6 +51,7 @@ public final class TrainTeacherCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--size: expected fmnist or tiny, got '" + size + "'");
         };
         Outputs.runDirectory(out, force.force, resume);
+        int maxRestarts = restarts.checked();
         TeacherConfig cfg = new TeacherConfig(steps, batch, lr, warmup, ema, 0.1, 1.0, seed, unet);
         FashionMnist.Split split = FashionMnist.load(data, true); // bad --data fails before anything is written
         Device device = deviceOption.init();
@@ -66,7 +68,7 @@ public final class TrainTeacherCommand implements Callable<Integer> {
                         + "Its model is " + out.resolve(TeacherTrainer.MODEL) + "; a larger --steps continues it");
                 return 0;
             }
-            long done = trainer.train(maxMinutes, checkpointEvery, System.out);
+            long done = trainer.train(maxMinutes, checkpointEvery, maxRestarts, System.out);
             System.out.println("wrote " + out.resolve(TeacherTrainer.MODEL) + " after " + done + " steps");
         }
         return 0;

@@ -10,7 +10,7 @@ import java.util.List;
  * training previews all ask it, so a model gives the same image at the same seed whichever of them samples it.
  * <ul>
  *   <li>A teacher: DDIM over {@link Timesteps#trailing}(steps).</li>
- *   <li>A student: ADD's sampler over its own timesteps ({@link ModelFile#STUDENT_TIMESTEPS}, what it was trained
+ *   <li>A student: ADD's sampler over its own timesteps (those its model file records, what it was trained
  *       on) when it was trained for exactly {@code steps} of them, else over trailing ones (a student trained at
  *       999, 749, 499, 249 sampled at 1 step runs t = 999 only).</li>
  *   <li>Another sampler may be asked for ({@link Samplers.Kind#parse}); a student keeps its own timesteps with it.</li>
@@ -29,12 +29,13 @@ public record SamplingPlan(Samplers.Kind sampler, List<Integer> timesteps, Preci
     /** The same plan with the UNet's passes in {@code p}. */
     public SamplingPlan with(Precision p) { return new SamplingPlan(sampler, timesteps, p); }
 
-    /** The model's own plan: DDIM for a teacher, ADD for a student. */
-    public static SamplingPlan of(ModelFile.Loaded model, int steps) { return of(model, steps, null); }
-
-    /** The plan with {@code sampler} (null: the model's own); a student keeps its timesteps whatever the sampler. */
-    public static SamplingPlan of(ModelFile.Loaded model, int steps, Samplers.Kind sampler) {
-        return model.isStudent() ? student(model.studentTimesteps(), steps, sampler) : teacher(steps, sampler);
+    /**
+     * A model's plan with {@code sampler} (null: its own, DDIM for a teacher and ADD for a student); a student keeps its
+     * timesteps whatever the sampler. A model file's plan is {@code io.ModelFile.Loaded.plan}.
+     * @param own a student's timesteps (null: unknown)
+     */
+    public static SamplingPlan of(boolean student, List<Integer> own, int steps, Samplers.Kind sampler) {
+        return student ? student(own, steps, sampler) : teacher(steps, sampler);
     }
 
     /** A teacher's plan: {@code sampler} (null: DDIM) over trailing timesteps. */

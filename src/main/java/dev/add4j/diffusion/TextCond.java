@@ -33,4 +33,9 @@ public record TextCond(Tensor tokens, Tensor mask, Tensor pooled) {
     public TextCond select(Tensor index) {
         return new TextCond(torch.index_select(tokens, 0, index), torch.index_select(mask, 0, index), torch.index_select(pooled, 0, index));
     }
+
+    /** This condition with its tensors retained, so that it outlives the scope it was made in (a run's fixed prompts). */
+    public TextCond retained() {
+        return new TextCond(tokens.retainReference(), mask.retainReference(), pooled.retainReference());
+    }
 }

@@ -4,6 +4,8 @@ import dev.add4j.data.Captions;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.nn.Ops;
 import dev.add4j.text.TextEncoder;
+import dev.add4j.train.Stage;
+import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.AdamWOptions;
@@ -19,8 +21,9 @@ import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
+import java.util.Map;
 import java.util.function.Consumer;
 import java.util.stream.IntStream;
 
@@ -74,26 +77,6 @@ public final class EvalNetTrainer {
     }
 
     /**
-     * Averages over the steps since the last report.
-     * @param step           steps done
-     * @param loss           total loss
-     * @param crossEntropy   class cross-entropy
-     * @param contrastive    contrastive loss
-     * @param accuracy       training accuracy on the (augmented) batches
-     * @param logitScale     current inverse temperature of the contrastive loss
-     * @param secondsPerStep wall time per step over the window
-     */
-    public record Progress(int step, int steps, double loss, double crossEntropy, double contrastive, double accuracy,
-                           double logitScale, double secondsPerStep) {
-        /** One line for the console: "step 300/3000  loss 0.512 (ce 0.301, nce 0.211)  acc 0.893  scale 18.2  0.210 s/step  ETA 9m27s". */
-        public String line() {
-            long eta = Math.round(secondsPerStep * (steps - step));
-            return String.format(Locale.ROOT, "step %d/%d  loss %.4f (ce %.4f, nce %.4f)  acc %.3f  scale %.1f  %.3f s/step  ETA %dm%02ds",
-                    step, steps, loss, crossEntropy, contrastive, accuracy, logitScale, secondsPerStep, eta / 60, eta % 60);
-        }
-    }
-
-    /**
      * What a run achieved.
      * @param firstLoss     mean loss over the first report window
      * @param lastLoss      mean loss over the last report window
@@ -107,77 +90,101 @@ public final class EvalNetTrainer {
                          double textAccuracy, double seconds) {}
 
     /**
-     * Trains {@code net} in place on {@code device} and measures it on {@code test}.
-     * @param text     the frozen text encoder; used once, to embed every caption of {@link Captions}
-     * @param progress receives a report every {@code cfg.logEvery()} steps and after the last
+     * Trains {@code net} in place on {@code device}, as one stage of the {@link TrainLoop} (nothing saved), and
+     * measures it on {@code test}.
+     * @param text    the frozen text encoder; used once, to embed every caption of {@link Captions}
+     * @param console receives a progress line every {@code cfg.logEvery()} steps and after the last
+     * @throws TrainLoop.NonFinite when the loss becomes NaN or infinite
      */
     public static Result train(EvalNet net, Config cfg, FashionMnist.Split train, FashionMnist.Split test,
-                               TextEncoder text, Device device, Consumer<Progress> progress) {
+                               TextEncoder text, Device device, Consumer<String> console) {
         if (train.n() < cfg.batch())
             throw new IllegalArgumentException("batch " + cfg.batch() + " is larger than the training set (" + train.n() + " images)");
         torch.manual_seed(cfg.seed());
         net.to(device).train(true);
         try (var run = new PointerScope()) { // data, caption bank and optimiser live for the run; steps open their own scopes
-            Tensor images = imagesOn(train, device);                                                  // [N,1,32,32]
-            Tensor labels = FashionMnist.labels(train, all(train.n())).to(device, torch.ScalarType.Long); // [N]
-            CaptionBank bank = CaptionBank.of(text, device);
-            AdamW opt = optimiser(net, cfg);
-            Tensor perm = torch.empty(new long[]{train.n()}, Ops.longOn(device), new MemoryFormatOptional()); // [N], per epoch
-            Tensor sums = torch.zeros(new long[]{4}, Ops.floatOn(device));   // loss, ce, nce, correct, summed on the device
-            long pos = train.n();                                            // forces a shuffle before the first step
-            double firstLoss = Double.NaN, lastLoss = Double.NaN, lastAcc = Double.NaN;
-            int warmup = (int) Math.round(cfg.warmupFraction() * cfg.steps()), window = 0;
-            long start = System.nanoTime(), windowStart = start;
-
-            for (int step = 0; step < cfg.steps(); step++) {
-                try (var scope = new PointerScope()) {
-                    if (pos + cfg.batch() > train.n()) {                    // new epoch; the remainder is dropped
-                        perm.copy_(torch.randperm(train.n(), Ops.longOn(device)));
-                        pos = 0;
-                    }
-                    Tensor idx = perm.narrow(0, pos, cfg.batch());                                   // [B]
-                    pos += cfg.batch();
-                    Tensor x = augment(images.index_select(0, idx), cfg.maxShift(), cfg.flip());    // [B,1,32,32]
-                    Tensor y = labels.index_select(0, idx);                                          // [B]
-                    Tensor captions = bank.sample(y);                                                // [B,384]
-
-                    EvalNet.Outputs o = net.forward(x);
-                    Tensor ce = torch.cross_entropy(o.logits(), y);                                  // []
-                    Tensor nce = classContrastiveLoss(o.projection(), captions, y, net.logitScale()); // []
-                    Tensor loss = ce.add(nce.mul(Ops.s(cfg.contrastiveWeight())));                  // []
-
-                    setLr(opt, lrAt(step, cfg.steps(), warmup, cfg.lr()));
-                    opt.zero_grad();
-                    loss.backward();
-                    opt.step();
-
-                    try (var g = new NoGradGuard()) { // no sync with the device here: reports read the sums
-                        Tensor correct = o.logits().argmax(new LongOptional(1), false).eq(y).sum();      // []
-                        sums.add_(torch.stack(new TensorVector(loss.detach(), ce.detach(), nce.detach(),
-                                correct.to(torch.ScalarType.Float)), 0));
-                    }
-                    window++;
-                    if ((step + 1) % cfg.logEvery() == 0 || step + 1 == cfg.steps()) {
-                        float[] s = Ops.toFloats(sums);                                              // syncs
-                        long now = System.nanoTime();
-                        Progress p = new Progress(step + 1, cfg.steps(), s[0] / window, s[1] / window, s[2] / window,
-                                s[3] / ((double) window * cfg.batch()), Ops.f(net.logitScale()), (now - windowStart) / 1e9 / window);
-                        if (Double.isNaN(firstLoss)) firstLoss = p.loss();
-                        lastLoss = p.loss();
-                        lastAcc = p.accuracy();
-                        if (!Double.isFinite(p.loss()))
-                            throw new IllegalStateException("EvalNet training diverged at step " + (step + 1) + " (loss " + p.loss() + "); try a lower --lr");
-                        progress.accept(p);
-                        torch.zero_(sums);
-                        window = 0;
-                        windowStart = now;
-                    }
-                }
-            }
+            Steps steps = new Steps(net, cfg, train, CaptionBank.of(text, device), device);
+            long start = System.nanoTime();
+            new TrainLoop(List.of(Stage.of("eval-net", cfg.steps(), steps))).console(console)
+                    .run(new TrainLoop.Options(cfg.logEvery(), 0, 0, 0, null));
             double seconds = (System.nanoTime() - start) / 1e9;
             net.train(false);
-            Measured m = measure(net, test, bank);
-            return new Result(cfg.steps(), firstLoss, lastLoss, lastAcc, m.classes(), m.textAccuracy(), seconds);
+            Measured m = measure(net, test, steps.bank);
+            return new Result(cfg.steps(), steps.firstLoss, steps.lastLoss, steps.lastAccuracy, m.classes(), m.textAccuracy(), seconds);
+        }
+    }
+
+    /**
+     * The training steps: an epoch's shuffled batches, augmented, and one AdamW step each. Their statistics are summed on
+     * the device and read (a sync) only at the end of a report window, so a step returns them then and nothing before.
+     */
+    private static final class Steps implements Stage.Step {
+        private final EvalNet net;
+        private final Config cfg;
+        private final CaptionBank bank;
+        private final Tensor images, labels, perm, sums;             // [N,1,32,32], [N], [N] (per epoch), [4]
+        private final AdamW opt;
+        private final int n, warmup;
+        private long pos;
+        private int window;
+        double firstLoss = Double.NaN, lastLoss = Double.NaN, lastAccuracy = Double.NaN;
+
+        Steps(EvalNet net, Config cfg, FashionMnist.Split train, CaptionBank bank, Device device) {
+            this.net = net;
+            this.cfg = cfg;
+            this.bank = bank;
+            images = imagesOn(train, device);
+            labels = FashionMnist.labels(train, all(train.n())).to(device, torch.ScalarType.Long);
+            perm = torch.empty(new long[]{train.n()}, Ops.longOn(device), new MemoryFormatOptional());
+            sums = torch.zeros(new long[]{4}, Ops.floatOn(device));   // loss, ce, nce, correct, summed on the device
+            opt = optimiser(net, cfg);
+            n = train.n();
+            pos = n;                                                  // forces a shuffle before the first step
+            warmup = (int) Math.round(cfg.warmupFraction() * cfg.steps());
+        }
+
+        @Override public Map<String, Double> run(long s) {
+            int step = (int) s;
+            if (pos + cfg.batch() > n) {                              // new epoch; the remainder is dropped
+                perm.copy_(torch.randperm(n, Ops.longOn(perm.device())));
+                pos = 0;
+            }
+            Tensor idx = perm.narrow(0, pos, cfg.batch());                                   // [B]
+            pos += cfg.batch();
+            Tensor x = augment(images.index_select(0, idx), cfg.maxShift(), cfg.flip());    // [B,1,32,32]
+            Tensor y = labels.index_select(0, idx);                                          // [B]
+            Tensor captions = bank.sample(y);                                                // [B,384]
+
+            EvalNet.Outputs o = net.forward(x);
+            Tensor ce = torch.cross_entropy(o.logits(), y);                                  // []
+            Tensor nce = classContrastiveLoss(o.projection(), captions, y, net.logitScale()); // []
+            Tensor loss = ce.add(nce.mul(Ops.s(cfg.contrastiveWeight())));                  // []
+
+            setLr(opt, lrAt(step, cfg.steps(), warmup, cfg.lr()));
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+
+            try (var g = new NoGradGuard()) { // no sync with the device here: the window's end reads the sums
+                Tensor correct = o.logits().argmax(new LongOptional(1), false).eq(y).sum();      // []
+                sums.add_(torch.stack(new TensorVector(loss.detach(), ce.detach(), nce.detach(),
+                        correct.to(torch.ScalarType.Float)), 0));
+            }
+            window++;
+            if ((step + 1) % cfg.logEvery() != 0 && step + 1 != cfg.steps()) return Map.of();
+            float[] t = Ops.toFloats(sums);                                              // syncs
+            Map<String, Double> stats = new LinkedHashMap<>();
+            stats.put("loss", (double) t[0] / window);
+            stats.put("ce", (double) t[1] / window);
+            stats.put("nce", (double) t[2] / window);
+            stats.put("acc", t[3] / ((double) window * cfg.batch()));
+            stats.put("logit_scale", Ops.f(net.logitScale()));
+            if (Double.isNaN(firstLoss)) firstLoss = stats.get("loss");
+            lastLoss = stats.get("loss");
+            lastAccuracy = stats.get("acc");
+            torch.zero_(sums);
+            window = 0;
+            return stats;
         }
     }
 

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.add4j.data.Captions;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.Denoiser;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Precision;
@@ -12,6 +11,7 @@ import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Images;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.javacpp.PointerScope;
@@ -303,7 +303,7 @@ public final class Evaluation {
 
     /** Samples {@code model} at {@code steps} and measures the images: one row. */
     public static Result evaluate(Setup s, ModelFile.Loaded model, int steps, double guidance, Progress progress) {
-        return evaluate(s, model, SamplingPlan.of(model, steps), guidance, progress);
+        return evaluate(s, model, model.plan(steps), guidance, progress);
     }
 
     /** Samples {@code model} as {@code plan} says and measures the images: one row. */

@@ -1,8 +1,9 @@
 package dev.add4j.features;
 
-import dev.add4j.Add4jException;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.nn.Ops;
+import dev.add4j.train.Stage;
+import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Generator;
@@ -11,15 +12,17 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
-import java.util.function.IntPredicate;
 import java.util.stream.IntStream;
 
 /**
- * The loop around a {@link PretrainStep}: draws batches, computes the schedules, reports progress. Read top to
- * bottom in {@link #train}. Data sits on the training device as one tensor; batches are drawn uniformly with
- * replacement from a seeded generator [choice: no epochs, so any step count is valid].
+ * A feature network's run around a {@link PretrainStep}, as one stage of the {@link TrainLoop}: draws the batches and
+ * computes the schedules; the loop does progress, checkpoints and restarts. Data sits on the training device as one
+ * tensor; batches are drawn uniformly with replacement from a seeded generator [choice: no epochs, so any step count
+ * is valid].
  */
 public final class FeatureTrainer {
 
@@ -68,55 +71,78 @@ public final class FeatureTrainer {
     }
 
     /**
-     * Trains {@code step} for the configured number of steps.
-     * @param images   all training images [N,C,S,S] in [-1,1], on the step's device
-     * @param labels   their classes [N] (int64), same device
-     * @param log      receives a progress line every {@code logEvery} steps and at the last step
-     * @throws Add4jException when the loss becomes NaN or infinite (with the step and what to try)
+     * Trains {@code step} for the configured number of steps, with nothing saved (tests; the command saves through
+     * {@link TrainLoop#saving}).
+     * @param images all training images [N,C,S,S] in [-1,1], on the step's device
+     * @param labels their classes [N] (int64), same device
+     * @param log    receives a progress line every {@code logEvery} steps and at the last step
+     * @throws TrainLoop.NonFinite when the loss becomes NaN or infinite
      */
     public Summary train(PretrainStep step, Tensor images, Tensor labels, Consumer<String> log, int logEvery) {
-        return train(step, images, labels, log, logEvery, 0, k -> true);
+        try (Run run = run(step, images, labels)) {
+            new TrainLoop(List.of(run.stage())).console(log).run(new TrainLoop.Options(logEvery, 0, 0, 0, null));
+            return run.summary();
+        }
     }
 
     /**
-     * Trains {@code step} from step {@code start} (the steps a checkpoint holds) to the configured number of steps.
-     * Batches and augmentations are drawn from generators seeded by (seed, step), so a resumed run repeats exactly
-     * what an uninterrupted one does.
-     * @param afterStep called with the number of steps done after each step, outside the step's scope (k-NN,
-     *                  checkpoints); returning false stops the run there
+     * The run of {@code step} on {@code images} [N,C,S,S] in [-1,1] and their {@code labels} [N] (int64), on the step's
+     * device; close it when done.
      */
-    public Summary train(PretrainStep step, Tensor images, Tensor labels, Consumer<String> log, int logEvery,
-                         int start, IntPredicate afterStep) {
-        long n = images.size(0);
-        Generator batches = torch.make_generator_cpu(cfg.seed() + 1);
-        batches.retainReference();
-        List<PretrainStep.Stats> history = new ArrayList<>();
-        long begin = System.nanoTime(), afterFirst = begin;
-        try {
-            for (int k = start; k < cfg.steps(); k++) {
-                PretrainStep.Stats stats;
-                batches.set_current_seed(stepSeed(cfg.seed() + 1, k));
-                step.reseed(stepSeed(cfg.seed(), k));
-                try (var scope = new PointerScope()) {                     // the batch is freed with the step's tensors
-                    Tensor idx = torch.randint(n, new long[]{cfg.batch()}, new GeneratorOptional(batches))
-                            .to(images.device(), torch.ScalarType.Long);                                     // [B]
-                    stats = step.step(images.index_select(0, idx), labels.index_select(0, idx), schedule(k)); // [B,C,S,S], [B]
-                }
-                if (!Double.isFinite(stats.loss()))
-                    throw new Add4jException("the loss became " + stats.loss() + " at step " + (k + 1) + "; try a lower --lr");
-                history.add(stats);
-                if (k == start) afterFirst = System.nanoTime();
-                int done = history.size();
-                if ((k + 1) % Math.max(1, logEvery) == 0 || k + 1 == cfg.steps())
-                    log.accept(progress(k + 1, stats, step(begin, afterFirst, done), schedule(k).lr()));
-                if (!afterStep.test(k + 1)) break;
-            }
-        } finally {
-            batches.releaseReference();
+    public Run run(PretrainStep step, Tensor images, Tensor labels) { return new Run(step, images, labels); }
+
+    /**
+     * One run's steps, as a {@link Stage}, and what they measured. Batches and augmentations come from generators
+     * seeded by (seed, step), so a resumed run repeats exactly what an uninterrupted one does.
+     */
+    public final class Run implements AutoCloseable {
+        private final PretrainStep step;
+        private final Tensor images, labels;
+        private final Generator batches = torch.make_generator_cpu(cfg.seed() + 1);
+        private final List<PretrainStep.Stats> history = new ArrayList<>();
+        private long begin, afterFirst;
+
+        private Run(PretrainStep step, Tensor images, Tensor labels) {
+            this.step = step;
+            this.images = images;
+            this.labels = labels;
+            batches.retainReference();
         }
-        if (history.isEmpty()) return new Summary(List.of(), Double.NaN, Double.NaN, Double.NaN);
-        return new Summary(List.copyOf(history), meanLoss(history, 0), meanLoss(history, history.size() - tenth(history.size())),
-                step(begin, afterFirst, history.size()));
+
+        /** The run's steps: the objective's name, its loss, entropies or accuracy, and learning rate per step. */
+        public Stage stage() { return Stage.of(cfg.objective().cliName(), cfg.steps(), s -> step((int) s)); }
+
+        private Map<String, Double> step(int k) {
+            if (history.isEmpty()) begin = System.nanoTime();
+            batches.set_current_seed(stepSeed(cfg.seed() + 1, k));
+            step.reseed(stepSeed(cfg.seed(), k));
+            PretrainStep.Stats st;
+            try (var scope = new PointerScope()) {                         // the batch is freed with the step's tensors
+                Tensor idx = torch.randint(images.size(0), new long[]{cfg.batch()}, new GeneratorOptional(batches))
+                        .to(images.device(), torch.ScalarType.Long);                                 // [B]
+                st = step.step(images.index_select(0, idx), labels.index_select(0, idx), schedule(k)); // [B,C,S,S], [B]
+            }
+            history.add(st);
+            if (history.size() == 1) afterFirst = System.nanoTime();
+            Map<String, Double> out = new LinkedHashMap<>();
+            out.put("loss", st.loss());
+            if (!Double.isNaN(st.entropy())) out.put("h_teacher", st.entropy());          // NaN: not the objective's
+            if (!Double.isNaN(st.marginalEntropy())) out.put("h_mean", st.marginalEntropy());
+            if (!Double.isNaN(st.accuracy())) out.put("acc", st.accuracy());
+            out.put("lr", schedule(k).lr());
+            return out;
+        }
+
+        /** What the steps run so far measured. */
+        public Summary summary() {
+            int n = history.size();
+            if (n == 0) return new Summary(List.of(), Double.NaN, Double.NaN, Double.NaN);
+            long now = System.nanoTime();
+            double perStep = n <= 1 ? (now - begin) / 1e9 : (now - afterFirst) / 1e9 / (n - 1);   // the first step left out
+            return new Summary(List.copyOf(history), meanLoss(history, 0), meanLoss(history, n - tenth(n)), perStep);
+        }
+
+        @Override public void close() { batches.releaseReference(); }
     }
 
     /** A generator seed for step {@code k} of a run seeded {@code seed} (a SplitMix64 mix, so nearby seeds differ). */
@@ -125,26 +151,6 @@ public final class FeatureTrainer {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         return (z ^ (z >>> 31)) & Long.MAX_VALUE;
-    }
-
-    /** Mean seconds per step so far; the first step (JIT, allocator warm-up) is left out once there are others. */
-    private static double step(long start, long afterFirst, int done) {
-        long now = System.nanoTime();
-        return done <= 1 ? (now - start) / 1e9 : (now - afterFirst) / 1e9 / (done - 1);
-    }
-
-    private String progress(int k, PretrainStep.Stats s, double secPerStep, double lr) {
-        StringBuilder b = new StringBuilder(String.format("step %d/%d  loss %.4f", k, cfg.steps(), s.loss()));
-        if (!Double.isNaN(s.entropy())) b.append(String.format("  H(teacher) %.2f  H(mean) %.2f", s.entropy(), s.marginalEntropy()));
-        if (!Double.isNaN(s.accuracy())) b.append(String.format("  acc %.3f", s.accuracy()));
-        b.append(String.format("  lr %.2e  %.3f s/step  ETA %s", lr, secPerStep, clock(secPerStep * (cfg.steps() - k))));
-        return b.toString();
-    }
-
-    /** Seconds as m:ss or h:mm:ss. */
-    static String clock(double seconds) {
-        long s = Math.round(seconds);
-        return s >= 3600 ? String.format("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String.format("%d:%02d", s / 60, s % 60);
     }
 
     private static int tenth(int n) { return Math.max(1, n / 10); }

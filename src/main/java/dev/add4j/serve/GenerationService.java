@@ -3,7 +3,6 @@ package dev.add4j.serve;
 import dev.add4j.Add4jException;
 import dev.add4j.diffusion.Denoiser;
 import dev.add4j.diffusion.ImageToImage;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Noise;
 import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
@@ -12,6 +11,7 @@ import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Images;
 import dev.add4j.io.InitImages;
+import dev.add4j.io.ModelFile;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -85,7 +85,7 @@ public final class GenerationService implements AutoCloseable {
      */
     public record Slot(Role role, ModelFile.Loaded loaded, String fileName, String kind, Samplers.Kind sampler, int maxSteps) {
         /** How this slot samples at {@code steps}: {@link SamplingPlan}, as {@code add4j sample} and {@code eval} do. */
-        public SamplingPlan plan(int steps) { return SamplingPlan.of(loaded, steps, sampler); }
+        public SamplingPlan plan(int steps) { return loaded.plan(steps, sampler); }
     }
 
     /**
@@ -198,7 +198,7 @@ public final class GenerationService implements AutoCloseable {
      * a student's own timesteps, DDIM on trailing ones for a teacher), the step limit the role.
      */
     public static Slot slot(Role role, ModelFile.Loaded loaded, Path file) {
-        Samplers.Kind sampler = SamplingPlan.of(loaded, 1).sampler();
+        Samplers.Kind sampler = loaded.plan(1).sampler();
         int max = role == Role.STUDENT ? MAX_STUDENT_STEPS : MAX_TEACHER_STEPS;
         return new Slot(role, loaded, file.getFileName().toString(), loaded.kind(), sampler, max);
     }

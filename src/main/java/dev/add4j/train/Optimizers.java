@@ -2,6 +2,7 @@ package dev.add4j.train;
 
 import org.bytedeco.pytorch.Adam;
 import org.bytedeco.pytorch.AdamOptions;
+import org.bytedeco.pytorch.Optimizer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
@@ -32,12 +33,24 @@ public final class Optimizers {
      * zeroed first, and again after a skipped step.
      * @return whether the step was taken
      */
-    public static boolean stepIfFinite(Adam opt, Tensor loss, TensorVector params) {
+    public static boolean stepIfFinite(Optimizer opt, Tensor loss, TensorVector params) {
+        return !Double.isNaN(stepIfFinite(opt, loss, params, Float.MAX_VALUE));
+    }
+
+    /**
+     * As {@link #stepIfFinite(Optimizer, Tensor, TensorVector)}, with the gradient clipped to norm {@code maxNorm}.
+     * @return the gradient's norm before clipping, or NaN when the step was skipped
+     */
+    public static double stepIfFinite(Optimizer opt, Tensor loss, TensorVector params, double maxNorm) {
         opt.zero_grad();
-        if (!Double.isFinite(dev.add4j.nn.Ops.f(loss))) return false;
+        if (!Double.isFinite(dev.add4j.nn.Ops.f(loss))) return Double.NaN;
         loss.backward();
-        if (!Double.isFinite(torch.clip_grad_norm_(params, Float.MAX_VALUE))) { opt.zero_grad(); return false; }
+        double norm = torch.clip_grad_norm_(params, maxNorm);
+        if (!Double.isFinite(norm)) {
+            opt.zero_grad();
+            return Double.NaN;
+        }
         opt.step();
-        return true;
+        return norm;
     }
 }

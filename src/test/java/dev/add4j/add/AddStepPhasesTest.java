@@ -2,10 +2,10 @@ package dev.add4j.add;
 
 import dev.add4j.TorchRuntime;
 import dev.add4j.add.Phases.Phase;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.features.Vit;
-import dev.add4j.train.CaptionedImages;
+import dev.add4j.io.ModelFile;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.TensorVector;
@@ -54,7 +54,7 @@ class AddStepPhasesTest {
                 if (s == 2) t.addStep().timePhases(Phases.NONE);
                 try (var scope = new PointerScope()) {
                     CaptionedImages.Batch b = data.batch(3, s, 8, 0.0);
-                    out.add(t.addStep().step(b.x0(), b.cond(), s));
+                    out.add(t.addStep().step(b.x0(), b.cond(), s, s > 0));          // iteration 0: the heads alone
                 }
             }
             return new Run(out, copy(t.student().net().parameterVector()), copy(t.discriminator().heads().parameterVector()));

@@ -35,7 +35,7 @@ class RepeatedRunCheck {
             StringBuilder run = new StringBuilder();
             try (AddTrainer t = AddTrainerTest.trainer(c, dir.resolve("r" + r), false)) {
                 for (long s = 0; s < c.steps(); s++) {
-                    Map<String, Double> m = t.step(s);
+                    Map<String, Double> m = t.loop().step(s);
                     if (m.get("skip_g") > 0 || m.get("skip_d") > 0) skipped++;
                     run.append(String.format("%.9g/%.9g ", m.get("loss_g"), m.get("loss_d")));
                 }

@@ -1,8 +1,8 @@
 package dev.add4j.cli;
 
-import dev.add4j.diffusion.ModelAverage;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.io.Json;
+import dev.add4j.io.ModelAverage;
+import dev.add4j.io.ModelFile;
 import dev.add4j.io.Provenance;
 import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.Ops;

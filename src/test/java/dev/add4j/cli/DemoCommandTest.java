@@ -1,11 +1,11 @@
 package dev.add4j.cli;
 
 import dev.add4j.TorchRuntime;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.UNet;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.global.torch;

@@ -2,8 +2,8 @@ package dev.add4j.cli;
 
 import dev.add4j.TorchRuntime;
 import dev.add4j.add.AddTrainer;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.features.Vit;
+import dev.add4j.io.ModelFile;
 import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.UNet;
 import org.bytedeco.javacpp.PointerScope;

@@ -2,11 +2,11 @@ package dev.add4j.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.add4j.TorchRuntime;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.io.Checkpoint;
 import dev.add4j.io.Json;
 import dev.add4j.io.SafeTensors;
-import dev.add4j.train.CaptionedImages;
 import dev.add4j.train.TeacherTrainer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;

@@ -1,12 +1,12 @@
 package dev.add4j.cli;
 
 import dev.add4j.TorchRuntime;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.io.Images;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
 import dev.add4j.serve.GenerationService;
@@ -44,7 +44,7 @@ class SamplingContractTest {
         Path file = tinyStudent(dir.resolve("student.safetensors"));
         ModelFile.Loaded loaded = ModelFile.load(file, CPU);
         assertEquals(OWN, loaded.studentTimesteps());
-        assertEquals(new SamplingPlan(Samplers.Kind.ADD, OWN), SamplingPlan.of(loaded, STEPS));
+        assertEquals(new SamplingPlan(Samplers.Kind.ADD, OWN), loaded.plan(STEPS));
 
         // add4j sample: one PNG per image, seeds SEED, SEED + 1
         Path out = dir.resolve("sample");
@@ -70,7 +70,7 @@ class SamplingContractTest {
             Evaluation.Prompts prompts = new Evaluation.Prompts(List.of(PROMPT, PROMPT), List.of(7, 7));
             List<int[]> evaluated = new ArrayList<>(), trailing = new ArrayList<>();
             try (var scope = new PointerScope(); var g = new NoGradGuard()) {
-                Tensor own = Evaluation.sample(loaded.model(), SamplingPlan.of(loaded, STEPS), 0, prompts, SEED, N, text, CPU,
+                Tensor own = Evaluation.sample(loaded.model(), loaded.plan(STEPS), 0, prompts, SEED, N, text, CPU,
                         Evaluation.Progress.NONE).images();                                                   // [2,1,32,32]
                 Tensor old = Evaluation.sample(loaded.model(), new SamplingPlan(Samplers.Kind.ADD, Timesteps.trailing(STEPS)), 0, prompts,
                         SEED, N, text, CPU, Evaluation.Progress.NONE).images();

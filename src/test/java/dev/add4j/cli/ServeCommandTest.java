@@ -1,7 +1,7 @@
 package dev.add4j.cli;
 
 import dev.add4j.TorchRuntime;
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.UNet;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.global.torch;

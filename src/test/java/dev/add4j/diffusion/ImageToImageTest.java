@@ -3,6 +3,7 @@ package dev.add4j.diffusion;
 import dev.add4j.TorchRuntime;
 import dev.add4j.data.Captions;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.javacpp.PointerScope;
@@ -110,7 +111,7 @@ class ImageToImageTest {
             double[] rms = new double[4];
             double[] strengths = {0.25, 0.5, 0.75, 1.0};
             for (int i = 0; i < 4; i++) {
-                Tensor out = ImageToImage.sample(SamplingPlan.of(student, 4), student.model(), S, strengths[i], x, c, new Noise(0, idx.length));
+                Tensor out = ImageToImage.sample(student.plan(4), student.model(), S, strengths[i], x, c, new Noise(0, idx.length));
                 rms[i] = Math.sqrt(Ops.f(out.sub(x).square().mean()));
             }
             System.out.printf("image-to-image RMS distance to the input at strength 0.25/0.5/0.75/1: %.3f %.3f %.3f %.3f%n", rms[0], rms[1], rms[2], rms[3]);

@@ -2,6 +2,7 @@ package dev.add4j.diffusion;
 
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;

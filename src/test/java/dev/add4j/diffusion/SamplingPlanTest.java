@@ -1,6 +1,7 @@
 package dev.add4j.diffusion;
 
 import dev.add4j.Add4jException;
+import dev.add4j.io.ModelFile;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -16,18 +17,18 @@ class SamplingPlanTest {
     }
 
     @Test void teachersUseDdimAndStudentsTheirOwnTimestepsWhenTheCountMatches() {
-        assertEquals(new SamplingPlan(Samplers.Kind.DDIM, Timesteps.trailing(4)), SamplingPlan.of(withMetadata("teacher", null), 4));
+        assertEquals(new SamplingPlan(Samplers.Kind.DDIM, Timesteps.trailing(4)), withMetadata("teacher", null).plan(4));
         ModelFile.Loaded student = withMetadata("student", "999,800,500,200");
-        assertEquals(new SamplingPlan(Samplers.Kind.ADD, List.of(999, 800, 500, 200)), SamplingPlan.of(student, 4));
-        assertEquals(new SamplingPlan(Samplers.Kind.ADD, List.of(999, 499)), SamplingPlan.of(student, 2), "other counts: trailing");
-        assertEquals(new SamplingPlan(Samplers.Kind.ADD, List.of(999)), SamplingPlan.of(withMetadata("student", null), 1));
-        assertEquals(new SamplingPlan(Samplers.Kind.DDIM, List.of(999, 800, 500, 200)), SamplingPlan.of(student, 4, Samplers.Kind.DDIM),
+        assertEquals(new SamplingPlan(Samplers.Kind.ADD, List.of(999, 800, 500, 200)), student.plan(4));
+        assertEquals(new SamplingPlan(Samplers.Kind.ADD, List.of(999, 499)), student.plan(2), "other counts: trailing");
+        assertEquals(new SamplingPlan(Samplers.Kind.ADD, List.of(999)), withMetadata("student", null).plan(1));
+        assertEquals(new SamplingPlan(Samplers.Kind.DDIM, List.of(999, 800, 500, 200)), student.plan(4, Samplers.Kind.DDIM),
                 "another sampler keeps the student's timesteps");
         assertEquals(new SamplingPlan(Samplers.Kind.EULER_ANCESTRAL, Timesteps.trailing(4)),
-                SamplingPlan.of(withMetadata("teacher", null), 4, Samplers.Kind.EULER_ANCESTRAL));
-        assertEquals(SamplingPlan.of(student, 4), SamplingPlan.student(List.of(999, 800, 500, 200), 4, null), "a config's timesteps: the same rule");
-        assertEquals(Precision.BF16, SamplingPlan.of(student, 4).with(Precision.BF16).precision());
-        assertEquals(Precision.FP32, SamplingPlan.of(student, 4).precision());
+                withMetadata("teacher", null).plan(4, Samplers.Kind.EULER_ANCESTRAL));
+        assertEquals(student.plan(4), SamplingPlan.student(List.of(999, 800, 500, 200), 4, null), "a config's timesteps: the same rule");
+        assertEquals(Precision.BF16, student.plan(4).with(Precision.BF16).precision());
+        assertEquals(Precision.FP32, student.plan(4).precision());
     }
 
     @Test void samplerNamesParseAndPrintTheSameWayAndABadOneIsOneLine() {

@@ -2,8 +2,8 @@ package dev.add4j.eval;
 
 import dev.add4j.TorchRuntime;
 import dev.add4j.data.FashionMnist;
-import dev.add4j.diffusion.ModelFile;
 import dev.add4j.diffusion.SamplingPlan;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
 import dev.add4j.text.TextEncoder;
@@ -65,7 +65,7 @@ class EvaluationTest {
     @Test void imageIDependsOnlyOnSeedPlusINotOnTheBatch() {
         try (var scope = new PointerScope()) {
             Evaluation.Prompts p = Evaluation.Prompts.classBalanced(20, 0);
-            SamplingPlan plan = SamplingPlan.of(model, 2);
+            SamplingPlan plan = model.plan(2);
             Tensor a = Evaluation.sample(model.model(), plan, 0, p, 7, 20, text, CPU, Evaluation.Progress.NONE).images();
             Tensor b = Evaluation.sample(model.model(), plan, 0, p, 7, 6, text, CPU, Evaluation.Progress.NONE).images();
             assertArrayEquals(new long[]{20, 1, 32, 32}, Ops.shape(a));
@@ -105,7 +105,7 @@ class EvaluationTest {
     @Test void progressReportsEveryBatchUpToTheTotal() {
         try (var scope = new PointerScope()) {
             List<Integer> done = new java.util.ArrayList<>();
-            Evaluation.sample(model.model(), SamplingPlan.of(model, 1), 0, Evaluation.Prompts.classBalanced(20, 0), 0, 8, text, CPU,
+            Evaluation.sample(model.model(), model.plan(1), 0, Evaluation.Prompts.classBalanced(20, 0), 0, 8, text, CPU,
                     (d, total, s) -> { done.add(d); assertEquals(20, total); assertTrue(s >= 0); });
             assertEquals(List.of(8, 16, 20), done);
         }

@@ -40,7 +40,7 @@ class SanityChecksTest {
         torch.manual_seed(21);
         EvalNet net = new EvalNet(EvalNet.Config.tiny());
         var cfg = EvalNetTrainer.Config.defaults().withSteps(200).withBatch(64).withLr(4e-3).withLogEvery(200);
-        trainerTestAccuracy = EvalNetTrainer.train(net, cfg, train, test, text, new Device("cpu"), p -> {}).test().overall();
+        trainerTestAccuracy = EvalNetTrainer.train(net, cfg, train, test, text, new Device("cpu"), line -> {}).test().overall();
         netFile = dir.resolve("evalnet-tiny.safetensors");
         net.save(netFile, Map.of());
         try (var scope = new PointerScope()) {

@@ -129,8 +129,8 @@ class DinoPretrainStepTest {
             FeatureTrainer.Summary s = trainer.train(step, images, labels, lines::add, 2);
             assertEquals(4, s.history().size());
             assertEquals(2, lines.size());
-            assertTrue(lines.get(1).startsWith("step 4/4  loss "), lines.get(1));
-            assertTrue(lines.get(1).contains("ETA 0:00"), lines.get(1));
+            assertTrue(lines.get(1).startsWith("step 4/4 (100.0%) loss "), lines.get(1));
+            assertTrue(lines.get(1).contains("h_mean") && lines.get(1).contains("eta 0s"), lines.get(1));
         }
     }
 

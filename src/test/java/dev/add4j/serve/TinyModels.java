@@ -1,6 +1,6 @@
 package dev.add4j.serve;
 
-import dev.add4j.diffusion.ModelFile;
+import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
 import dev.add4j.text.TextEncoder;

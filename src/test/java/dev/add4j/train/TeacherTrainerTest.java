@@ -2,6 +2,7 @@ package dev.add4j.train;
 
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
+import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.io.Json;
 import dev.add4j.nn.UNet;
@@ -12,8 +13,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -122,8 +121,7 @@ class TeacherTrainerTest {
         // resident memory from the loop's own log, after a 100-step warm-up and at the end
         Path log = dir.resolve("log.jsonl");
         try (TeacherTrainer t = trainer(300, dir, false)) {
-            var o = new TrainLoop.Options(300, 100, 0, 0, log);
-            long done = TrainLoop.run(0, o, t::step, s -> {}, new PrintStream(OutputStream.nullOutputStream()));
+            long done = t.loop().console(line -> {}).run(new TrainLoop.Options(100, 0, 0, 0, log));
             assertEquals(300, done);
         }
         List<String> lines = Files.readAllLines(log);

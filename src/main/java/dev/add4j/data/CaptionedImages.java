@@ -1,7 +1,5 @@
-package dev.add4j.train;
+package dev.add4j.data;
 
-import dev.add4j.data.Captions;
-import dev.add4j.data.FashionMnist;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.nn.Ops;
 import dev.add4j.text.PromptEmbeddings;

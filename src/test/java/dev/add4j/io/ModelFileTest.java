@@ -1,10 +1,9 @@
-package dev.add4j.diffusion;
+package dev.add4j.io;
 
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
-import dev.add4j.features.Vit;
 import dev.add4j.eval.EvalNet;
-import dev.add4j.io.SafeTensors;
+import dev.add4j.features.Vit;
 import dev.add4j.nn.Ops;
 import dev.add4j.nn.UNet;
 import org.bytedeco.javacpp.PointerScope;

@@ -1,9 +1,6 @@
-package dev.add4j.diffusion;
+package dev.add4j.io;
 
 import dev.add4j.Add4jException;
-import dev.add4j.io.Json;
-import dev.add4j.io.Provenance;
-import dev.add4j.io.SafeTensors;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;

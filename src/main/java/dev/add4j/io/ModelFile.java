@@ -1,8 +1,11 @@
-package dev.add4j.diffusion;
+package dev.add4j.io;
 
 import dev.add4j.Add4jException;
-import dev.add4j.io.Json;
-import dev.add4j.io.SafeTensors;
+import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.diffusion.Samplers;
+import dev.add4j.diffusion.SamplingPlan;
+import dev.add4j.diffusion.Timesteps;
+import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.nn.UNet;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
@@ -35,6 +38,10 @@ public final class ModelFile {
             String s = metadata.get(STUDENT_TIMESTEPS);
             return s == null ? null : Timesteps.parse(s, true);
         }
+        /** The model's own plan at {@code steps}: DDIM for a teacher, ADD for a student ({@link SamplingPlan#of}). */
+        public SamplingPlan plan(int steps) { return plan(steps, null); }
+        /** The plan with {@code sampler} (null: the model's own); a student keeps its timesteps whatever the sampler. */
+        public SamplingPlan plan(int steps, Samplers.Kind sampler) { return SamplingPlan.of(isStudent(), studentTimesteps(), steps, sampler); }
     }
 
     private ModelFile() {}
