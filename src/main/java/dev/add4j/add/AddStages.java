@@ -53,13 +53,27 @@ final class AddStages implements AutoCloseable {
         return pairs().step(student, studentOpt, student.net().parameterVector(), s);
     }
 
-    /** An ADD iteration on the batch of (seed, s); without {@code studentLearns}, the discriminator's alone. */
+    /**
+     * An ADD iteration on the batch of (seed, s); without {@code studentLearns}, the discriminator's alone. With
+     * {@link AddConfig.Extras#discSteps} K > 1, the heads first learn alone on K - 1 batches of their own (draws
+     * {@link #EXTRA_DRAWS} + s(K-1) + j, which no iteration's own draw reaches), so the iteration itself draws as at K = 1.
+     */
     private Map<String, Double> addIteration(AddStep step, long s, boolean studentLearns) {
         if (cfg.warmup().on()) studentOpt.param_groups().get(0).options().set_lr(cfg.optim().studentLr());
+        int extra = studentLearns ? cfg.extras().discSteps() - 1 : 0;
+        for (int j = 0; j < extra; j++) draw(step, EXTRA_DRAWS + s * extra + j, false);
+        return draw(step, s, studentLearns);
+    }
+
+    /** Where the draws of the heads' extra updates begin: beyond any run's iterations. */
+    static final long EXTRA_DRAWS = 1L << 40;
+
+    /** {@link AddStep#step} on the batch and randomness of draw d. */
+    private Map<String, Double> draw(AddStep step, long d, boolean studentLearns) {
         CaptionedImages.Batch b = cfg.extras().classGroups()                                   // no caption dropout: no guidance
-                ? data.classGroupedBatch(cfg.seed(), s, cfg.batch(), LocalBatchNorm.GROUP)
-                : data.batch(cfg.seed(), s, cfg.batch(), 0.0);
-        return step.step(b.x0(), b.cond(), s, studentLearns);
+                ? data.classGroupedBatch(cfg.seed(), d, cfg.batch(), LocalBatchNorm.GROUP)
+                : data.batch(cfg.seed(), d, cfg.batch(), 0.0);
+        return step.step(b.x0(), b.cond(), d, studentLearns);
     }
 
     private OdeWarmup pairs() {

@@ -107,6 +107,9 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--adv-ratio", defaultValue = "0", paramLabel = "R", description = "Weigh the adversarial loss in "
             + "every iteration so that its gradient on the student's output is R times that of lambda x L_distill (VQGAN's "
             + "adaptive weight; not in the paper); 0 (default): weight 1.") double advRatio;
+    @Option(names = "--disc-steps", defaultValue = "1", paramLabel = "K", description = "Discriminator updates per ADD "
+            + "iteration: K - 1 with the student frozen, on batches of their own, then the iteration's (DMD2's two time-scale "
+            + "rule; not in the paper) (default: ${DEFAULT-VALUE}: the paper).") int discSteps;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.RestartOption restarts;
@@ -197,7 +200,7 @@ public final class DistillCommand implements Callable<Integer> {
         var warmup = odeWarmup != 0 || mu > 0 ? new AddConfig.Warmup(odeWarmup, pairs, pairSteps, odeLr, cosine(odeLrSchedule))
                 : AddConfig.Warmup.NONE;
         var extras = new AddConfig.Extras(classGroups, discWarmup, mu,
-                discFeatures != null ? AddConfig.DiscBackbone.parse(discFeatures) : p.extras().discBackbone(), advRatio);
+                discFeatures != null ? AddConfig.DiscBackbone.parse(discFeatures) : p.extras().discBackbone(), advRatio, discSteps);
         return new AddConfig(steps, batch, seed, paper, optim, warmup, extras);
     }
 

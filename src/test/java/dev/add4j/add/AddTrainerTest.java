@@ -563,6 +563,29 @@ public class AddTrainerTest {
         assertTrue(e.getMessage().contains("--loss adv+distill"), e.getMessage());
     }
 
+    @Test void severalDiscriminatorStepsUpdateTheHeadsFirstAndKeepTheIterationsOwnDraw(@TempDir Path dir) {
+        AddConfig one = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-3, 3), three = one.withExtras(x -> x.withDiscSteps(3));
+        Map<String, Double> a, b;
+        double headsA, headsB;
+        try (AddTrainer t = trainer(one, dir.resolve("k1"), false); var scope = new PointerScope()) {
+            a = t.loop().step(0);
+            headsA = Ops.f(t.discriminator().heads().parameterVector().get(0).abs().sum());
+        }
+        try (AddTrainer t = trainer(three, dir.resolve("k3"), false); var scope = new PointerScope()) {
+            b = t.loop().step(0);
+            headsB = Ops.f(t.discriminator().heads().parameterVector().get(0).abs().sum());
+        }
+        assertEquals(a.get("loss_distill"), b.get("loss_distill"), 1e-7, "the same student, batch and noise: " + a + " / " + b);
+        assertNotEquals(a.get("loss_adv"), b.get("loss_adv"), "the student met heads that had learned twice already");
+        assertNotEquals(headsA, headsB, "the heads took more steps");
+        assertEquals(3, Json.read(Json.compact(three), AddConfig.class).extras().discSteps(), "round trip");
+        String old = AddConfigTest.flat(one);
+        assertFalse(old.contains("discSteps"), old);
+        assertEquals(1, Json.read(old, AddConfig.class).extras().discSteps(), "a config.json from before: the paper's one");
+        for (int bad : new int[]{0, -1, 101})
+            assertTrue(assertThrows(Add4jException.class, () -> one.withExtras(x -> x.withDiscSteps(bad))).getMessage().contains("--disc-steps"));
+    }
+
     @Test void theRegressionTermsPairsAreDeletedWhenTheRunEnds(@TempDir Path dir) {
         try (AddTrainer t = trainer(regressed(AddConfig.Loss.ADV_DISTILL, 2.5, 1, 2), dir, false)) {
             t.train(0, 0, 1, 0);
