@@ -69,8 +69,8 @@ public final class CaptionTable {
             if (!hasSplit && !h.equals(List.of("file", "caption")))
                 throw new Add4jException(file + " line 1: header is " + String.join(",", h) + "; expected file,caption or file,caption,split");
             while (it.hasNext()) {
+                long line = it.getCurrentLocation().getLineNr(); // where the row starts (after it, the next line)
                 String[] r = it.next();
-                long line = it.getCurrentLocation().getLineNr();
                 if (r.length == 0 || r.length == 1 && r[0].isBlank()) continue; // a blank line
                 if (r.length != h.size())
                     throw new Add4jException(file + " line " + line + ": " + r.length + " fields, expected " + h.size() + " (" + String.join(",", h) + ")");

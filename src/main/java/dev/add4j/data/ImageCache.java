@@ -103,7 +103,7 @@ final class ImageCache {
                 if (img == null) errors[i] = "not a PNG or JPEG that can be decoded";
                 else c.planes(c.square(img), rgb, i * plane);
             } catch (IOException | RuntimeException e) {
-                errors[i] = "cannot decode (" + e.getMessage() + ")";
+                errors[i] = "not a PNG or JPEG that can be decoded (" + e.getMessage() + ")";
             }
         });
         for (int i = 0; i < errors.length; i++)
