@@ -2,6 +2,7 @@ package dev.add4j.cli;
 
 import dev.add4j.data.FolderFixture;
 import dev.add4j.data.ImageFolder;
+import dev.add4j.features.Vit;
 import dev.add4j.io.Json;
 import dev.add4j.io.ModelFile;
 import org.bytedeco.javacpp.PointerScope;
@@ -12,7 +13,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -49,6 +52,29 @@ class FolderDataTest {
         assertEquals(0, again.code(), again.err());
         assertFalse(again.out().contains("converting"), again.out());
         assertEquals(firstLoss(out), firstLoss(tmp.resolve("run2")));
+
+        // the teacher distils into a student on the same folder; the class-bound options say why they cannot run
+        Path vit = tmp.resolve("vit.safetensors");
+        try (var scope = new PointerScope()) { new Vit(Vit.Config.tiny()).save(vit, Map.of()); }
+        List<String> distill = List.of("distill", "--preset", "paper", "--data", data.toString(), "--teacher",
+                out.resolve("teacher.safetensors").toString(), "--features", vit.toString(), "--steps", "2",
+                "--sample-every", "0", "--checkpoint-every", "1", "--device", "cpu", "--threads", "1");
+        Path student = tmp.resolve("student");
+        String line = run(distill, "--batch", "4", "--eval-every", "1", "--out", student.toString()).badInput();
+        assertTrue(line.contains("a captioned folder has no classes, which --eval-every's measures"), line);
+        line = run(distill, "--class-groups", "--batch", "8", "--out", student.toString()).badInput();
+        assertTrue(line.contains("a captioned folder has no classes, which --class-groups needs"), line);
+        assertFalse(Files.exists(student));
+        CliRun d = run(distill, "--batch", "4", "--out", student.toString());
+        assertEquals(0, d.code(), d.err());
+        assertFalse(d.out().contains("converting"), d.out());
+        assertTrue(Files.isRegularFile(student.resolve("student.safetensors")));
+    }
+
+    private static CliRun run(List<String> args, String... more) {
+        List<String> a = new ArrayList<>(args);
+        a.addAll(List.of(more));
+        return CliRun.of(a.toArray(String[]::new));
     }
 
     private static double firstLoss(Path run) throws IOException {
