@@ -4,8 +4,11 @@ import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddTrainer;
 import dev.add4j.add.DistillWeighting;
+import dev.add4j.data.CaptionTable;
 import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.data.TrainingData;
+import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.diffusion.Timesteps;
 import dev.add4j.disc.Cond;
 import dev.add4j.disc.DiffAugment;
@@ -43,7 +46,9 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--features", paramLabel = "FILE", description = "The discriminator's frozen feature ViT, from train-features (default: models/features-fmnist.safetensors).") Path features;
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run directory.") Path out;
     @Option(names = "--data", paramLabel = "DIR|embedded",
-            description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
+            description = "Fashion-MNIST directory, 'embedded' for the shipped subset, or a captioned image folder (its train "
+                    + "split; no --eval-every or --class-groups, which need Fashion-MNIST's classes) "
+                    + "(default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
     @Option(names = "--preset", defaultValue = "add4j", paramLabel = "add4j|paper", description = "Where the settings below "
             + "start: add4j's recipe (heads on the teacher's encoder, no DiffAugment, DMD's regression loss; models/README.md) "
             + "or exactly the paper's; each flag given overrides its setting (default: ${DEFAULT-VALUE}).") String preset;
@@ -133,9 +138,14 @@ public final class DistillCommand implements Callable<Integer> {
             throw new Add4jException("--eval-every, --sample-every and --checkpoint-every must be >= 0, --log-every >= 1");
         if (evalEvery > 0) Evaluation.checkN(evalN);
         int maxRestarts = restarts.checked();
-        FashionMnist.Split train = FashionMnist.load(data, true); // bad --data fails before anything is written
         Device device = deviceOption.init();
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
+        // bad --data fails before anything is written; a folder is converted for the teacher's channels
+        TrainingData train = TrainingData.load(data, CaptionTable.TRAIN, teacherModel.model().net().config().imageChannels(),
+                VPredictionModel.IMAGE_SIZE, System.out);
+        if (!train.hasClasses() && (evalEvery > 0 || classGroups))
+            throw new Add4jException("--data " + data + ": a captioned folder has no classes, which " + (evalEvery > 0
+                    ? "--eval-every's measures (class-balanced prompts and reference) need; leave it at 0" : "--class-groups needs"));
         ModelFile.Loaded initModel = initFile != null ? ModelFile.load(initFile, device) : null;
         Vit vit = Vit.load(featuresFile);
         Files.createDirectories(out);
@@ -145,10 +155,10 @@ public final class DistillCommand implements Callable<Integer> {
         if (initFile != null) prov.put("add4j.init_from", initFile.toString());
         String resumedInit = resume ? resumedInitFrom(out) : null;       // where the run began, kept over sittings
         if (resumedInit != null) prov.put("add4j.init_from", resumedInit);
-        prov.put("add4j.data", (data == null ? "default" : data) + " (" + train.n() + " images)");
+        prov.put("add4j.data", train.describe());
         if (detectAnomaly) AnomalyMode.set_enabled(true, true); // process-wide: turned off again below
         try (var scope = new PointerScope(); TextEncoder text = evalEvery > 0 ? TextEncoder.forRuntime(captionCache) : null;
-             CaptionedImages images = new CaptionedImages(train, captionCache, device)) {
+             CaptionedImages images = train.captioned(captionCache, device)) {
             AddTrainer.Monitor monitor = new AddTrainer.Monitor(sampleEvery, evalEvery, evalEvery > 0 ? evalSetup(evalNetFile, text, device) : null);
             try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, out, resume, prov, monitor)) {
                 if (initModel != null) trainer.initStudentFrom(initModel.model().net());

@@ -12,7 +12,7 @@ import java.io.PrintWriter;
         description = "Adversarial Diffusion Distillation for the JVM: train a text-conditional teacher, distil it "
                 + "into a 1-4 step student, sample, evaluate, serve.",
         subcommands = {TrainTeacherCommand.class, SampleCommand.class, TrainFeaturesCommand.class, TrainEvalNetCommand.class, EvalCommand.class,
-                DistillCommand.class, AverageCommand.class, ServeCommand.class, BenchCommand.class, DemoCommand.class, AblateCommand.class, ProbeDiscCommand.class, KnnCommand.class,
+                DistillCommand.class, AverageCommand.class, ServeCommand.class, BenchCommand.class, DemoCommand.class, AblateCommand.class, ProbeDiscCommand.class, KnnCommand.class, DataCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements java.util.concurrent.Callable<Integer> {
 

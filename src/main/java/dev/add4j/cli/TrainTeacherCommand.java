@@ -1,7 +1,9 @@
 package dev.add4j.cli;
 
+import dev.add4j.data.CaptionTable;
 import dev.add4j.data.CaptionedImages;
-import dev.add4j.data.FashionMnist;
+import dev.add4j.data.TrainingData;
+import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Provenance;
 import dev.add4j.nn.UNet;
 import dev.add4j.train.TeacherConfig;
@@ -17,11 +19,13 @@ import java.util.concurrent.Callable;
 
 /** {@code add4j train-teacher}: trains the text-conditional diffusion teacher. */
 @Command(name = "train-teacher", mixinStandardHelpOptions = true,
-        description = "Train the text-conditional diffusion teacher (v-prediction, zero terminal SNR) on Fashion-MNIST. "
+        description = "Train the text-conditional diffusion teacher (v-prediction, zero terminal SNR) on Fashion-MNIST "
+                + "or a captioned image folder. "
                 + "Writes OUT/teacher.safetensors (EMA weights), checkpoints, config.json and train-log.jsonl.")
 public final class TrainTeacherCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "DIR|embedded",
-            description = "Fashion-MNIST directory, or 'embedded' for the shipped 4000-image subset "
+            description = "Fashion-MNIST directory, 'embedded' for the shipped 4000-image subset, or a captioned image "
+                    + "folder (PNG/JPEG files and captions.csv or captions.jsonl; its train split) "
                     + "(default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).")
     String data;
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run directory.") Path out;
@@ -37,7 +41,8 @@ public final class TrainTeacherCommand implements Callable<Integer> {
     @Option(names = "--max-minutes", defaultValue = "0", description = "Stop (with a checkpoint) after this many minutes; 0: no limit.") double maxMinutes;
     @Option(names = "--checkpoint-every", defaultValue = "1000", description = "Steps between checkpoints (default: ${DEFAULT-VALUE}).") long checkpointEvery;
     @Option(names = "--caption-cache", paramLabel = "FILE",
-            description = "Cache of the captions' MiniLM embeddings: read if present, else written (lets a machine without the ONNX model train).")
+            description = "Cache of the captions' MiniLM embeddings: read if present, else written (lets a machine without the ONNX model train; "
+                    + "a captioned folder keeps its own in DIR/.add4j-cache).")
     Path captionCache;
     @Mixin Main.RestartOption restarts;
     @Mixin Outputs.Force force;
@@ -53,13 +58,14 @@ public final class TrainTeacherCommand implements Callable<Integer> {
         Outputs.runDirectory(out, force.force, resume);
         int maxRestarts = restarts.checked();
         TeacherConfig cfg = new TeacherConfig(steps, batch, lr, warmup, ema, 0.1, 1.0, seed, unet);
-        FashionMnist.Split split = FashionMnist.load(data, true); // bad --data fails before anything is written
         Device device = deviceOption.init();
+        // bad --data fails before anything is written (a folder's image cache is written inside it, once it is good)
+        TrainingData train = TrainingData.load(data, CaptionTable.TRAIN, unet.imageChannels(), VPredictionModel.IMAGE_SIZE, System.out);
         Files.createDirectories(out);
         var prov = Provenance.of(Main.invocation());
-        prov.put("add4j.data", (data == null ? "default" : data) + " (" + split.n() + " images)");
+        prov.put("add4j.data", train.describe());
         prov.put("add4j.seed", Long.toString(seed));
-        try (CaptionedImages images = new CaptionedImages(split, captionCache, device);
+        try (CaptionedImages images = train.captioned(captionCache, device);
              TeacherTrainer trainer = new TeacherTrainer(cfg, images, out, resume, prov)) {
             System.out.printf("teacher: %,d parameters, %d training images, device %s, steps %d..%d%n",
                     trainer.model().net().parameterCount(), images.size(), device.str().getString(), trainer.startStep(), steps);

@@ -87,6 +87,9 @@ public final class FashionMnist {
         if (dataOption != null) {
             // a directory the user named is not silently replaced by another one
             Path dir = Path.of(dataOption);
+            if (!hasFiles(dir) && ImageFolder.isFolder(dataOption))
+                throw new Add4jException("--data " + dataOption + ": a captioned image folder; this command reads Fashion-MNIST "
+                        + "only (captioned folders: train-teacher and distill)");
             if (!hasFiles(dir))
                 throw new Add4jException("--data " + dataOption + ": no Fashion-MNIST there (need " + String.join(", ", FILES) + ")");
             return dir;

@@ -38,7 +38,7 @@ import java.util.Map;
 /**
  * Reads and writes the safetensors format: an 8-byte little-endian header length N, N bytes of UTF-8 JSON
  * (padded with spaces to a multiple of 8) describing each tensor's dtype, shape and byte range, then the raw
- * little-endian data. Files from Python's {@code safetensors} package can be read if they use F32, F16, BF16 or I64.
+ * little-endian data. Files from Python's {@code safetensors} package can be read if they use F32, F16, BF16, I64 or U8.
  *
  * <p>Memory: tensors returned by {@link #read} are owned by libtorch (copies, not views of a freed buffer) and,
  * like every tensor, belong to the caller's {@link PointerScope} when one is open.
@@ -46,7 +46,7 @@ import java.util.Map;
 public final class SafeTensors {
     private SafeTensors() {}
 
-    /** How floating-point tensors are stored by {@link #write}. int64 tensors are always stored as I64. */
+    /** How floating-point tensors are stored by {@link #write}. int64 and uint8 tensors are always stored as I64 and U8. */
     public enum Dtype {
         /** float32: exact. */
         F32,
@@ -68,7 +68,7 @@ public final class SafeTensors {
 
     /** A dtype as stored in the file, with its size and the libtorch type it is written from or read into. */
     private enum Stored {
-        F32(4, ScalarType.Float), F16(2, ScalarType.Half), BF16(2, ScalarType.BFloat16), I64(8, ScalarType.Long);
+        F32(4, ScalarType.Float), F16(2, ScalarType.Half), BF16(2, ScalarType.BFloat16), I64(8, ScalarType.Long), U8(1, ScalarType.Byte);
 
         final int size;
         final ScalarType type;
@@ -81,7 +81,7 @@ public final class SafeTensors {
 
     /**
      * Writes {@code tensors} (on any device) and {@code metadata} to {@code file}, atomically (see {@link AtomicFiles}).
-     * Floating-point tensors are stored as {@code dtype}, int64 tensors as I64; data is laid out in map order.
+     * Floating-point tensors are stored as {@code dtype}, int64 tensors as I64, uint8 tensors (images) as U8; data is laid out in map order.
      * @param metadata string pairs for the header's {@code __metadata__}; null or empty writes none
      * @throws IllegalArgumentException for a tensor that is undefined, of another dtype (int32, bool, ...),
      *         or named {@code __metadata__}
@@ -131,9 +131,10 @@ public final class SafeTensors {
         if (t == null || !t.defined()) throw new IllegalArgumentException("tensor '" + name + "' is undefined");
         ScalarType type = t.scalar_type().intern(); // JavaCPP returns a fresh enum object; intern() gives the constant
         if (type == ScalarType.Long) return Stored.I64;
+        if (type == ScalarType.Byte) return Stored.U8;
         if (t.is_floating_point()) return dtype == Dtype.F16 ? Stored.F16 : Stored.F32;
         throw new IllegalArgumentException("tensor '" + name + "' has dtype " + type
-                + "; only floating-point and int64 tensors can be written");
+                + "; only floating-point, int64 and uint8 tensors can be written");
     }
 
     /** Streams one tensor's bytes, converted on libtorch's side to the stored type on the CPU. */
@@ -154,7 +155,7 @@ public final class SafeTensors {
 
     /**
      * Reads a safetensors file: floating-point tensors come back as CPU float32 (F16 and BF16 widened exactly),
-     * I64 tensors as CPU int64, in file order.
+     * I64 tensors as CPU int64, U8 as CPU uint8, in file order.
      * @throws Add4jException with one line naming the file when it is missing, unreadable, truncated or
      *         inconsistent (bad header, unknown dtype, bad shape, byte ranges outside the data, overlapping or with gaps)
      */
@@ -258,7 +259,7 @@ public final class SafeTensors {
         JsonNode dtypeNode = info.get("dtype");
         Stored dtype = null;
         for (Stored s : Stored.values()) if (dtypeNode != null && s.name().equals(dtypeNode.textValue())) dtype = s;
-        if (dtype == null) throw fail(file, what + " has unknown dtype " + dtypeNode + " (this reader knows F32, F16, BF16, I64)");
+        if (dtype == null) throw fail(file, what + " has unknown dtype " + dtypeNode + " (this reader knows F32, F16, BF16, I64, U8)");
         long[] shape = naturals(info.get("shape"));
         if (shape == null) throw fail(file, what + " has shape " + info.get("shape") + "; expected a list of non-negative integers");
         long[] offsets = naturals(info.get("data_offsets"));
@@ -302,7 +303,7 @@ public final class SafeTensors {
             }
             try (Tensor view = torch.from_blob(buf.position(0), e.shape(), options)) {
                 // clone() and to(Float) both copy, so the result does not point into buf, which is freed here
-                return e.dtype() == Stored.F32 || e.dtype() == Stored.I64 ? view.clone() : view.to(ScalarType.Float);
+                return e.dtype() == Stored.F16 || e.dtype() == Stored.BF16 ? view.to(ScalarType.Float) : view.clone();
             }
         }
     }

@@ -183,6 +183,20 @@ class SafeTensorsTest {
         }
     }
 
+    @Test void uint8RoundTripIsExactAndOneBytePerValue() throws IOException {
+        try (var scope = new PointerScope()) {
+            Path file = dir.resolve("images.safetensors");
+            Tensor pixels = Ops.fromLongs(new long[]{0, 1, 127, 128, 254, 255}, 2, 3).to(ScalarType.Byte);
+            SafeTensors.write(file, Map.of("images", pixels), null, SafeTensors.Dtype.F16);
+            Tensor back = SafeTensors.read(file).tensors().get("images");
+            assertEquals(ScalarType.Byte, back.scalar_type().intern());
+            assertArrayEquals(new long[]{2, 3}, Ops.shape(back));
+            assertArrayEquals(new long[]{0, 1, 127, 128, 254, 255}, Ops.toLongs(back));
+            long header = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+            assertEquals(8 + header + 6, Files.size(file), "six values, six bytes");
+        }
+    }
+
     @Test void writeRejectsTensorsOfOtherDtypesNamingThem() {
         try (var scope = new PointerScope()) {
             Tensor ints = Ops.fromLongs(new long[]{1, 2}, 2).to(ScalarType.Int);
