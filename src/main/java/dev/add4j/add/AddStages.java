@@ -3,6 +3,7 @@ package dev.add4j.add;
 import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.disc.LocalBatchNorm;
+import dev.add4j.dist.Shard;
 import dev.add4j.train.Stage;
 import org.bytedeco.pytorch.Adam;
 
@@ -59,6 +60,7 @@ final class AddStages implements AutoCloseable {
         CaptionedImages.Batch b = cfg.extras().classGroups()                                   // no caption dropout: no guidance
                 ? data.classGroupedBatch(cfg.seed(), s, cfg.batch(), LocalBatchNorm.GROUP)
                 : data.batch(cfg.seed(), s, cfg.batch(), 0.0);
+        b = b.rows(Shard.current());                                                           // this rank's rows
         return step.step(b.x0(), b.cond(), s, studentLearns);
     }
 

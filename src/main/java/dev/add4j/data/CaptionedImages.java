@@ -1,6 +1,7 @@
 package dev.add4j.data;
 
 import dev.add4j.diffusion.TextCond;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import dev.add4j.text.PromptEmbeddings;
 import dev.add4j.text.TextEncoder;
@@ -22,7 +23,14 @@ import java.util.Random;
  */
 public final class CaptionedImages implements AutoCloseable {
     /** One batch: images x0 [B,1,32,32], their captions' condition, and class labels [B] (int64). */
-    public record Batch(Tensor x0, TextCond cond, Tensor labels) {}
+    public record Batch(Tensor x0, TextCond cond, Tensor labels) {
+        /** This rank's rows of the batch (all of it in a job of one). */
+        public Batch rows(Shard shard) {
+            if (shard.ranks() == 1) return this;
+            return new Batch(shard.rows(x0), new TextCond(shard.rows(cond.tokens()), shard.rows(cond.mask()), shard.rows(cond.pooled())),
+                    shard.rows(labels));
+        }
+    }
 
     private final Tensor images;            // [N,1,32,32] on device
     private final int[] labels;
