@@ -32,6 +32,8 @@ import java.util.concurrent.Callable;
 public final class LaunchCommand implements Callable<Integer> {
     /** [choice] Seconds the ranks wait for each other at the start: JVM start-up and loading take seconds; a node started by hand, minutes. */
     static final long DEFAULT_JOIN_TIMEOUT = 300;
+    /** The workers' JVM options, when set (else this JVM's own). */
+    static final String JAVA_OPTIONS = "add4j.launch.java-options";
 
     @Option(names = "--nproc", required = true, paramLabel = "N", description = "Worker processes on this machine.") int nproc;
     @Option(names = "--nnodes", defaultValue = "1", paramLabel = "M", description = "Machines in the job (default: ${DEFAULT-VALUE}).") int nnodes;
@@ -68,7 +70,9 @@ public final class LaunchCommand implements Callable<Integer> {
     List<Workers.Worker> workers(int port) {
         List<String> java = new ArrayList<>();
         java.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments())
+        String options = System.getProperty(JAVA_OPTIONS);                   // tests: small heaps for the workers
+        if (options != null) java.addAll(List.of(options.trim().split("\\s+")));
+        else for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments())
             if (!a.startsWith("-agentlib:jdwp")) java.add(a);                 // a debugger's port would clash
         java.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         java.addAll(command);

@@ -24,10 +24,10 @@ public final class Replicas {
     public static void fromRankZero(Group group, Map<String, ? extends Module> modules) {
         if (group.size() == 1 || modules.isEmpty()) return;
         try (var scope = new PointerScope(); var noGrad = new NoGradGuard()) {
-            List<Tensor> all = new ArrayList<>();
+            List<Tensor> all = new ArrayList<>();                          // scalar_type(): a fresh enum object, intern() the constant
             for (Module m : new TreeMap<>(modules).values()) {             // by name: Map.of's order differs between JVMs
-                for (Tensor t : m.namedParameters().values()) if (t.scalar_type() == torch.ScalarType.Float) all.add(t);
-                for (Tensor t : m.namedBuffers().values()) if (t.scalar_type() == torch.ScalarType.Float) all.add(t);
+                for (Tensor t : m.namedParameters().values()) if (t.scalar_type().intern() == torch.ScalarType.Float) all.add(t);
+                for (Tensor t : m.namedBuffers().values()) if (t.scalar_type().intern() == torch.ScalarType.Float) all.add(t);
             }
             Tensor[] flat = new Tensor[all.size()];
             for (int i = 0; i < flat.length; i++) flat[i] = all.get(i).reshape(-1);
