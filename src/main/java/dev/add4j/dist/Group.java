@@ -55,6 +55,7 @@ public final class Group implements AutoCloseable {
     private final Backend backend;      // null in SINGLE
     private final String backendName;
     private long exchanges;             // key exchanges through the store (statistics whose keys differ across ranks)
+    private long collectiveNanos;       // time spent in collectives, waiting for the slowest rank included
 
     private Group(WorldEnv env, Store store, Backend backend, String backendName) {
         this.env = env;
@@ -194,11 +195,16 @@ public final class Group implements AutoCloseable {
     public void allReduceSum(Tensor t) {
         if (backend == null) return;
         try (var scope = new PointerScope()) {
+            long t0 = System.nanoTime();
             Tensor wire = backendName.equals("gloo") && !t.device().is_cpu() ? t.cpu() : t;
             wait(backend.allreduce(new TensorVector(wire)), "all-reduce");
             if (wire != t) t.copy_(wire);
+            collectiveNanos += System.nanoTime() - t0;
         }
     }
+
+    /** Nanoseconds this rank has spent in all-reduces so far, waiting for the slowest rank included. */
+    public long collectiveNanos() { return collectiveNanos; }
 
     /** Copies rank {@code root}'s {@code t} into every rank's, in place. */
     public void broadcast(Tensor t, int root) {

@@ -169,9 +169,14 @@ public final class TrainLoop {
         int i = stageAt(s);
         Stage stage = stages.get(i);
         Map<String, Double> stats;
+        long inCollectives = group.collectiveNanos();
         try (var scope = new PointerScope(); var shard = Shard.enter(group)) {
             stats = stage.step().run(s);
             if (ema != null) ema.update(s);
+        }
+        if (group.size() > 1) {                         // the gradients' all-reduce, and the wait for the slowest rank
+            stats = new LinkedHashMap<>(stats);
+            stats.put("allreduce_ms", (group.collectiveNanos() - inCollectives) / 1e6);
         }
         stats = group.average(stats);                   // the same on every rank, so every rank decides alike below
         long done = s + 1;
