@@ -72,12 +72,13 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * scheduler set them) inside the job's process group, which it joins first and leaves at the end.
      */
     private static int runInItsGroup(CommandLine.ParseResult parsed) {
-        WorldEnv env = WorldEnv.of(System.getenv());
         Integer help = CommandLine.executeHelpRequest(parsed);
-        if (!env.distributed() || help != null) return help != null ? help : new CommandLine.RunLast().execute(parsed);
+        if (help != null) return help;
         CommandLine.ParseResult sub = parsed.subcommand();
         CommandLine at = sub != null ? sub.commandSpec().commandLine() : parsed.commandSpec().commandLine();
         try {
+            WorldEnv env = WorldEnv.of(System.getenv());
+            if (!env.distributed()) return new CommandLine.RunLast().execute(parsed);
             String name = sub != null ? sub.commandSpec().name() : "";
             if (!DATA_PARALLEL.contains(name))
                 throw new Add4jException("add4j " + name + " does not run on several ranks (WORLD_SIZE=" + env.worldSize()

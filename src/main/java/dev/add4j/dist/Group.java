@@ -56,6 +56,7 @@ public final class Group implements AutoCloseable {
     private final String backendName;
     private long exchanges;             // key exchanges through the store (statistics whose keys differ across ranks)
     private long collectiveNanos;       // time spent in collectives, waiting for the slowest rank included
+    private volatile boolean closed;
 
     private Group(WorldEnv env, Store store, Backend backend, String backendName) {
         this.env = env;
@@ -100,14 +101,18 @@ public final class Group implements AutoCloseable {
                     : "rank " + env.rank() + ": cannot reach rank 0's rendezvous at " + where + " within " + timeout.toSeconds()
                     + " s (has rank 0 started? are MASTER_ADDR and MASTER_PORT the same on every node?): " + firstLine(e), e);
         }
-        store.set("add4j/joined/" + env.rank(), "1");
-        awaitRanks(store, env, where, timeout);
         boolean nccl = cuda && ncclBuilt();
         Milliseconds collective = new Milliseconds(collectiveTimeout.toMillis());
         Backend backend;
         try {
+            store.set("add4j/joined/" + env.rank(), "1");
+            awaitRanks(store, env, where, timeout);
             backend = nccl ? Nccl.group(store, env, collective) : gloo(store, env, collective);
+        } catch (Add4jException e) {
+            store.close();
+            throw e;
         } catch (RuntimeException e) {
+            store.close();
             throw new Add4jException("rank " + env.rank() + ": cannot form the " + (nccl ? "nccl" : "gloo") + " process group of "
                     + env.worldSize() + " ranks at " + where + ": " + firstLine(e), e);
         }
@@ -194,6 +199,7 @@ public final class Group implements AutoCloseable {
     /** Sums {@code t} over the ranks, in place; every rank gets the same bits. */
     public void allReduceSum(Tensor t) {
         if (backend == null) return;
+        checkOpen();
         try (var scope = new PointerScope()) {
             long t0 = System.nanoTime();
             Tensor wire = backendName.equals("gloo") && !t.device().is_cpu() ? t.cpu() : t;
@@ -209,6 +215,7 @@ public final class Group implements AutoCloseable {
     /** Copies rank {@code root}'s {@code t} into every rank's, in place. */
     public void broadcast(Tensor t, int root) {
         if (backend == null) return;
+        checkOpen();
         try (var scope = new PointerScope()) {
             Tensor wire = backendName.equals("gloo") && !t.device().is_cpu() ? t.cpu() : t;
             wait(backend.broadcast(new TensorVector(wire), new BroadcastOptions().rootRank(root)), "broadcast");
@@ -279,6 +286,10 @@ public final class Group implements AutoCloseable {
         return new ArrayList<>(union);
     }
 
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("rank " + rank() + ": the group was closed");
+    }
+
     private void wait(org.bytedeco.pytorch.Work work, String what) {
         try {
             work._wait();
@@ -293,14 +304,22 @@ public final class Group implements AutoCloseable {
         return nl < 0 ? m : m.substring(0, nl);
     }
 
-    /** Leaves the group; this thread's group is {@link #SINGLE} again. */
-    @Override public void close() {
+    /**
+     * Leaves the group; this thread's group is {@link #SINGLE} again. The process group is freed before the store,
+     * here and not by the garbage collector: JavaCPP makes the TCPStore without an intrusive_ptr, so the process
+     * group's reference to it does not keep it alive, and a store freed first left the group to free freed memory
+     * later (glibc: "corrupted double-linked list", in a later test).
+     */
+    @Override public synchronized void close() {
         if (CURRENT.get() == this) CURRENT.set(SINGLE);
-        if (backend == null) return;
+        if (backend == null || closed) return;
+        closed = true;
         try {
             backend.shutdown();
         } catch (RuntimeException e) {
             // a peer that left first: nothing to tidy
         }
+        backend.close();
+        store.close();
     }
 }
