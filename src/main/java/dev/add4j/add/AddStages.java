@@ -3,6 +3,7 @@ package dev.add4j.add;
 import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.disc.LocalBatchNorm;
+import dev.add4j.dist.Shard;
 import dev.add4j.train.Stage;
 import org.bytedeco.pytorch.Adam;
 
@@ -73,6 +74,7 @@ final class AddStages implements AutoCloseable {
         CaptionedImages.Batch b = cfg.extras().classGroups()                                   // no caption dropout: no guidance
                 ? data.classGroupedBatch(cfg.seed(), d, cfg.batch(), LocalBatchNorm.GROUP)
                 : data.batch(cfg.seed(), d, cfg.batch(), 0.0);
+        b = b.rows(Shard.current());                                                           // this rank's rows
         return step.step(b.x0(), b.cond(), d, studentLearns);
     }
 

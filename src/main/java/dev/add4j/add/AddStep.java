@@ -5,12 +5,12 @@ import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.disc.Discriminator;
 import dev.add4j.disc.LocalBatchNorm;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import dev.add4j.train.Optimizers;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Adam;
 import org.bytedeco.pytorch.Generator;
-import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
@@ -115,7 +115,7 @@ public final class AddStep {
     private Input noisedInput(Tensor x0, TextCond text, long step) {
         Generator gen = torch.make_generator_cpu(cfg.seed() * 1_000_003L + step);
         Tensor s = studentTimesteps(x0.size(0), gen).to(x0.device(), torch.ScalarType.Long);          // [B]
-        Tensor eps = torch.randn(Ops.shape(x0), new GeneratorOptional(gen)).to(x0.device(), torch.ScalarType.Float);
+        Tensor eps = Shard.current().randn(gen, Ops.shape(x0)).to(x0.device(), torch.ScalarType.Float);
         Tensor xS = student.schedule().noised(x0, eps, s);                                              // [B,C,H,W]
         Tensor seen = s.lt(Ops.s(cfg.paper().studentTimesteps().get(0)));                                      // [B] input holds x0
         Tensor cond = cfg.paper().loss().adversarial() ? disc.condition(text, x0, seen) : null;                 // [B,condDim]
@@ -235,7 +235,7 @@ public final class AddStep {
      */
     private Tensor studentTimesteps(long b, Generator gen) {
         long group = cfg.extras().classGroups() ? LocalBatchNorm.GROUP : 1;
-        Tensor idx = torch.randint(studentTimesteps.size(0), new long[]{b / group}, new GeneratorOptional(gen));
+        Tensor idx = Shard.current().randint(studentTimesteps.size(0), new long[]{b / group}, gen);
         if (group > 1) idx = idx.repeat_interleave(group);
         return torch.index_select(studentTimesteps, 0, idx);
     }

@@ -6,7 +6,9 @@ import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.disc.Discriminator;
+import dev.add4j.disc.LocalBatchNorm;
 import dev.add4j.disc.TeacherFeatures;
+import dev.add4j.dist.Group;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Checkpoint;
@@ -54,6 +56,7 @@ public final class AddTrainer implements AutoCloseable {
     public AddTrainer(AddConfig cfg, ModelFile.Loaded teacher, Vit features, CaptionedImages data, Path out, boolean resume,
                       Map<String, String> provenance, Monitor monitor) {
         if (teacher.isStudent()) throw new Add4jException("--teacher: expected a teacher model, got a student");
+        checkRanks(cfg, Group.current().size());
         this.log = out.resolve(LOG);
         UNet net;
         // the initial weights (a random student, the heads) come from libtorch's one global generator: seeded here,
@@ -85,6 +88,23 @@ public final class AddTrainer implements AutoCloseable {
         RunDir dir = RunDir.open(spec, resume, false, cfg::checkResumes, done -> shown.save(out.resolve(MODEL), done, Map.of()));
         loop = new TrainLoop(stages.list(addStep)).saving(dir).ema(new Ema(net, ema, cfg.optim().emaDecay()))
                 .every(monitor.sampleEvery(), shown::writeSamples).eval(monitor.eval() != null ? monitor.evalEvery() : 0, shown, out.resolve(EVAL_LOG));
+    }
+
+    /**
+     * Refuses what a data-parallel run of {@code ranks} cannot repeat exactly: a batch that does not split into
+     * equal shards, heads' normalisation groups ({@link LocalBatchNorm#GROUP}) that would straddle two ranks, and the
+     * parts not made data-parallel yet (the ODE pairs, made once for the whole run; the adversarial weight of
+     * --adv-ratio, a ratio of whole-batch gradient norms).
+     */
+    static void checkRanks(AddConfig cfg, int ranks) {
+        if (ranks == 1) return;
+        String notYet = cfg.warmup().on() ? "--ode-warmup" : cfg.regression() ? "--reg-weight" : cfg.extras().advRatio() != 0 ? "--adv-ratio" : null;
+        if (notYet != null) throw new Add4jException(notYet + " does not run on several ranks yet (WORLD_SIZE=" + ranks + "): run it as one process");
+        if (cfg.batch() % ranks != 0 || (cfg.paper().loss().adversarial() && (cfg.batch() / ranks) % LocalBatchNorm.GROUP != 0))
+            throw new Add4jException("--batch " + cfg.batch() + " does not split over " + ranks + " ranks"
+                    + (cfg.paper().loss().adversarial() ? " in shards of a multiple of " + LocalBatchNorm.GROUP
+                    + " (the heads normalise over groups of " + LocalBatchNorm.GROUP + " images, which must stay inside a rank)" : "")
+                    + ": make it a multiple of " + (cfg.paper().loss().adversarial() ? ranks * LocalBatchNorm.GROUP : ranks));
     }
 
     /** Starts the student (and its EMA) from other weights of its network; a resumed run has its own, and refuses. */

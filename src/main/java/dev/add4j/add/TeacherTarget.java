@@ -6,9 +6,9 @@ import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Prediction;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.Generator;
-import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -54,9 +54,9 @@ public final class TeacherTarget {
     public Target of(Tensor x0Hat, TextCond c, Generator gen) {
         try (var g = new NoGradGuard()) {
             long b = x0Hat.size(0);
-            Tensor t = torch.randint(cfg.paper().tMin(), cfg.paper().tMax() + 1L, new long[]{b}, new GeneratorOptional(gen))
+            Tensor t = Shard.current().randint(cfg.paper().tMin(), cfg.paper().tMax() + 1L, new long[]{b}, gen)
                     .to(x0Hat.device(), torch.ScalarType.Long);                                       // [B]
-            Tensor epsPrime = torch.randn(Ops.shape(x0Hat), new GeneratorOptional(gen)).to(x0Hat.device(), torch.ScalarType.Float);
+            Tensor epsPrime = Shard.current().randn(gen, Ops.shape(x0Hat)).to(x0Hat.device(), torch.ScalarType.Float);
             Tensor x0 = x0Hat.detach();                                                                // sg(x̂_θ)
             Tensor alpha = schedule.alpha(t, x0), sigma = schedule.sigma(t, x0);  // [B,1,1,1]
             Tensor xT = alpha.mul(x0).add(sigma.mul(epsPrime));                                       // x̂_θ,t

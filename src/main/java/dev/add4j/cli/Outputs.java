@@ -1,6 +1,7 @@
 package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
+import dev.add4j.dist.Group;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -31,6 +32,7 @@ final class Outputs {
 
     /** A training run's directory: as {@link #directory}, or the run itself when {@code resume}. */
     static void runDirectory(Path out, boolean force, boolean resume) {
+        if (!Group.current().isMain()) return;    // the other ranks of a data-parallel run write nothing there; rank 0 may have begun
         checkDirectory(out, force || resume, "pass --resume to continue its run, choose another --out, or pass --force to write into it");
     }
 

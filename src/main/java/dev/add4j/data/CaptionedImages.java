@@ -2,6 +2,7 @@ package dev.add4j.data;
 
 import dev.add4j.Add4jException;
 import dev.add4j.diffusion.TextCond;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import dev.add4j.text.PromptEmbeddings;
 import dev.add4j.text.TextEncoder;
@@ -31,7 +32,14 @@ import static dev.add4j.nn.Ops.s;
  */
 public final class CaptionedImages implements AutoCloseable {
     /** One batch: images x0 [B,C,S,S], their captions' condition, and class labels [B] (int64; null without classes). */
-    public record Batch(Tensor x0, TextCond cond, Tensor labels) {}
+    public record Batch(Tensor x0, TextCond cond, Tensor labels) {
+        /** This rank's rows of the batch (all of it in a job of one). */
+        public Batch rows(Shard shard) {
+            if (shard.ranks() == 1) return this;
+            return new Batch(shard.rows(x0), new TextCond(shard.rows(cond.tokens()), shard.rows(cond.mask()), shard.rows(cond.pooled())),
+                    labels == null ? null : shard.rows(labels));
+        }
+    }
 
     private final Tensor images;            // [N,C,S,S] on device
     private final int[] labels;             // null: no classes (a captioned folder)

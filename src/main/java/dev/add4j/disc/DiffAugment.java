@@ -3,9 +3,9 @@ package dev.add4j.disc;
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonValue;
 import dev.add4j.Add4jException;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.Generator;
-import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
@@ -96,7 +96,7 @@ public final class DiffAugment {
     public static Tensor translation(Tensor x, Generator gen) {
         long b = x.size(0), h = x.size(2), w = x.size(3);
         long maxShift = Math.round(h * TRANSLATION);
-        Tensor shift = torch.randint(-maxShift, maxShift + 1, new long[]{b, 2}, new GeneratorOptional(gen))
+        Tensor shift = Shard.current().randint(-maxShift, maxShift + 1, new long[]{b, 2}, gen)
                 .to(x.device(), x.scalar_type());                                               // [B,2] pixels (x,y)
         // grid_sample maps output to input coordinates; in [-1,1] units one pixel is 2/side.
         Tensor tx = shift.select(1, 0).mul(Ops.s(-2.0 / w)), ty = shift.select(1, 1).mul(Ops.s(-2.0 / h)); // [B]
@@ -110,7 +110,7 @@ public final class DiffAugment {
     public static Tensor cutout(Tensor x, Generator gen) {
         long b = x.size(0), h = x.size(2), w = x.size(3);
         long half = Math.round(h * CUTOUT / 2);
-        Tensor centre = torch.rand(new long[]{b, 2}, new GeneratorOptional(gen)).mul(Ops.s(h)).floor()
+        Tensor centre = Shard.current().rand(gen, b, 2).mul(Ops.s(h)).floor()
                 .to(x.device(), x.scalar_type());                                               // [B,2] (cy,cx)
         Tensor rows = torch.arange(Ops.s(h)).to(x.device(), x.scalar_type()).reshape(1, h, 1);  // [1,H,1]
         Tensor cols = torch.arange(Ops.s(w)).to(x.device(), x.scalar_type()).reshape(1, 1, w);  // [1,1,W]
@@ -121,6 +121,6 @@ public final class DiffAugment {
     }
 
     private static Tensor rand(Generator gen, Tensor like, long... shape) {
-        return torch.rand(shape, new GeneratorOptional(gen)).to(like.device(), like.scalar_type());
+        return Shard.current().rand(gen, shape).to(like.device(), like.scalar_type());
     }
 }

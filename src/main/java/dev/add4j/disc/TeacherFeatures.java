@@ -2,9 +2,9 @@ package dev.add4j.disc;
 
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.UNet;
 import org.bytedeco.pytorch.Generator;
-import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -52,8 +52,8 @@ public final class TeacherFeatures {
     /** The head inputs of a batch of images under their captions, noised with draws from {@code gen}. */
     public List<Tensor> headInputs(Tensor images, TextCond text, Generator gen) {
         long b = images.size(0);
-        Tensor t = torch.randint(0, tMax + 1L, new long[]{b}, new GeneratorOptional(gen)).to(images.device(), torch.ScalarType.Long); // [B]
-        Tensor eps = torch.randn(dev.add4j.nn.Ops.shape(images), new GeneratorOptional(gen)).to(images.device(), torch.ScalarType.Float);
+        Tensor t = Shard.current().randint(0, tMax + 1L, new long[]{b}, gen).to(images.device(), torch.ScalarType.Long); // [B]
+        Tensor eps = Shard.current().randn(gen, dev.add4j.nn.Ops.shape(images)).to(images.device(), torch.ScalarType.Float);
         Tensor xT = teacher.schedule().noised(images, eps, t);                                                    // [B,C,H,W]
         List<Tensor> maps = teacher.net().encoderFeatures(xT, t, text.tokens(), text.mask(), text.pooled());
         List<Tensor> out = new ArrayList<>(taps.size());

@@ -1,5 +1,7 @@
 package dev.add4j.train;
 
+import dev.add4j.dist.Gradients;
+import dev.add4j.dist.Shard;
 import org.bytedeco.pytorch.Adam;
 import org.bytedeco.pytorch.AdamOptions;
 import org.bytedeco.pytorch.Optimizer;
@@ -30,7 +32,8 @@ public final class Optimizers {
     /**
      * One step of {@code opt} on {@code loss}, skipped when the loss or the gradient of {@code params} is not finite
      * (as mixed-precision loss scalers do: one bad batch must not turn every weight into NaN). The gradients are
-     * zeroed first, and again after a skipped step.
+     * zeroed first, and again after a skipped step. In a step of several ranks ({@link Shard#current()}) the
+     * gradient is averaged over them first, and a step is skipped on every rank when it is on any.
      * @return whether the step was taken
      */
     public static boolean stepIfFinite(Optimizer opt, Tensor loss, TensorVector params) {
@@ -43,8 +46,13 @@ public final class Optimizers {
      */
     public static double stepIfFinite(Optimizer opt, Tensor loss, TensorVector params, double maxNorm) {
         opt.zero_grad();
-        if (!Double.isFinite(dev.add4j.nn.Ops.f(loss))) return Double.NaN;
-        loss.backward();
+        boolean finite = Double.isFinite(dev.add4j.nn.Ops.f(loss));
+        if (finite) loss.backward();
+        // every optimiser step of every trainer comes here, so this one call makes them all data-parallel
+        if (!Gradients.average(Shard.current().group(), params, finite)) {
+            opt.zero_grad();
+            return Double.NaN;
+        }
         double norm = torch.clip_grad_norm_(params, maxNorm);
         if (!Double.isFinite(norm)) {
             opt.zero_grad();

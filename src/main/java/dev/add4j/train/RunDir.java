@@ -1,6 +1,7 @@
 package dev.add4j.train;
 
 import dev.add4j.Add4jException;
+import dev.add4j.dist.Group;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Checkpoint;
 import dev.add4j.io.Json;
@@ -18,6 +19,7 @@ import java.util.function.LongConsumer;
  * A training run's directory, kept the same way by every trainer: {@code config.json}, {@code checkpoint/} (see
  * {@link Checkpoint}), the JSONL logs, and the model file written just before each checkpoint. Refusing to start
  * over a run, resuming one, saving, and restoring the last checkpoint after a non-finite step are written here once.
+ * On several ranks ({@link Group}) every rank reads the checkpoint, and rank 0 alone writes.
  */
 public final class RunDir {
     public static final String CONFIG = "config.json";
@@ -44,6 +46,7 @@ public final class RunDir {
     private final LongConsumer writeModel;
     private final Map<String, String> extra = new TreeMap<>();
     private long start;
+    private final Group group = Group.current();
 
     private RunDir(Spec spec, LongConsumer writeModel) {
         this.spec = spec;
@@ -75,7 +78,7 @@ public final class RunDir {
             }
             r.truncateLogs();
         }
-        r.writeConfig();                                       // on resume: the same, or a longer run
+        if (r.writes()) r.writeConfig();                       // on resume: the same, or a longer run
         return r;
     }
 
@@ -88,6 +91,7 @@ public final class RunDir {
 
     /** Writes the model file, then the checkpoint (which commits the step: a model file ahead of it is harmless). */
     public void save(long done) {
+        if (!writes()) return;
         if (writeModel != null) writeModel.accept(done);
         Checkpoint.save(spec.dir(), spec.trainer(), done, spec.config(), extra, spec.parts());
     }
@@ -109,10 +113,14 @@ public final class RunDir {
         start = c.step();
         extra.clear();
         extra.putAll(c.extra());
-        Checkpoint.tidy(spec.dir());
+        if (writes()) Checkpoint.tidy(spec.dir());
     }
 
+    /** Whether this process writes the run's files: rank 0 of a data-parallel run, or the one process. */
+    private boolean writes() { return group.isMain(); }
+
     private void truncateLogs() {
+        if (!writes()) return;
         for (String log : spec.logs()) {
             int dropped = TrainLoop.truncate(spec.dir().resolve(log), start);
             if (dropped > 0) System.out.printf("%s: dropped %d records past step %d%n", spec.dir().resolve(log), dropped, start);

@@ -1,8 +1,11 @@
 package dev.add4j.train;
 
 import dev.add4j.Add4jException;
+import dev.add4j.TorchRuntime;
 import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.dist.Group;
+import dev.add4j.dist.Shard;
 import dev.add4j.diffusion.TeacherLoss;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.io.Checkpoint;
@@ -13,7 +16,6 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.AdamWOptions;
 import org.bytedeco.pytorch.Generator;
-import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
@@ -47,12 +49,17 @@ public final class TeacherTrainer implements AutoCloseable {
      * without it, refuses a directory that already holds a checkpoint or a model, so nothing saved is overwritten.
      */
     public TeacherTrainer(TeacherConfig cfg, CaptionedImages data, Path out, boolean resume, Map<String, String> provenance) {
+        if (cfg.batch() % Group.current().size() != 0)
+            throw new Add4jException("--batch " + cfg.batch() + " does not split over " + Group.current().size() + " ranks: make it a multiple of " + Group.current().size());
         this.cfg = cfg;
         this.data = data;
         this.out = out;
-        torch.manual_seed(cfg.seed());
-        UNet net = new UNet(cfg.unet());
-        ema = new UNet(cfg.unet());
+        UNet net;
+        synchronized (TorchRuntime.GLOBAL_GENERATOR) {           // seeded draws, no other thread's in between (ranks as threads)
+            torch.manual_seed(cfg.seed());
+            net = new UNet(cfg.unet());
+            ema = new UNet(cfg.unet());
+        }
         model = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr());
         Ema emaUpdate = new Ema(net, ema, cfg.emaDecay());
         net.to(data.device());
@@ -90,10 +97,11 @@ public final class TeacherTrainer implements AutoCloseable {
     /** One optimiser step on a fresh batch; returns loss, learning rate and gradient norm. */
     private Map<String, Double> teacherStep(long s) {
         try (var scope = new PointerScope()) {
-            CaptionedImages.Batch b = data.batch(cfg.seed(), s, cfg.batch(), cfg.captionDrop());
+            Shard shard = Shard.current();                       // this rank's rows of the global batch and its noise
+            CaptionedImages.Batch b = data.batch(cfg.seed(), s, cfg.batch(), cfg.captionDrop()).rows(shard);
             Generator g = torch.make_generator_cpu(cfg.seed() * 1_000_003L + s); // noise depends only on (seed, step)
-            Tensor eps = torch.randn(Ops.shape(b.x0()), new GeneratorOptional(g)).to(data.device(), torch.ScalarType.Float);
-            Tensor t = torch.randint(NoiseSchedule.T, new long[]{cfg.batch()}, new GeneratorOptional(g)).to(data.device(), torch.ScalarType.Long);
+            Tensor eps = shard.randn(g, Ops.shape(b.x0())).to(data.device(), torch.ScalarType.Float);
+            Tensor t = shard.randint(NoiseSchedule.T, new long[]{b.x0().size(0)}, g).to(data.device(), torch.ScalarType.Long);
             Tensor loss = TeacherLoss.vLoss(model, b.x0(), eps, t, b.cond()).mean();
             double lr = cfg.lrAt(s);
             opt.param_groups().get(0).options().set_lr(lr);

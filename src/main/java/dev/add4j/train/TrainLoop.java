@@ -2,6 +2,9 @@ package dev.add4j.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.add4j.Add4jException;
+import dev.add4j.dist.Group;
+import dev.add4j.dist.Replicas;
+import dev.add4j.dist.Shard;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Json;
 import org.bytedeco.javacpp.PointerScope;
@@ -36,7 +39,11 @@ import java.util.stream.Collectors;
  *       again, did not repeat; a NaN the maths makes comes back, and then the run stops with its last checkpoint
  *       as it was.
  * </ul>
- * The rate and ETA are those of the steps since the previous progress line: a run's first step can hold a one-off
+ * On several ranks ({@link Group#current()}, data parallelism) every rank runs every step on its shard of the batch
+ * ({@link Shard}), and the statistics are averaged over the ranks; rank 0 alone prints, logs, runs the hooks and the
+ * evaluation, and saves, while the decisions that change the run (stop for time, restart after a non-finite
+ * statistic) are the same on every rank.
+ * <p>The rate and ETA are those of the steps since the previous progress line: a run's first step can hold a one-off
  * cost (the ODE warm-up's teacher pairs take half an hour on a CPU), which a rate since the start would spread over
  * the whole run (it printed "eta 26h" for a run that had 35 minutes left).
  */
@@ -104,6 +111,7 @@ public final class TrainLoop {
     private Path evalLog;
     private Consumer<String> console = line -> System.out.println(line);   // System.out when printed (tests redirect it)
     private Double best;                                // the best score; null: read from the checkpoint when needed
+    private final Group group = Group.current();        // the ranks of a data-parallel run (one in most)
 
     /** A loop over {@code stages}, run in order; the run's steps are theirs together. */
     public TrainLoop(List<Stage> stages) {
@@ -161,10 +169,16 @@ public final class TrainLoop {
         int i = stageAt(s);
         Stage stage = stages.get(i);
         Map<String, Double> stats;
-        try (var scope = new PointerScope()) {
+        long inCollectives = group.collectiveNanos();
+        try (var scope = new PointerScope(); var shard = Shard.enter(group)) {
             stats = stage.step().run(s);
             if (ema != null) ema.update(s);
         }
+        if (group.size() > 1) {                         // the gradients' all-reduce, and the wait for the slowest rank
+            stats = new LinkedHashMap<>(stats);
+            stats.put("allreduce_ms", (group.collectiveNanos() - inCollectives) / 1e6);
+        }
+        stats = group.average(stats);                   // the same on every rank, so every rank decides alike below
         long done = s + 1;
         for (int j = i; j < ends.length && ends[j] == done; j++) stages.get(j).finish().run();  // and the empty ones after it
         for (var e : stats.entrySet())
@@ -172,7 +186,7 @@ public final class TrainLoop {
                 String what = e.getKey() + " is " + e.getValue() + " at step " + done;
                 throw new NonFinite(what, what);
             }
-        if (stage.trainsModel()) {
+        if (stage.trainsModel() && group.isMain()) {
             for (Hook h : hooks) if (h.every() > 0 && done % h.every() == 0) h.run().accept(done);
             if (eval != null && evalEvery > 0 && done % evalEvery == 0) evaluate(done);
         }
@@ -181,7 +195,7 @@ public final class TrainLoop {
 
     /** Saves the run after {@code done} steps: its model file and checkpoint, with the best score; nothing without a RunDir. */
     public void save(long done) {
-        if (dir == null) return;
+        if (dir == null || !group.isMain()) return;
         if (eval != null) dir.extra().put("best_" + eval.name(), Double.toString(best()));
         dir.save(done);
     }
@@ -192,6 +206,8 @@ public final class TrainLoop {
     /** As {@link #run(Options)}, timed by {@code nanoClock} (tests). */
     long run(Options o, LongSupplier nanoClock) {
         long s = start(), lastSaved = s;
+        Consumer<String> console = group.isMain() ? this.console : line -> {};
+        if (dir != null) Replicas.fromRankZero(group, dir.spec().parts().modules());   // before rank 0's first save
         if (dir != null && o.maxRestarts() > 0 && !dir.hasCheckpoint()) save(s);       // a restart needs a checkpoint
         long t0 = nanoClock.getAsLong(), windowStart = t0, windowFirstStep = s;     // the window: steps since the last line
         Map<String, Double> sums = new LinkedHashMap<>();
@@ -219,7 +235,7 @@ public final class TrainLoop {
             stats.forEach((k, v) -> { sums.merge(k, v, Double::sum); counts.merge(k, 1, Integer::sum); });
             long now = nanoClock.getAsLong();
             double elapsed = (now - t0) / 1e9;
-            boolean outOfTime = o.maxMinutes() > 0 && elapsed > o.maxMinutes() * 60;
+            boolean outOfTime = o.maxMinutes() > 0 && group.any(elapsed > o.maxMinutes() * 60);  // all stop at one step
             if (s % o.logEvery() == 0 || s == total() || outOfTime) {
                 double rate = (s - windowFirstStep) / Math.max((now - windowStart) / 1e9, 1e-9);
                 windowStart = now;
@@ -231,7 +247,7 @@ public final class TrainLoop {
                 rec.put("elapsed_s", elapsed);
                 rec.put("rss_mib", ResourceUsage.rssMiB());
                 console.accept(progressLine(s, total(), rec, rate));
-                if (o.log() != null) append(o.log(), Json.compact(rec));
+                if (o.log() != null && group.isMain()) append(o.log(), Json.compact(rec));
                 sums.clear();
                 counts.clear();
             }

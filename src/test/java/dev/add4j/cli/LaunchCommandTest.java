@@ -1,0 +1,96 @@
+package dev.add4j.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.add4j.TorchRuntime;
+import dev.add4j.data.CaptionedImages;
+import dev.add4j.data.FashionMnist;
+import dev.add4j.io.Json;
+import dev.add4j.train.TeacherTrainer;
+import org.bytedeco.pytorch.Device;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code add4j launch} with real worker JVMs on loopback. */
+class LaunchCommandTest {
+    @TempDir static Path dir;
+    static Path captions;
+
+    @BeforeAll static void setUp() {
+        TorchRuntime.init();
+        captions = dir.resolve("captions.safetensors");                // made once (MiniLM), read by every worker
+        new CaptionedImages(FashionMnist.load("embedded", true), captions, new Device("cpu")).close();
+        System.setProperty(LaunchCommand.JAVA_OPTIONS, "-Xmx768m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC");
+    }
+
+    @AfterAll static void tearDown() { System.clearProperty(LaunchCommand.JAVA_OPTIONS); }
+
+    static List<String> teacher(Path out, int batch) {
+        List<String> a = new ArrayList<>(List.of("train-teacher", "--data", "embedded", "--size", "tiny", "--steps", "4", "--batch", "" + batch,
+                "--lr", "1e-3", "--warmup", "2", "--checkpoint-every", "2", "--seed", "3", "--out", out.toString(),
+                "--caption-cache", captions.toString()));
+        return a;
+    }
+
+    static List<Double> losses(Path run) throws Exception {
+        List<Double> out = new ArrayList<>();
+        for (String l : Files.readAllLines(run.resolve(TeacherTrainer.LOG))) {
+            JsonNode n = Json.tree(l);
+            out.add(n.get("loss").asDouble());
+        }
+        return out;
+    }
+
+    @Test void twoWorkersTrainTheRunOneProcessWouldAndRankZeroAloneWritesIt() throws Exception {
+        Path one = dir.resolve("one"), two = dir.resolve("two");
+        CliRun single = CliRun.of(teacher(one, 4).toArray(String[]::new));
+        assertEquals(0, single.code(), single.err());
+        List<String> args = new ArrayList<>(List.of("launch", "--nproc", "2"));
+        args.addAll(teacher(two, 4));
+        CliRun r = CliRun.of(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.err().contains("[rank 0] add4j: 2 ranks joined at 127.0.0.1:"), r.err());
+        assertTrue(r.out().contains("[rank 0] teacher:") && r.out().contains("[rank 1] teacher:"), r.out());
+        assertFalse(r.out().contains("[rank 1] step "), "rank 1 prints no progress:\n" + r.out());
+        List<Double> want = losses(one), got = losses(two);
+        assertEquals(want.size(), got.size(), "one log record per log step, written once");
+        for (int i = 0; i < want.size(); i++) assertEquals(want.get(i), got.get(i), 1e-5 * Math.abs(want.get(i)), "logged loss " + i);
+        assertTrue(Files.isRegularFile(two.resolve(TeacherTrainer.MODEL)));
+    }
+
+    @Test void aWorkerThatFailsEndsTheJobWithItsExitCodeAndItsErrorLine() throws Exception {
+        List<String> args = new ArrayList<>(List.of("launch", "--nproc", "2"));
+        args.addAll(teacher(dir.resolve("bad"), 3));         // 3 images do not split over 2 ranks
+        CliRun r = CliRun.of(args.toArray(String[]::new));
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("error: --batch 3 does not split over 2 ranks: make it a multiple of 2"), r.err());
+        assertTrue(r.err().matches("(?s).*add4j launch: rank [01] exited with code 2.*"), r.err());
+    }
+
+    @Test void badLaunchesAreRefusedInOneLine() {
+        assertEquals("error: add4j launch sample: not a data-parallel command; those are distill and train-teacher",
+                CliRun.of("launch", "--nproc", "2", "sample", "--out", "x").badInput());
+        assertEquals("error: --node-rank must be in [0, 2), got 2", CliRun.of("launch", "--nproc", "1", "--nnodes", "2", "--node-rank", "2", "distill").badInput());
+        assertEquals("error: --nproc must be >= 1, got 0", CliRun.of("launch", "--nproc", "0", "distill").badInput());
+    }
+
+    @Test void aCommandStartedAsARankOfAJobThatCannotBeDataParallelSaysSo() throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "sample", "--model", "m.safetensors", "--prompt", "a shirt", "--out", dir.resolve("s").toString()).redirectErrorStream(true);
+        pb.environment().putAll(Map.of("WORLD_SIZE", "2", "RANK", "1", "MASTER_ADDR", "127.0.0.1"));
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertEquals(2, p.waitFor(), out);
+        assertEquals("error: add4j sample does not run on several ranks (WORLD_SIZE=2); the data-parallel commands are distill and train-teacher", out.strip());
+    }
+}
