@@ -51,17 +51,18 @@ public final class TorchRuntime {
     }
 
     /**
-     * Sets libtorch's intra-op threads, and OpenBLAS's to {@code ADD4J_BLAS_THREADS} (default 1). OpenBLAS on libtorch's
-     * count doubles a large sgemm (torch.mm 2048² on 2 cores: 205 against 100 GFLOP/s), but its threads then contend
-     * with libtorch's for the same cores on every small product: 1-step sampling at batch 1 took 538 ms instead of
-     * 14.5 (README, "Benchmark"). Its results match double precision on any count and repeat bit for bit at a given
+     * Sets libtorch's intra-op threads, and OpenBLAS's (see {@link #blasThreadsFor}). OpenBLAS on libtorch's count
+     * doubles a large sgemm (torch.mm 2048² on 2 cores: about 200 against 100 GFLOP/s), but its idle threads busy-wait
+     * for 2^28 cycles after every call unless OPENBLAS_THREAD_TIMEOUT is short, and then contend with libtorch's
+     * threads on every small product: 1-step sampling at batch 1 took 483-538 ms instead of 14-16 (README,
+     * "Notes for developers"). Its results match double precision on any count and repeat bit for bit at a given
      * one, though not across counts ({@code BlasThreadsTest}). Where OPENBLAS_NUM_THREADS is not 1 at start-up,
      * OpenBLAS is left as that variable set it.
      */
     public static synchronized void setThreads(int n) {
         if (n < 1) throw new Add4jException("--threads must be >= 1, got " + n);
         torch.set_num_threads(n);
-        setBlasThreads(blasThreadsFromEnv());
+        setBlasThreads(blasThreadsFor(n, System.getenv("ADD4J_BLAS_THREADS"), System.getenv("OPENBLAS_THREAD_TIMEOUT")));
     }
 
     /** OpenBLAS's threads, where OPENBLAS_NUM_THREADS left it to add4j. */
@@ -69,15 +70,23 @@ public final class TorchRuntime {
         if ("1".equals(System.getenv("OPENBLAS_NUM_THREADS"))) openblas_nolapack.blas_set_num_threads(n);
     }
 
-    /** OpenBLAS's threads: 1, unless ADD4J_BLAS_THREADS says. */
-    private static int blasThreadsFromEnv() {
-        String v = System.getenv("ADD4J_BLAS_THREADS");
-        if (v == null || v.isBlank()) return 1;
+    /**
+     * OpenBLAS's threads for {@code torchThreads} of libtorch's: {@code ADD4J_BLAS_THREADS} where given; else as many as
+     * libtorch's where OpenBLAS's idle threads go to sleep at once ({@code OPENBLAS_THREAD_TIMEOUT} at most 10, a wait
+     * of 2^10 cycles; {@code ./add4j} sets 4, OpenBLAS's least); else 1.
+     */
+    static int blasThreadsFor(int torchThreads, String blasThreads, String threadTimeout) {
+        if (blasThreads != null && !blasThreads.isBlank()) {
+            try {
+                int n = Integer.parseInt(blasThreads.trim());
+                if (n >= 1) return n;
+            } catch (NumberFormatException e) { /* falls through to the error */ }
+            throw new Add4jException("ADD4J_BLAS_THREADS: expected a thread count >= 1, got '" + blasThreads + "'");
+        }
         try {
-            int n = Integer.parseInt(v.trim());
-            if (n >= 1) return n;
-        } catch (NumberFormatException e) { /* falls through to the error */ }
-        throw new Add4jException("ADD4J_BLAS_THREADS: expected a thread count >= 1, got '" + v + "'");
+            if (threadTimeout != null && Integer.parseInt(threadTimeout.trim()) <= 10) return torchThreads;
+        } catch (NumberFormatException e) { /* OpenBLAS ignores it too: its default wait */ }
+        return 1;
     }
 
     /** OpenBLAS's thread count now (for reports). */

@@ -25,6 +25,16 @@ class BlasThreadsTest {
         return Ops.f(got.to(torch.ScalarType.Double).sub(want).abs().max()) / Ops.f(want.abs().max());
     }
 
+    @Test void openBlasTakesLibtorchsThreadsOnlyWhereItsIdleThreadsSleepAtOnce() {
+        assertEquals(2, TorchRuntime.blasThreadsFor(2, null, "4"));      // ./add4j's setting
+        assertEquals(1, TorchRuntime.blasThreadsFor(2, null, null));     // OpenBLAS's own wait: they would spin
+        assertEquals(1, TorchRuntime.blasThreadsFor(2, null, "28"));
+        assertEquals(1, TorchRuntime.blasThreadsFor(2, "", "x"));
+        assertEquals(3, TorchRuntime.blasThreadsFor(2, "3", null));       // ADD4J_BLAS_THREADS wins
+        var e = assertThrows(Add4jException.class, () -> TorchRuntime.blasThreadsFor(2, "0", "4"));
+        assertTrue(e.getMessage().startsWith("ADD4J_BLAS_THREADS"), e.getMessage());
+    }
+
     @Test void aLargeMatrixProductOnTwoBlasThreadsMatchesDoublePrecisionAndRepeatsBitForBit() {
         try (var scope = new PointerScope()) {
             torch.manual_seed(3);
