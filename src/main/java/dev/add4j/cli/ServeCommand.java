@@ -5,6 +5,7 @@ import dev.add4j.serve.GenerationService;
 import dev.add4j.serve.GenerationService.Role;
 import dev.add4j.serve.GenerationService.Slot;
 import dev.add4j.serve.ServeBench;
+import dev.add4j.serve.ServeThreads;
 import dev.add4j.serve.Server;
 import dev.add4j.text.TextEncoder;
 import org.bytedeco.pytorch.Device;
@@ -67,6 +68,8 @@ public final class ServeCommand implements Callable<Integer> {
         try (TextEncoder text = new TextEncoder();
              GenerationService service = GenerationService.load(studentFile, teacher, text, device, queue, dtype);
              Server server = Server.start(service, host, port)) {
+            if (deviceOption.threads == null && !device.is_cuda())
+                service.sampleThreads(ServeThreads.leavingOneCoreFreeForSmallBatches(Runtime.getRuntime().availableProcessors()));
             System.out.println("add4j serve: " + server.url(host));
             System.out.println("  student role: " + describe(service.slot(Role.STUDENT), studentFile));
             System.out.println("  teacher role: " + describe(service.slot(Role.TEACHER), teacher));

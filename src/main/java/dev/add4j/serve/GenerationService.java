@@ -1,6 +1,7 @@
 package dev.add4j.serve;
 
 import dev.add4j.Add4jException;
+import dev.add4j.TorchRuntime;
 import dev.add4j.diffusion.Denoiser;
 import dev.add4j.diffusion.ImageToImage;
 import dev.add4j.diffusion.Noise;
@@ -32,6 +33,7 @@ import java.util.Objects;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.IntUnaryOperator;
 
 /**
  * The generation side of {@code add4j serve}, without HTTP: validates requests, queues them, and samples them on
@@ -136,6 +138,8 @@ public final class GenerationService implements AutoCloseable {
     private final Precision precision;   // the UNet's number format, both roles
     private final Thread worker;
     private volatile boolean closed;
+    private volatile IntUnaryOperator threadsFor;   // libtorch threads for a batch of so many images; null: as set
+    private int threadsNow;                         // the worker's: what it last set
     // prompts are at most MAX_CHARS long, so 1024 of them hold well under a megabyte
     private final Map<String, Integer> tokenCounts = new LinkedHashMap<>(64, 0.75f, true) {
         @Override protected boolean removeEldestEntry(Map.Entry<String, Integer> e) { return size() > 1024; }
@@ -202,6 +206,12 @@ public final class GenerationService implements AutoCloseable {
         int max = role == Role.STUDENT ? MAX_STUDENT_STEPS : MAX_TEACHER_STEPS;
         return new Slot(role, loaded, file.getFileName().toString(), loaded.kind(), sampler, max);
     }
+
+    /**
+     * Samples a batch of {@code images} on {@code threadsFor.applyAsInt(images)} libtorch threads from now on (set by the
+     * worker thread before the batch; {@link ServeThreads}).
+     */
+    public void sampleThreads(IntUnaryOperator threadsFor) { this.threadsFor = threadsFor; }
 
     /** The slot that serves {@code role}. */
     public Slot slot(Role role) { return role == Role.STUDENT ? student : teacher; }
@@ -321,6 +331,8 @@ public final class GenerationService implements AutoCloseable {
                 seeds.add(j.request().seed() + i);
             }
         int b = prompts.size();
+        IntUnaryOperator policy = threadsFor;
+        if (policy != null && policy.applyAsInt(b) != threadsNow) TorchRuntime.setThreads(threadsNow = policy.applyAsInt(b));
         long t0 = System.nanoTime();
         List<BufferedImage> images;
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {   // every tensor of this batch is freed here
