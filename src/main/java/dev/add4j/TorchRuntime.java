@@ -89,6 +89,25 @@ public final class TorchRuntime {
         return 1;
     }
 
+    /** A setting's time; closing it puts the previous one back. */
+    public interface Restore extends AutoCloseable { @Override void close(); }
+
+    /** Images in a sampling batch up to which OpenBLAS runs on one thread ({@link #blasForBatch}) [choice: measured at 1]. */
+    public static final int SMALL_BATCH = 4;
+
+    /**
+     * OpenBLAS on one thread while a sampling batch of up to {@link #SMALL_BATCH} images runs, then back: at batch 1
+     * its products are too small to gain from a second thread, and splitting them cost 1-step sampling 11.5 against
+     * 15.4 ms/image on the 2 quiet cores here (README, "Notes for developers"). The count is process-wide: callers
+     * are the samplers, which do not run beside a training step in one process.
+     */
+    public static synchronized Restore blasForBatch(long images) {
+        int before = openblas_nolapack.blas_get_num_threads();
+        if (images > SMALL_BATCH || before == 1 || !"1".equals(System.getenv("OPENBLAS_NUM_THREADS"))) return () -> {};
+        openblas_nolapack.blas_set_num_threads(1);
+        return () -> setBlasThreads(before);
+    }
+
     /** OpenBLAS's thread count now (for reports). */
     public static int blasThreads() {
         init();

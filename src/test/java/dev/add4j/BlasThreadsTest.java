@@ -35,6 +35,18 @@ class BlasThreadsTest {
         assertTrue(e.getMessage().startsWith("ADD4J_BLAS_THREADS"), e.getMessage());
     }
 
+    @Test void smallSamplingBatchesRunOpenBlasOnOneThreadAndGiveItsCountBack() {
+        TorchRuntime.setBlasThreads(2);
+        try (var b = TorchRuntime.blasForBatch(1)) {
+            assertEquals(1, TorchRuntime.blasThreads());
+        }
+        assertEquals(2, TorchRuntime.blasThreads());
+        try (var b = TorchRuntime.blasForBatch(TorchRuntime.SMALL_BATCH + 1)) {
+            assertEquals(2, TorchRuntime.blasThreads());
+        }
+        assertEquals(2, TorchRuntime.blasThreads());
+    }
+
     @Test void aLargeMatrixProductOnTwoBlasThreadsMatchesDoublePrecisionAndRepeatsBitForBit() {
         try (var scope = new PointerScope()) {
             torch.manual_seed(3);

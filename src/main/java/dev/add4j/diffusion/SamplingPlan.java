@@ -1,5 +1,6 @@
 package dev.add4j.diffusion;
 
+import dev.add4j.TorchRuntime;
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.List;
@@ -76,11 +77,15 @@ public record SamplingPlan(Samplers.Kind sampler, List<Integer> timesteps, Preci
      * {@link #denoiser}; {@code noise} feeds the stochastic samplers. Returns x0 [B,C,H,W] in the caller's scope.
      */
     public Tensor sample(Denoiser d, NoiseSchedule s, Tensor xT, TextCond c, Noise noise) {
-        return Samplers.sample(sampler, d, s, timesteps, xT, c, noise);
+        try (var blas = TorchRuntime.blasForBatch(xT.size(0))) {
+            return Samplers.sample(sampler, d, s, timesteps, xT, c, noise);
+        }
     }
 
     /** Image-to-image from {@code init} [B,C,H,W] at {@code strength}: {@link ImageToImage#sample} on this plan. */
     public Tensor imageToImage(Denoiser d, NoiseSchedule s, double strength, Tensor init, TextCond c, Noise noise) {
-        return ImageToImage.sample(this, d, s, strength, init, c, noise);
+        try (var blas = TorchRuntime.blasForBatch(init.size(0))) {
+            return ImageToImage.sample(this, d, s, strength, init, c, noise);
+        }
     }
 }
