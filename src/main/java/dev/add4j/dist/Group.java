@@ -228,6 +228,11 @@ public final class Group implements AutoCloseable {
         allReduceSum(new double[]{0});
     }
 
+    /** Rank 0's {@code flag} on every rank: a decision that rank 0 alone can take (it alone reads the run's files). */
+    public boolean fromRankZero(boolean flag) {
+        return allReduceSum(new double[]{isMain() && flag ? 1 : 0})[0] > 0;
+    }
+
     /** Whether {@code flag} is true on any rank: the ranks' decisions (stop now, skip this step) agree. */
     public boolean any(boolean flag) {
         return allReduceSum(new double[]{flag ? 1 : 0})[0] > 0;

@@ -28,10 +28,13 @@ public final class Shard {
     /** The thread's shard: {@link #WHOLE} outside a step of a job of several ranks. */
     public static Shard current() { return CURRENT.get(); }
 
+    /** {@code group}'s shard of this rank, for work split over the ranks outside a training step (the ODE pairs, eval). */
+    public static Shard of(Group group) { return group.size() == 1 ? WHOLE : new Shard(group); }
+
     /** Makes {@code group}'s shard the thread's until the returned scope closes (the training loop, around a step). */
     public static Scope enter(Group group) {
         Shard before = CURRENT.get();
-        CURRENT.set(group.size() == 1 ? WHOLE : new Shard(group));
+        CURRENT.set(of(group));
         return () -> CURRENT.set(before);
     }
 
@@ -71,6 +74,18 @@ public final class Shard {
     /** Integers in [0, high) of this rank's {@code shape}, on the CPU. */
     public Tensor randint(long high, long[] shape, Generator gen) {
         return rows(torch.randint(high, global(shape), new GeneratorOptional(gen)));
+    }
+
+    /**
+     * The global batch on every rank from each rank's {@code rows} of it (an all-gather, as one all-reduce of
+     * zero-filled tensors: x + 0 is x, so every rank gets the values the ranks computed).
+     */
+    public Tensor gather(Tensor rows) {
+        if (ranks() == 1) return rows;
+        Tensor all = torch.zeros(global(dev.add4j.nn.Ops.shape(rows))).to(rows.device(), rows.scalar_type());   // [B,...]
+        rows(all).copy_(rows);
+        group.allReduceSum(all);
+        return all;
     }
 
     /** The global draw's shape: this rank's, its first dimension times the ranks. */
