@@ -209,6 +209,25 @@ public final class Group implements AutoCloseable {
         }
     }
 
+    /** This rank's share [from, to) of n items split over the ranks as evenly as they go (work outside a training step). */
+    public long[] share(long n) {
+        return new long[]{n * rank() / size(), n * (rank() + 1) / size()};
+    }
+
+    /**
+     * The whole [total,...] on every rank, from each rank's {@code part} at rows [from, from + part.size(0)): an
+     * all-gather, as one all-reduce of zero-filled tensors (x + 0 is x, so every rank gets the values the ranks had).
+     */
+    public Tensor assemble(Tensor part, long from, long total) {
+        if (backend == null) return part;
+        long[] shape = part.sizes().vec().get();
+        shape[0] = total;
+        Tensor all = torch.zeros(shape).to(part.device(), part.scalar_type());                   // [total,...]
+        all.narrow(0, from, part.size(0)).copy_(part);
+        allReduceSum(all);
+        return all;
+    }
+
     /** Nanoseconds this rank has spent in all-reduces so far, waiting for the slowest rank included. */
     public long collectiveNanos() { return collectiveNanos; }
 

@@ -76,16 +76,9 @@ public final class Shard {
         return rows(torch.randint(high, global(shape), new GeneratorOptional(gen)));
     }
 
-    /**
-     * The global batch on every rank from each rank's {@code rows} of it (an all-gather, as one all-reduce of
-     * zero-filled tensors: x + 0 is x, so every rank gets the values the ranks computed).
-     */
+    /** The global batch on every rank from each rank's {@code rows} of it ({@link Group#assemble}). */
     public Tensor gather(Tensor rows) {
-        if (ranks() == 1) return rows;
-        Tensor all = torch.zeros(global(dev.add4j.nn.Ops.shape(rows))).to(rows.device(), rows.scalar_type());   // [B,...]
-        rows(all).copy_(rows);
-        group.allReduceSum(all);
-        return all;
+        return group.assemble(rows, rank() * rows.size(0), ranks() * rows.size(0));
     }
 
     /** The global draw's shape: this rank's, its first dimension times the ranks. */
