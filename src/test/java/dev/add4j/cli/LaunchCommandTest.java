@@ -77,7 +77,7 @@ class LaunchCommandTest {
     }
 
     @Test void badLaunchesAreRefusedInOneLine() {
-        assertEquals("error: add4j launch sample: not a data-parallel command; those are distill and train-teacher",
+        assertEquals("error: add4j launch sample: not a data-parallel command; those are distill, eval, train-eval-net, train-features and train-teacher",
                 CliRun.of("launch", "--nproc", "2", "sample", "--out", "x").badInput());
         assertEquals("error: --node-rank must be in [0, 2), got 2", CliRun.of("launch", "--nproc", "1", "--nnodes", "2", "--node-rank", "2", "distill").badInput());
         assertEquals("error: --nproc must be >= 1, got 0", CliRun.of("launch", "--nproc", "0", "distill").badInput());
@@ -91,6 +91,6 @@ class LaunchCommandTest {
         Process p = pb.start();
         String out = new String(p.getInputStream().readAllBytes());
         assertEquals(2, p.waitFor(), out);
-        assertEquals("error: add4j sample does not run on several ranks (WORLD_SIZE=2); the data-parallel commands are distill and train-teacher", out.strip());
+        assertEquals("error: add4j sample does not run on several ranks (WORLD_SIZE=2); the data-parallel commands are distill, eval, train-eval-net, train-features and train-teacher", out.strip());
     }
 }
