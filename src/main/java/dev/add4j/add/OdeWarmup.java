@@ -217,12 +217,11 @@ public final class OdeWarmup implements AutoCloseable {
         Shard shard = Shard.current();
         Tensor x = shard.rows(images.get(k));                                                           // [n,C,H,W]
         Generator gen = torch.make_generator_cpu(cfg.seed() * 1_000_003L + step);
-        long n = x.size(0), ns = studentTimesteps.size(0);
-        Tensor j = shard.randint(ns, new long[]{n}, gen);                                                // [n] timestep indices
+        long n = x.size(0), b = images.get(k).size(0), from = shard.rank() * n;
+        Tensor j = shard.randint(studentTimesteps.size(0), new long[]{n}, gen);                         // [n] timestep indices
         Tensor s = torch.index_select(studentTimesteps, 0, j).to(x.device(), torch.ScalarType.Long);    // [n]
-        Tensor rows = torch.arange(new Scalar(n), Ops.longOn(new Device("cpu"))).mul(Ops.s(ns)).add(j);  // states[j_i, i] for sample i
-        Tensor st = shard.rows(states.get(k).transpose(0, 1)).flatten(0, 1);                            // [n·S,C,H,W]
-        Tensor xS = st.index_select(0, rows.to(x.device(), torch.ScalarType.Long));                     // [n,C,H,W]
+        Tensor rows = j.mul(Ops.s(b)).add(torch.arange(new Scalar(from), new Scalar(from + n), Ops.longOn(new Device("cpu")))); // states[j_i, i], i this rank's
+        Tensor xS = states.get(k).flatten(0, 1).index_select(0, rows.to(x.device(), torch.ScalarType.Long)); // [n,C,H,W]
         Tensor x0 = student.x0(xS, s, cond(k, shard));
         return torch.mse_loss(x0, x);
     }

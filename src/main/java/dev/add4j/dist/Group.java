@@ -1,6 +1,7 @@
 package dev.add4j.dist;
 
 import dev.add4j.Add4jException;
+import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.javacpp.SizeTPointer;
@@ -220,7 +221,7 @@ public final class Group implements AutoCloseable {
      */
     public Tensor assemble(Tensor part, long from, long total) {
         if (backend == null) return part;
-        long[] shape = part.sizes().vec().get();
+        long[] shape = Ops.shape(part);
         shape[0] = total;
         Tensor all = torch.zeros(shape).to(part.device(), part.scalar_type());                   // [total,...]
         all.narrow(0, from, part.size(0)).copy_(part);

@@ -28,7 +28,7 @@ public final class Shard {
     /** The thread's shard: {@link #WHOLE} outside a step of a job of several ranks. */
     public static Shard current() { return CURRENT.get(); }
 
-    /** {@code group}'s shard of this rank, for work split over the ranks outside a training step (the ODE pairs, eval). */
+    /** {@code group}'s shard of this rank, for work split over the ranks outside a training step (the ODE pairs). */
     public static Shard of(Group group) { return group.size() == 1 ? WHOLE : new Shard(group); }
 
     /** Makes {@code group}'s shard the thread's until the returned scope closes (the training loop, around a step). */

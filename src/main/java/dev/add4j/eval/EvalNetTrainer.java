@@ -151,8 +151,7 @@ public final class EvalNetTrainer {
             sums = torch.zeros(new long[]{4}, Ops.floatOn(device));   // loss, ce, nce, correct, summed on the device
             opt = optimiser(net, cfg);
             params = net.parameterVector();
-            gen = torch.make_generator_cpu(cfg.seed());
-            gen.retainReference();                                    // the run's, not a step's
+            gen = torch.make_generator_cpu(cfg.seed());               // in the run's scope, as the tensors above
             n = train.n();
             pos = n;                                                  // forces a shuffle before the first step
             warmup = (int) Math.round(cfg.warmupFraction() * cfg.steps());

@@ -1,7 +1,7 @@
 package dev.add4j.features;
 
-import dev.add4j.nn.Ops;
 import dev.add4j.dist.Shard;
+import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.Tensor;

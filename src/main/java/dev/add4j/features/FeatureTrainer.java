@@ -2,9 +2,9 @@ package dev.add4j.features;
 
 import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
+import dev.add4j.data.FashionMnist;
 import dev.add4j.dist.Group;
 import dev.add4j.dist.Shard;
-import dev.add4j.data.FashionMnist;
 import dev.add4j.nn.Ops;
 import dev.add4j.train.Stage;
 import dev.add4j.train.TrainLoop;
