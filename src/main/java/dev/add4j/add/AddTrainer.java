@@ -92,14 +92,10 @@ public final class AddTrainer implements AutoCloseable {
 
     /**
      * Refuses what a data-parallel run of {@code ranks} cannot repeat exactly: a batch that does not split into
-     * equal shards, heads' normalisation groups ({@link LocalBatchNorm#GROUP}) that would straddle two ranks, and the
-     * parts not made data-parallel yet (the ODE pairs, made once for the whole run; the adversarial weight of
-     * --adv-ratio, a ratio of whole-batch gradient norms).
+     * equal shards, and heads' normalisation groups ({@link LocalBatchNorm#GROUP}) that would straddle two ranks.
      */
     static void checkRanks(AddConfig cfg, int ranks) {
         if (ranks == 1) return;
-        String notYet = cfg.warmup().on() ? "--ode-warmup" : cfg.regression() ? "--reg-weight" : cfg.extras().advRatio() != 0 ? "--adv-ratio" : null;
-        if (notYet != null) throw new Add4jException(notYet + " does not run on several ranks yet (WORLD_SIZE=" + ranks + "): run it as one process");
         if (cfg.batch() % ranks != 0 || (cfg.paper().loss().adversarial() && (cfg.batch() / ranks) % LocalBatchNorm.GROUP != 0))
             throw new Add4jException("--batch " + cfg.batch() + " does not split over " + ranks + " ranks"
                     + (cfg.paper().loss().adversarial() ? " in shards of a multiple of " + LocalBatchNorm.GROUP

@@ -1,5 +1,7 @@
 package dev.add4j.add;
 
+import dev.add4j.dist.Group;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.ScalarTypeOptional;
@@ -21,13 +23,21 @@ final class StudentSignal {
     /**
      * Puts grad_adv and grad_distill (the latter already weighted by λ) into {@code stats} for the losses that are on,
      * and returns the adversarial loss's weight: 1 (the paper), or with {@link AddConfig#advRatio} the weight that makes
-     * its pull that ratio of the distillation's (also put, as adv_weight).
+     * its pull that ratio of the distillation's (also put, as adv_weight). On several ranks the weight is that of the
+     * whole batch's norms.
      */
     static double of(Tensor lAdv, Tensor lDistillWeighted, Tensor x0Hat, AddConfig cfg, Map<String, Double> stats) {
         double gAdv = cfg.paper().loss().adversarial() ? norm(lAdv, x0Hat) : 0, gDistill = cfg.paper().loss().distillation() ? norm(lDistillWeighted, x0Hat) : 0;
         if (cfg.paper().loss().adversarial()) stats.put("grad_adv", gAdv);
         if (cfg.paper().loss().distillation()) stats.put("grad_distill", gDistill);
         if (cfg.extras().advRatio() == 0) return 1;
+        // each rank's norms are means over its rows: their mean over the ranks is the whole batch's, the same weight everywhere
+        Group group = Shard.current().group();
+        if (group.size() > 1) {
+            double[] sum = group.allReduceSum(new double[]{gAdv, gDistill});
+            gAdv = sum[0] / group.size();
+            gDistill = sum[1] / group.size();
+        }
         double w = gAdv > 0 ? cfg.extras().advRatio() * gDistill / gAdv : 1;
         stats.put("adv_weight", w);
         return w;

@@ -6,6 +6,7 @@ import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.SamplingPlan;
+import dev.add4j.dist.Group;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.Reference;
@@ -95,18 +96,20 @@ public final class EvalCommand implements Callable<Integer> {
         ModelFile.Loaded loaded = ModelFile.load(model, device);
         List<Evaluation.Row> rows = new ArrayList<>();
         String referenceText;
+        Group group = Group.current();      // on several ranks each samples and embeds its share; rank 0 writes
         try (var scope = new PointerScope(); TextEncoder text = TextEncoder.forRuntime(captionCache)) {
             EvalNet net = EvalNet.load(netFile, device).net();
             Reference ref = Reference.of(net, netFile, test, dataName, n, batch, System.err::println);
             referenceText = ref.description();
             Evaluation.Prompts prompts = Evaluation.Prompts.classBalanced(n, seed);
             Evaluation.Setup setup = new Evaluation.Setup(net, ref, text, device, prompts, seed, batch);
-            Files.createDirectories(dir);
+            if (group.isMain()) Files.createDirectories(dir);
             for (int s : stepList) {
                 try (var rowScope = new PointerScope()) {
                     SamplingPlan plan = loaded.plan(s, kind).with(dtype);
-                    Evaluation.Result r = Evaluation.evaluate(setup, loaded, plan, guidance, progress(plan));
+                    Evaluation.Result r = Evaluation.evaluate(setup, loaded, plan, guidance, progress(plan), group);
                     rows.add(r.row());
+                    if (!group.isMain()) continue;
                     Images.writePng(dir.resolve("grid-steps-" + s + ".png"), Evaluation.grid(r.images(), prompts));
                     System.err.printf(Locale.ROOT, "steps %d: fid %.3f, class accuracy %.4f, %.2f ms/image%n",
                             s, r.row().fid(), r.row().classAccuracy(), r.row().msPerImage());
@@ -115,6 +118,7 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (java.io.IOException e) {
             throw new Add4jException(dir + ": cannot create the directory (" + e.getMessage() + ")", e);
         }
+        if (!group.isMain()) return 0;
         Evaluation.Report report = new Evaluation.Report(model.toString(), netFile.toString(), referenceText, seed, rows);
         // checked again: another run may have finished into the same directory meanwhile
         if (!force.force && Files.exists(metricsFile)) throw new Add4jException(metricsFile + " appeared while evaluating; not overwritten");
@@ -127,6 +131,7 @@ public final class EvalCommand implements Callable<Integer> {
     private int sanity() {
         if (model != null || steps != null)
             throw new Add4jException("--sanity measures real images, not a model: drop --model and --steps");
+        if (Group.current().size() > 1) throw new Add4jException("add4j eval --sanity runs as one process, not on " + Group.current().size() + " ranks");
         checkCommon();
         cap.check(n, "--n " + n);
         Path sanityFile = out == null ? null : out.resolve("sanity.json");

@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 import java.util.concurrent.Callable;
 
 /**
@@ -28,7 +27,8 @@ import java.util.concurrent.Callable;
 @Command(name = "launch", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Run a training command as a data-parallel job: --nproc worker processes here (times --nnodes "
                 + "machines), each on its shard of every batch, with gradients averaged over all of them. Rank 0 "
-                + "writes the run's files. Data-parallel commands: train-teacher, distill.")
+                + "writes the run's files. Data-parallel commands: train-teacher, distill, train-features, train-eval-net, "
+                + "and eval (each rank samples and measures its share of the images).")
 public final class LaunchCommand implements Callable<Integer> {
     /** [choice] Seconds the ranks wait for each other at the start: JVM start-up and loading take seconds; a node started by hand, minutes. */
     static final long DEFAULT_JOIN_TIMEOUT = 300;
@@ -58,7 +58,7 @@ public final class LaunchCommand implements Callable<Integer> {
             throw new Add4jException("--master-port must be in [1, 65535], got " + masterPort);
         if (!Main.DATA_PARALLEL.contains(command.get(0)))
             throw new Add4jException("add4j launch " + command.get(0) + ": not a data-parallel command; those are "
-                    + String.join(" and ", new TreeSet<>(Main.DATA_PARALLEL)));
+                    + Main.dataParallelNames());
         int port = masterPort != null ? masterPort : nnodes == 1 ? freePort() : dev.add4j.dist.WorldEnv.DEFAULT_PORT;
         List<Workers.Worker> workers = workers(port);
         System.err.printf("add4j launch: ranks %d..%d of %d on this machine, rendezvous at %s:%d%n",

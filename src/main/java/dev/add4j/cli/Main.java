@@ -9,6 +9,8 @@ import picocli.CommandLine.Command;
 
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -65,7 +67,13 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     private static volatile String invocation = "add4j";
 
     /** The commands that run data-parallel on several ranks (see {@link LaunchCommand}). */
-    static final Set<String> DATA_PARALLEL = Set.of("train-teacher", "distill");
+    static final Set<String> DATA_PARALLEL = Set.of("train-teacher", "distill", "train-features", "train-eval-net", "eval");
+
+    /** "a, b and c": the data-parallel commands, for messages. */
+    static String dataParallelNames() {
+        List<String> names = new ArrayList<>(new TreeSet<>(DATA_PARALLEL));
+        return String.join(", ", names.subList(0, names.size() - 1)) + " and " + names.get(names.size() - 1);
+    }
 
     /**
      * Runs the command; in a job of several ranks (torchrun's variables: {@code add4j launch} or a cluster's
@@ -82,7 +90,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             String name = sub != null ? sub.commandSpec().name() : "";
             if (!DATA_PARALLEL.contains(name))
                 throw new Add4jException("add4j " + name + " does not run on several ranks (WORLD_SIZE=" + env.worldSize()
-                        + "); the data-parallel commands are " + String.join(" and ", new TreeSet<>(DATA_PARALLEL)));
+                        + "); the data-parallel commands are " + dataParallelNames());
             boolean cuda = TorchRuntime.device(sub.matchedOptionValue("--device", (String) null)).is_cuda();
             try (Group group = Group.join(env, joinTimeout(), cuda)) {
                 if (group.isMain())

@@ -27,6 +27,7 @@ final class Outputs {
 
     /** An output directory: new, or empty, or anything with {@code force}; never a file. */
     static void directory(Path out, boolean force) {
+        if (!Group.current().isMain()) return;    // the other ranks of a data-parallel job write nothing there
         checkDirectory(out, force, "choose another --out, or pass --force to write into it");
     }
 

@@ -3,6 +3,7 @@ package dev.add4j.cli;
 import dev.add4j.Add4jException;
 import dev.add4j.data.Captions;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.dist.Group;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.EvalNetTrainer;
 import dev.add4j.io.Json;
@@ -64,6 +65,7 @@ public final class TrainEvalNetCommand implements Callable<Integer> {
             r = EvalNetTrainer.train(net, cfg, train, test, text, device, System.out::println);
         }
 
+        if (!Group.current().isMain()) return 0;                         // rank 0 writes the net
         Map<String, String> meta = Provenance.of(Main.invocation());
         meta.put("add4j.data", (data == null ? "default" : data) + " (" + train.n() + " training, " + test.n() + " test images)");
         meta.put("add4j.seed", Long.toString(seed));

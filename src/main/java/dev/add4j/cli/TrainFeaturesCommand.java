@@ -2,6 +2,7 @@ package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.dist.Group;
 import dev.add4j.features.DinoPretrainStep;
 import dev.add4j.features.FeatureTrainConfig.Objective;
 import dev.add4j.features.FeatureTrainConfig;
@@ -137,6 +138,9 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
         if (!(maxMinutes >= 0)) throw new Add4jException("--max-minutes must be >= 0, got " + maxMinutes);
         int maxRestarts = restarts.checked();
         FeatureTrainConfig cfg = config();
+        FeatureTrainer trainer = new FeatureTrainer(cfg);
+        Group group = Group.current();                  // on several ranks: sharded batches; rank 0 measures and writes
+        trainer.checkRanks(group.size());
         Path runDir = runDir(out);
         Device device = deviceOption.init();
         PrintWriter log = spec.commandLine().getOut();
@@ -148,7 +152,6 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
                 device.str().getString(java.nio.charset.StandardCharsets.UTF_8));
         log.flush();
 
-        FeatureTrainer trainer = new FeatureTrainer(cfg);
         long started = System.nanoTime();
         try (var scope = new PointerScope(); PretrainStep step = trainer.newStep(device)) {
             Tensor images = FeatureTrainer.images(train, train.n(), device);                               // [N,1,32,32]
@@ -167,6 +170,8 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             if (dir.extra().containsKey(KNN_UNTRAINED)) {
                 knnUntrained = Double.parseDouble(dir.extra().get(KNN_UNTRAINED));
                 log.printf(Locale.ROOT, "resumed at step %d of %d from %s%n", dir.start(), cfg.steps(), runDir.resolve(Checkpoint.DIR));
+            } else if (!group.isMain()) {
+                knnUntrained = Double.NaN;                                             // rank 0 measures and keeps it
             } else {
                 // the untrained network's score is the bar: random ViT features already classify far above chance
                 knnUntrained = knnNow.getAsDouble();
@@ -187,6 +192,7 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
                 reached = loop.run(new TrainLoop.Options(logEvery, checkpointEvery, maxMinutes, maxRestarts, null));
                 summary = run.summary();
             }
+            if (!group.isMain()) return 0;
             if (reached < cfg.steps()) {
                 log.printf(Locale.ROOT, "stopped after --max-minutes at step %d of %d, checkpoint in %s; continue with --resume%n",
                         reached, cfg.steps(), runDir);

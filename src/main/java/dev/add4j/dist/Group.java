@@ -1,6 +1,7 @@
 package dev.add4j.dist;
 
 import dev.add4j.Add4jException;
+import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.javacpp.SizeTPointer;
@@ -209,6 +210,25 @@ public final class Group implements AutoCloseable {
         }
     }
 
+    /** This rank's share [from, to) of n items split over the ranks as evenly as they go (work outside a training step). */
+    public long[] share(long n) {
+        return new long[]{n * rank() / size(), n * (rank() + 1) / size()};
+    }
+
+    /**
+     * The whole [total,...] on every rank, from each rank's {@code part} at rows [from, from + part.size(0)): an
+     * all-gather, as one all-reduce of zero-filled tensors (x + 0 is x, so every rank gets the values the ranks had).
+     */
+    public Tensor assemble(Tensor part, long from, long total) {
+        if (backend == null) return part;
+        long[] shape = Ops.shape(part);
+        shape[0] = total;
+        Tensor all = torch.zeros(shape).to(part.device(), part.scalar_type());                   // [total,...]
+        all.narrow(0, from, part.size(0)).copy_(part);
+        allReduceSum(all);
+        return all;
+    }
+
     /** Nanoseconds this rank has spent in all-reduces so far, waiting for the slowest rank included. */
     public long collectiveNanos() { return collectiveNanos; }
 
@@ -226,6 +246,11 @@ public final class Group implements AutoCloseable {
     /** Waits until every rank has called it. */
     public void barrier() {
         allReduceSum(new double[]{0});
+    }
+
+    /** Rank 0's {@code flag} on every rank: a decision that rank 0 alone can take (it alone reads the run's files). */
+    public boolean fromRankZero(boolean flag) {
+        return allReduceSum(new double[]{isMain() && flag ? 1 : 0})[0] > 0;
     }
 
     /** Whether {@code flag} is true on any rank: the ranks' decisions (stop now, skip this step) agree. */

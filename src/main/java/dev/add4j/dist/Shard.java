@@ -28,10 +28,13 @@ public final class Shard {
     /** The thread's shard: {@link #WHOLE} outside a step of a job of several ranks. */
     public static Shard current() { return CURRENT.get(); }
 
+    /** {@code group}'s shard of this rank, for work split over the ranks outside a training step (the ODE pairs). */
+    public static Shard of(Group group) { return group.size() == 1 ? WHOLE : new Shard(group); }
+
     /** Makes {@code group}'s shard the thread's until the returned scope closes (the training loop, around a step). */
     public static Scope enter(Group group) {
         Shard before = CURRENT.get();
-        CURRENT.set(group.size() == 1 ? WHOLE : new Shard(group));
+        CURRENT.set(of(group));
         return () -> CURRENT.set(before);
     }
 
@@ -71,6 +74,11 @@ public final class Shard {
     /** Integers in [0, high) of this rank's {@code shape}, on the CPU. */
     public Tensor randint(long high, long[] shape, Generator gen) {
         return rows(torch.randint(high, global(shape), new GeneratorOptional(gen)));
+    }
+
+    /** The global batch on every rank from each rank's {@code rows} of it ({@link Group#assemble}). */
+    public Tensor gather(Tensor rows) {
+        return group.assemble(rows, rank() * rows.size(0), ranks() * rows.size(0));
     }
 
     /** The global draw's shape: this rank's, its first dimension times the ranks. */

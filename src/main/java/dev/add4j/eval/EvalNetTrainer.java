@@ -1,7 +1,12 @@
 package dev.add4j.eval;
 
+import dev.add4j.Add4jException;
 import dev.add4j.data.Captions;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.dist.Gradients;
+import dev.add4j.dist.Group;
+import dev.add4j.dist.Replicas;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import dev.add4j.text.TextEncoder;
 import dev.add4j.train.Stage;
@@ -10,6 +15,8 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.AdamWOptions;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Generator;
+import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.OptimizerParamGroup;
 import org.bytedeco.pytorch.LongOptional;
@@ -48,7 +55,7 @@ public final class EvalNetTrainer {
      * @param contrastiveWeight weight of the contrastive loss next to the cross-entropy [choice]
      * @param maxShift          largest random translation in pixels (Fashion-MNIST has 2 px of padding) [choice]
      * @param flip              random horizontal flips (clothes are left-right symmetric enough) [choice]
-     * @param seed              seeds libtorch's generators when training starts: batches, augmentation, captions
+     * @param seed              seeds the run's generator: batches, augmentation, captions
      *                          (initialisation happens when the net is made: seed before that, as the CLI does)
      * @param logEvery          steps between progress reports
      */
@@ -100,8 +107,11 @@ public final class EvalNetTrainer {
                                TextEncoder text, Device device, Consumer<String> console) {
         if (train.n() < cfg.batch())
             throw new IllegalArgumentException("batch " + cfg.batch() + " is larger than the training set (" + train.n() + " images)");
-        torch.manual_seed(cfg.seed());
+        int ranks = Group.current().size();     // on several ranks: each its rows of every batch, the gradient averaged
+        if (cfg.batch() % ranks != 0)
+            throw new Add4jException("--batch " + cfg.batch() + " does not split over " + ranks + " ranks: make it a multiple of " + ranks);
         net.to(device).train(true);
+        Replicas.fromRankZero(Group.current(), Map.of("net", net));   // every rank starts from rank 0's weights
         try (var run = new PointerScope()) { // data, caption bank and optimiser live for the run; steps open their own scopes
             Steps steps = new Steps(net, cfg, train, CaptionBank.of(text, device), device);
             long start = System.nanoTime();
@@ -124,6 +134,8 @@ public final class EvalNetTrainer {
         private final CaptionBank bank;
         private final Tensor images, labels, perm, sums;             // [N,1,32,32], [N], [N] (per epoch), [4]
         private final AdamW opt;
+        private final TensorVector params;
+        private final Generator gen;                                 // batches, augmentation, captions: seeded, one per run
         private final int n, warmup;
         private long pos;
         private int window;
@@ -138,6 +150,8 @@ public final class EvalNetTrainer {
             perm = torch.empty(new long[]{train.n()}, Ops.longOn(device), new MemoryFormatOptional());
             sums = torch.zeros(new long[]{4}, Ops.floatOn(device));   // loss, ce, nce, correct, summed on the device
             opt = optimiser(net, cfg);
+            params = net.parameterVector();
+            gen = torch.make_generator_cpu(cfg.seed());               // in the run's scope, as the tensors above
             n = train.n();
             pos = n;                                                  // forces a shuffle before the first step
             warmup = (int) Math.round(cfg.warmupFraction() * cfg.steps());
@@ -145,24 +159,28 @@ public final class EvalNetTrainer {
 
         @Override public Map<String, Double> run(long s) {
             int step = (int) s;
+            Shard shard = Shard.current();                            // on several ranks, this rank's rows of each batch
             if (pos + cfg.batch() > n) {                              // new epoch; the remainder is dropped
-                perm.copy_(torch.randperm(n, Ops.longOn(perm.device())));
+                perm.copy_(torch.randperm(n, new GeneratorOptional(gen), Ops.longOn(new Device("cpu"))));
                 pos = 0;
             }
-            Tensor idx = perm.narrow(0, pos, cfg.batch());                                   // [B]
+            Tensor idx = shard.rows(perm.narrow(0, pos, cfg.batch()));                      // [B/W]
             pos += cfg.batch();
-            Tensor x = augment(images.index_select(0, idx), cfg.maxShift(), cfg.flip());    // [B,1,32,32]
-            Tensor y = labels.index_select(0, idx);                                          // [B]
-            Tensor captions = bank.sample(y);                                                // [B,384]
+            Tensor x = augment(images.index_select(0, idx), cfg.maxShift(), cfg.flip(), gen); // [B/W,1,32,32]
+            Tensor y = labels.index_select(0, idx);                                          // [B/W]
+            Tensor captions = bank.sample(y, gen);                                           // [B/W,384]
 
             EvalNet.Outputs o = net.forward(x);
             Tensor ce = torch.cross_entropy(o.logits(), y);                                  // []
-            Tensor nce = classContrastiveLoss(o.projection(), captions, y, net.logitScale()); // []
+            Tensor nce = contrastiveLoss(shard, o.projection(), captions, y, net.logitScale()); // [] the whole batch's
             Tensor loss = ce.add(nce.mul(Ops.s(cfg.contrastiveWeight())));                  // []
 
             setLr(opt, lrAt(step, cfg.steps(), warmup, cfg.lr()));
             opt.zero_grad();
-            loss.backward();
+            // each rank differentiates the whole batch's InfoNCE through its own rows only (contrastiveLoss): W times
+            // it, averaged over the ranks, is its gradient
+            ce.add(nce.mul(Ops.s(cfg.contrastiveWeight() * shard.ranks()))).backward();
+            Gradients.average(shard.group(), params, true);
             opt.step();
 
             try (var g = new NoGradGuard()) { // no sync with the device here: the window's end reads the sums
@@ -177,8 +195,9 @@ public final class EvalNetTrainer {
             stats.put("loss", (double) t[0] / window);
             stats.put("ce", (double) t[1] / window);
             stats.put("nce", (double) t[2] / window);
-            stats.put("acc", t[3] / ((double) window * cfg.batch()));
+            stats.put("acc", t[3] / ((double) window * cfg.batch() / Shard.current().ranks()));   // this rank's rows
             stats.put("logit_scale", Ops.f(net.logitScale()));
+            stats = new LinkedHashMap<>(Shard.current().group().average(stats));   // the job's, for the run's Result too
             if (Double.isNaN(firstLoss)) firstLoss = stats.get("loss");
             lastLoss = stats.get("loss");
             lastAccuracy = stats.get("acc");
@@ -232,23 +251,41 @@ public final class EvalNetTrainer {
         return imageToText.add(textToImage).mul(Ops.s(0.5));
     }
 
+    /**
+     * {@link #classContrastiveLoss} of the whole batch in a step of several ranks, from this rank's rows {@code proj}
+     * [B/W,D], {@code captions} [B/W,384] and {@code labels} [B/W]: the other ranks' rows are gathered without their
+     * graph, so this rank's gradient is the loss's through its own rows. The logit scale enters with its gradient
+     * divided by W, since every rank differentiates it through the whole loss.
+     */
+    static Tensor contrastiveLoss(Shard shard, Tensor proj, Tensor captions, Tensor labels, Tensor scale) {
+        int w = shard.ranks();
+        if (w == 1) return classContrastiveLoss(proj, captions, labels, scale);
+        Tensor others = shard.gather(proj.detach());                                                    // [B,D]
+        long b = proj.size(0), from = shard.rank() * b;
+        Tensor all = torch.cat(new TensorVector(others.narrow(0, 0, from), proj,
+                others.narrow(0, from + b, others.size(0) - from - b)), 0);                              // [B,D]
+        Tensor scaleW = scale.div(Ops.s(w)).add(scale.detach().mul(Ops.s((w - 1) / (double) w)));      // = scale; gradient / W
+        return classContrastiveLoss(all, shard.gather(captions), shard.gather(labels), scaleW);
+    }
+
     // ------------------------------------------------------------------------------------------------------------
     // Data
 
     /**
      * Light augmentation for 32x32 Fashion-MNIST: each image translated by its own random (dx, dy) in
      * [-maxShift, maxShift] (the border filled with the background value -1) and, if {@code flip}, mirrored
-     * left-right with probability 1/2. Uses libtorch's generator of x's device. [B,C,H,W] -> [B,C,H,W]
+     * left-right with probability 1/2. Draws from {@code gen} (on the CPU), through {@link Shard#current()}: in a step
+     * of several ranks, x is this rank's rows and the draws are the batch's. [B,C,H,W] -> [B,C,H,W]
      */
-    public static Tensor augment(Tensor x, int maxShift, boolean flip) {
+    public static Tensor augment(Tensor x, int maxShift, boolean flip, Generator gen) {
         long b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
         Tensor out = x;
         if (maxShift > 0) {
             int s = maxShift;
             Tensor padded = torch.constant_pad_nd(x, new long[]{s, s, s, s}, Ops.s(-1));           // [B,C,H+2s,W+2s]
             var longs = Ops.longOn(x.device());
-            Tensor dy = torch.randint(0, 2L * s + 1, new long[]{b, 1}, longs);                     // [B,1]
-            Tensor dx = torch.randint(0, 2L * s + 1, new long[]{b, 1}, longs);                     // [B,1]
+            Tensor dy = Shard.current().randint(0, 2L * s + 1, new long[]{b, 1}, gen).to(x.device(), torch.ScalarType.Long); // [B,1]
+            Tensor dx = Shard.current().randint(0, 2L * s + 1, new long[]{b, 1}, gen).to(x.device(), torch.ScalarType.Long); // [B,1]
             Tensor rows = dy.add(torch.arange(Ops.s(h), longs).unsqueeze(0));                       // [B,H]
             Tensor cols = dx.add(torch.arange(Ops.s(w), longs).unsqueeze(0));                       // [B,W]
             Tensor rowIdx = rows.view(b, 1, h, 1).expand(b, c, h, w + 2L * s);                       // [B,C,H,W+2s]
@@ -256,7 +293,7 @@ public final class EvalNetTrainer {
             out = torch.gather(torch.gather(padded, 2, rowIdx), 3, colIdx);                          // [B,C,H,W]
         }
         if (flip) {
-            Tensor mirror = torch.rand(new long[]{b, 1, 1, 1}, Ops.floatOn(x.device())).lt(Ops.s(0.5)); // [B,1,1,1]
+            Tensor mirror = Shard.current().rand(gen, b, 1, 1, 1).to(x.device(), torch.ScalarType.Float).lt(Ops.s(0.5)); // [B,1,1,1]
             out = torch.where(mirror, out.flip(3), out);
         }
         return out;
@@ -300,9 +337,9 @@ public final class EvalNetTrainer {
                     text.encode(canonical).pooled().to(device, torch.ScalarType.Float));
         }
 
-        /** One caption embedding per label, drawn uniformly among the captions of that class. [B] -> [B,384] */
-        Tensor sample(Tensor labels) {
-            Tensor u = torch.rand(new long[]{labels.size(0)}, Ops.floatOn(labels.device()));       // [B] in [0,1)
+        /** One caption embedding per label, drawn uniformly among the captions of that class from {@code gen}. [B] -> [B,384] */
+        Tensor sample(Tensor labels, Generator gen) {
+            Tensor u = Shard.current().rand(gen, labels.size(0)).to(labels.device(), torch.ScalarType.Float); // [B] in [0,1)
             Tensor offset = u.mul(count.index_select(0, labels)).to(torch.ScalarType.Long)         // [B] in [0,count)
                     .clamp_max(count.index_select(0, labels).sub(new Scalar(1L)));   // u*count can round up to count; an int scalar keeps int64
             return all.index_select(0, start.index_select(0, labels).add(offset));                 // [B,384]

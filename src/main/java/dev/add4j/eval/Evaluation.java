@@ -1,5 +1,6 @@
 package dev.add4j.eval;
 
+import dev.add4j.Add4jException;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.add4j.data.Captions;
 import dev.add4j.data.FashionMnist;
@@ -10,6 +11,7 @@ import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.diffusion.TextCond;
 import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.dist.Group;
 import dev.add4j.io.Images;
 import dev.add4j.io.ModelFile;
 import dev.add4j.nn.Ops;
@@ -23,6 +25,7 @@ import org.bytedeco.pytorch.global.torch;
 
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -81,6 +84,9 @@ public final class Evaluation {
         }
 
         public int size() { return prompts.size(); }
+
+        /** Prompts [from, to) of this list: a rank's share of the images. */
+        public Prompts slice(int from, int to) { return new Prompts(prompts.subList(from, to), classes.subList(from, to)); }
 
         /** The classes as an int64 CPU tensor [N]. */
         public Tensor labels() {
@@ -214,7 +220,13 @@ public final class Evaluation {
     public static Metrics metrics(EvalNet net, Reference ref, Tensor images, Prompts prompts, TextEncoder text, int batch) {
         Ops.expectShape(images, "images", prompts.size(), net.config().imageChannels(), -1, -1);
         try (var scope = new PointerScope()) {
-            EvalNet.Outputs o = net.evaluate(images, batch);                                         // on images' device
+            return metrics(ref, net.evaluate(images, batch), prompts, text);                     // on images' device
+        }
+    }
+
+    /** Measures the eval net's outputs {@code o} of the images made for {@code prompts} against {@code ref}. */
+    static Metrics metrics(Reference ref, EvalNet.Outputs o, Prompts prompts, TextEncoder text) {
+        try (var scope = new PointerScope()) {
             Tensor gen = o.features();                                                               // [N,F]
             double fid = Fid.distance(ref.stats(), FeatureStats.of(gen));
             Kid.Result kid = Kid.compute(ref.features(), gen, Kid.DEFAULT_SUBSETS, kidSubsetSize(ref.features().size(0), gen.size(0)), 0);
@@ -308,9 +320,38 @@ public final class Evaluation {
 
     /** Samples {@code model} as {@code plan} says and measures the images: one row. */
     public static Result evaluate(Setup s, ModelFile.Loaded model, SamplingPlan plan, double guidance, Progress progress) {
-        Generated g = sample(model.model(), plan, guidance, s.prompts(), s.seed(), s.batch(), s.text(), s.device(), progress);
-        Metrics m = metrics(s.net(), s.reference(), g.images(), s.prompts(), s.text(), s.batch());
-        return new Result(Row.of(plan, guidance, s.prompts().size(), m, g.msPerImage()), g.images());
+        return evaluate(s, model, plan, guidance, progress, Group.SINGLE);
+    }
+
+    /**
+     * As {@link #evaluate(Setup, ModelFile.Loaded, SamplingPlan, double, Progress)}, the work split over {@code group}'s
+     * ranks ({@code add4j eval} on several): each samples and embeds its share of the images (image i still from seed
+     * + i and prompt i), the images and the eval net's outputs are gathered, and every rank measures them all, so each
+     * gets one process's numbers (to float tolerance: the batches differ). The real side ({@code s.reference()}) is
+     * each rank's own. Every rank must call it, in step.
+     * @param progress this rank's share: done and total count its images
+     */
+    public static Result evaluate(Setup s, ModelFile.Loaded model, SamplingPlan plan, double guidance, Progress progress, Group group) {
+        if (group.size() == 1) {
+            Generated g = sample(model.model(), plan, guidance, s.prompts(), s.seed(), s.batch(), s.text(), s.device(), progress);
+            Metrics m = metrics(s.net(), s.reference(), g.images(), s.prompts(), s.text(), s.batch());
+            return new Result(Row.of(plan, guidance, s.prompts().size(), m, g.msPerImage()), g.images());
+        }
+        int n = s.prompts().size();
+        long[] share = group.share(n);
+        int from = (int) share[0], to = (int) share[1];
+        if (from == to) throw new Add4jException("--n " + n + " is fewer images than the " + group.size() + " ranks");
+        Generated g = sample(model.model(), plan, guidance, s.prompts().slice(from, to), s.seed() + from, s.batch(), s.text(), s.device(), progress);
+        EvalNet.Outputs o = s.net().evaluate(g.images(), s.batch());
+        Tensor images = group.assemble(g.images(), from, n);                                        // [N,C,32,32]
+        EvalNet.Outputs all = new EvalNet.Outputs(group.assemble(o.features(), from, n),           // [N,F]
+                group.assemble(o.logits(), from, n), group.assemble(o.projection(), from, n));      // [N,10], [N,D]
+        // the job's speed: the slowest rank's sampling time over all N images
+        double[] seconds = new double[group.size()];
+        seconds[group.rank()] = g.msPerImage() * (to - from) / 1e3;
+        double slowest = Arrays.stream(group.allReduceSum(seconds)).max().orElseThrow();
+        Metrics m = metrics(s.reference(), all, s.prompts(), s.text());
+        return new Result(Row.of(plan, guidance, n, m, slowest * 1e3 / n), images);
     }
 
     /**

@@ -119,6 +119,7 @@ public record Reference(FeatureStats stats, Tensor features, String description)
         meta.put(EVAL_NET_SHA, Provenance.sha256(evalNetFile));
         meta.put(DATA, dataName + " (" + split.n() + " images)");
         meta.put(DATA_SHA, dataSha256(split));
+        if (!dev.add4j.dist.Group.current().isMain()) return stats;   // rank 0 alone writes the cache
         try {
             stats.save(file, meta);
             log.accept(String.format(Locale.ROOT, "reference statistics: %.1f s, cached in %s", (System.nanoTime() - t0) / 1e9, file));

@@ -1,5 +1,6 @@
 package dev.add4j.features;
 
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
@@ -92,8 +93,8 @@ public final class Augment {
      * @return [b,n] bool on the CPU, true where a patch is hidden
      */
     public Tensor patchMask(long b, long n, double min, double max) {
-        Tensor ratio = torch.rand(new long[]{b, 1}, new GeneratorOptional(gen)).mul(Ops.s(max - min)).add(Ops.s(min)); // [b,1]
-        return torch.rand(new long[]{b, n}, new GeneratorOptional(gen)).lt(ratio);                                     // [b,n]
+        Tensor ratio = Shard.current().rand(gen, b, 1).mul(Ops.s(max - min)).add(Ops.s(min)); // [b,1]
+        return Shard.current().rand(gen, b, n).lt(ratio);                                     // [b,n]
     }
 
     /**
@@ -105,7 +106,7 @@ public final class Augment {
         long[] s = Ops.shape(x);
         if (s.length != 4) throw new IllegalArgumentException("x: expected [B,C,H,W], got " + java.util.Arrays.toString(s));
         long b = s[0];
-        Tensor u = torch.rand(new long[]{b, 8}, new GeneratorOptional(gen)).to(x.device(), x.scalar_type()); // [B,8]
+        Tensor u = Shard.current().rand(gen, b, 8).to(x.device(), x.scalar_type()); // [B,8]: this rank's rows of the batch's draw
         // Random resized crop as an affine map from output to input coordinates in [-1,1]: the crop's half-sides
         // are its side fractions w, h, and its centre keeps it inside the image.
         Tensor area = u.select(1, 0).mul(Ops.s(scaleMax - scaleMin)).add(Ops.s(scaleMin));          // [B]
@@ -127,7 +128,7 @@ public final class Augment {
         y = y.sub(mean).mul(Ops.perSample(contrast)).add(mean);
         if (cfg.noiseStdMax() > 0) {
             Tensor std = u.select(1, 7).mul(Ops.s(cfg.noiseStdMax()));                                 // [B]
-            Tensor noise = torch.randn(Ops.shape(y), new GeneratorOptional(gen)).to(x.device(), x.scalar_type());
+            Tensor noise = Shard.current().randn(gen, Ops.shape(y)).to(x.device(), x.scalar_type());
             y = y.add(noise.mul(Ops.perSample(std)));
         }
         return y.clamp(new org.bytedeco.pytorch.ScalarOptional(Ops.s(0)), new org.bytedeco.pytorch.ScalarOptional(Ops.s(1)))

@@ -1,5 +1,7 @@
 package dev.add4j.features;
 
+import dev.add4j.Add4jException;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
@@ -236,19 +238,42 @@ public final class DinoPretrainStep implements PretrainStep {
             if (at.freezeLastLayer()) studentHead.prototypes().mutable_grad().reset();
             optimizer.clipAndStep(at.lr(), clipGrad);
 
+            Shard shard = Shard.current();
             try (var g = new NoGradGuard()) {
                 for (Tensor[] p : emaPairs) p[0].lerp_(p[1], Ops.s(1 - at.teacherMomentum())); // t = m t + (1-m) s
                 center.mul_(Ops.s(cfg.centerMomentum()))
-                        .add_(teacherOut.mean(new long[]{0}, true, new org.bytedeco.pytorch.ScalarTypeOptional()),
-                                Ops.s(1 - cfg.centerMomentum()));
+                        .add_(batchMean(shard, teacherOut), Ops.s(1 - cfg.centerMomentum()));  // the global batch's, as DINO's all-reduce
                 if (teacherPatches != null && teacherPatches.size(0) > 0)
                     patchCenter.mul_(Ops.s(cfg.centerMomentum()))
                             .add_(teacherPatches.mean(new long[]{0}, true, new org.bytedeco.pytorch.ScalarTypeOptional()),
                                     Ops.s(1 - cfg.centerMomentum()));
             }
-            return new Stats(Ops.f(loss), Ops.f(entropy(targets).mean()),
-                    Ops.f(entropy(targets.mean(new long[]{0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()))), Double.NaN);
+            return new Stats(Ops.f(loss), Ops.f(entropy(targets).mean()), Ops.f(entropy(batchMean(shard, targets).squeeze(0))), Double.NaN);
         }
+    }
+
+    /**
+     * The mean over the rows of {@code x} [R,K] -> [1,K], over the global batch in a step of several ranks (equal
+     * shards: the mean of the ranks' means).
+     */
+    private static Tensor batchMean(Shard shard, Tensor x) {
+        Tensor m = x.mean(new long[]{0}, true, new org.bytedeco.pytorch.ScalarTypeOptional());                    // [1,K]
+        if (shard.ranks() == 1) return m;
+        shard.group().allReduceSum(m);
+        return m.div_(Ops.s(shard.ranks()));
+    }
+
+    /**
+     * Refuses the settings whose loss couples the images of a batch, so that W ranks with B/W images each would not
+     * compute one process's loss: Sinkhorn-Knopp over the batch, KoLeo's nearest neighbours, InfoNCE's negatives, and
+     * iBOT's masks (its patch centre is a mean over a random number of hidden patches per rank).
+     */
+    static void checkRanks(Config cfg, int ranks) {
+        if (ranks == 1) return;
+        String coupled = cfg.sinkhorn() ? "--targets sinkhorn" : cfg.koleoWeight() > 0 ? "--koleo" : cfg.contrastiveWeight() > 0 ? "--contrastive"
+                : cfg.maskedTokenWeight() > 0 ? "--masked-tokens" : null;
+        if (coupled != null) throw new Add4jException(coupled + " couples the images of a batch and does not run on several ranks (WORLD_SIZE="
+                + ranks + "): run it as one process");
     }
 
     /** The teacher's target distributions from its logits [R,K]: centred and sharpened (DINO), or Sinkhorn-Knopp (DINOv2). */

@@ -1,13 +1,16 @@
 package dev.add4j.features;
 
+import dev.add4j.Add4jException;
+import dev.add4j.TorchRuntime;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.dist.Group;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Ops;
 import dev.add4j.train.Stage;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Generator;
-import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -51,12 +54,25 @@ public final class FeatureTrainer {
      * Call outside any step scope; close it when done.
      */
     public PretrainStep newStep(Device device) {
-        torch.manual_seed(cfg.seed());
+        checkRanks(Group.current().size());
         Augment augment = new Augment(cfg.augment(), cfg.seed());
-        return switch (cfg.objective()) {
-            case DINO -> new DinoPretrainStep(cfg.vit(), cfg.dino(), augment, cfg.weightDecay(), cfg.clipGrad(), device);
-            case SUPERVISED -> new SupervisedPretrainStep(cfg.vit(), FashionMnist.CLASSES, augment, cfg.weightDecay(), cfg.clipGrad(), device);
-        };
+        synchronized (TorchRuntime.GLOBAL_GENERATOR) {           // seeded draws, no other thread's in between (ranks as threads)
+            torch.manual_seed(cfg.seed());
+            return switch (cfg.objective()) {
+                case DINO -> new DinoPretrainStep(cfg.vit(), cfg.dino(), augment, cfg.weightDecay(), cfg.clipGrad(), device);
+                case SUPERVISED -> new SupervisedPretrainStep(cfg.vit(), FashionMnist.CLASSES, augment, cfg.weightDecay(), cfg.clipGrad(), device);
+            };
+        }
+    }
+
+    /**
+     * Refuses what {@code ranks} data-parallel ranks would not compute as one process does: a batch that does not
+     * split evenly, and DINO's settings that couple a batch's images ({@link DinoPretrainStep#checkRanks}).
+     */
+    public void checkRanks(int ranks) {
+        if (cfg.batch() % ranks != 0)
+            throw new Add4jException("--batch " + cfg.batch() + " does not split over " + ranks + " ranks: make it a multiple of " + ranks);
+        if (cfg.objective() == FeatureTrainConfig.Objective.DINO) DinoPretrainStep.checkRanks(cfg.dino(), ranks);
     }
 
     /** The scheduled values at step {@code k}: warm-up + cosine lr, cosine teacher momentum to 1, teacher-temperature ramp. */
@@ -118,8 +134,9 @@ public final class FeatureTrainer {
             step.reseed(stepSeed(cfg.seed(), k));
             PretrainStep.Stats st;
             try (var scope = new PointerScope()) {                         // the batch is freed with the step's tensors
-                Tensor idx = torch.randint(images.size(0), new long[]{cfg.batch()}, new GeneratorOptional(batches))
-                        .to(images.device(), torch.ScalarType.Long);                                 // [B]
+                Shard shard = Shard.current();                             // this rank's rows of the batch
+                Tensor idx = shard.randint(images.size(0), new long[]{cfg.batch() / shard.ranks()}, batches)
+                        .to(images.device(), torch.ScalarType.Long);                                 // [B/W]
                 st = step.step(images.index_select(0, idx), labels.index_select(0, idx), schedule(k)); // [B,C,S,S], [B]
             }
             history.add(st);

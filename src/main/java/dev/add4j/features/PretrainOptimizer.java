@@ -1,5 +1,7 @@
 package dev.add4j.features;
 
+import dev.add4j.dist.Gradients;
+import dev.add4j.dist.Shard;
 import dev.add4j.nn.Module;
 import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.AdamWOptions;
@@ -56,11 +58,13 @@ final class PretrainOptimizer implements AutoCloseable {
     }
 
     /**
-     * Clips the gradients' global norm to {@code maxNorm} (skipped when not positive), then takes one step at
-     * learning rate {@code lr}.
+     * Averages the gradients over the ranks of a data-parallel step ({@link Gradients}), clips their global norm to
+     * {@code maxNorm} (skipped when not positive), then takes one step at learning rate {@code lr}.
      * @return the gradient norm before clipping (NaN when clipping is off)
      */
     double clipAndStep(double lr, double maxNorm) {
+        // on several ranks the gradient is averaged first (a NaN on one rank reaches all, and the loop restarts them alike)
+        Gradients.average(Shard.current().group(), all, true);
         double norm = maxNorm > 0 ? torch.clip_grad_norm_(all, maxNorm) : Double.NaN;
         setLr(decayed, lr);
         setLr(plain, lr);

@@ -700,6 +700,104 @@ public class AddTrainerTest {
         for (var e : worst.entrySet()) assertTrue(e.getValue() <= RANKS_TOLERANCE, e.getKey() + " differs by " + e.getValue() + " (relative)");
     }
 
+    /** The worst relative difference per statistic of {@code ranks}' steps from {@code one}'s; asserts the same keys. */
+    static Map<String, Double> worstDifference(List<Map<String, Double>> one, List<List<Map<String, Double>>> ranks) {
+        assertEquals(ranks.get(0), ranks.get(1), "every rank logs the same averaged statistics");
+        Map<String, Double> worst = new java.util.TreeMap<>();
+        for (int s = 0; s < one.size(); s++) {
+            Map<String, Double> want = one.get(s), got = new java.util.LinkedHashMap<>(ranks.get(0).get(s));
+            assertTrue(got.remove("allreduce_ms") >= 0, "the ranks log their time in all-reduces");
+            assertEquals(want.keySet(), got.keySet(), "iteration " + s);
+            for (String k : want.keySet()) {
+                double scale = k.startsWith("d_acc") ? 10 : Math.max(Math.abs(want.get(k)), 1e-2);
+                worst.merge(k, Math.abs(want.get(k) - got.get(k)) / scale, Math::max);
+            }
+        }
+        return worst;
+    }
+
+    /** {@code c}'s first {@code steps} iterations' statistics in {@code dir}, as one process, or as each of 2 gloo ranks. */
+    static List<Map<String, Double>> steps(AddConfig c, Path dir, int steps) {
+        List<Map<String, Double>> out = new ArrayList<>();
+        try (AddTrainer t = trainer(c, dir, false)) {
+            for (long s = 0; s < steps; s++) out.add(t.loop().step(s));
+        }
+        return out;
+    }
+
+    /**
+     * The regression term on the teacher's pairs, and --adv-ratio's weight, on 2 ranks x 8 against 1 x 16 for 20
+     * iterations: each rank makes its rows of each chunk of pairs, the regression's timesteps are drawn for the chunk,
+     * and the weight is that of the whole batch's gradient norms. Same settings and tolerance as the test above.
+     */
+    @Test void twoRanksGiveOneProcesssStatisticsWithTheRegressionTermAndTheAdversarialRatio(@TempDir Path dir) throws Exception {
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2e-4, 20).withBatch(16)
+                .withWarmup(new AddConfig.Warmup(0, 32, 4, 1e-4)).withExtras(x -> x.withRegWeight(10).withAdvRatio(0.5));
+        List<Map<String, Double>> one = steps(c, dir.resolve("one"), 20);
+        assertTrue(one.get(0).containsKey("loss_reg") && one.get(0).containsKey("adv_weight"), one.get(0).toString());
+        Map<String, Double> worst = worstDifference(one, Ranks.run(2, g -> steps(c, dir.resolve("ranks"), 20)));
+        System.out.println("AddTrainerTest 2 ranks x 8 against 1 x 16 with --reg-weight and --adv-ratio, worst relative difference over 20 iterations: " + worst);
+        for (var e : worst.entrySet()) assertTrue(e.getValue() <= RANKS_TOLERANCE, e.getKey() + " differs by " + e.getValue() + " (relative)");
+    }
+
+    /**
+     * 10 ODE warm-up iterations then 10 of ADD, on 2 ranks x 8 against 1 x 16: the same pairs, losses and statistics
+     * to float tolerance. The pairs' file is one format for both: 2 ranks read the one-process run's (rank 0 reads,
+     * rank 1 gets them by broadcast) and go on as it did, and the file 2 ranks write holds the one-process pairs.
+     */
+    @Test void twoRanksGiveOneProcesssOdeWarmUpAndShareItsPairsFile(@TempDir Path dir) throws Exception {
+        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 2e-4, 20).withBatch(16)
+                .withWarmup(new AddConfig.Warmup(10, 32, 4, 1e-3));
+        Path kept = dir.resolve("kept-" + OdeWarmup.CACHE);
+        List<Map<String, Double>> one = new ArrayList<>();
+        try (AddTrainer t = trainer(c, dir.resolve("one"), false)) {
+            for (long s = 0; s < c.steps(); s++) {
+                one.add(t.loop().step(s));
+                if (s == 0) Files.copy(dir.resolve("one").resolve(OdeWarmup.CACHE), kept);
+            }
+        }
+        assertTrue(one.get(0).containsKey("loss_ode") && one.get(19).containsKey("loss_adv"), one.get(0) + " / " + one.get(19));
+        Path ranksDir = dir.resolve("ranks");
+        Map<String, Double> worst = worstDifference(one, Ranks.run(2, g -> {
+            List<Map<String, Double>> out = new ArrayList<>();
+            try (AddTrainer t = trainer(c, ranksDir, false)) {
+                for (long s = 0; s < c.steps(); s++) {
+                    out.add(t.loop().step(s));
+                    if (s == 0 && g.isMain()) assertPairsEqual(kept, ranksDir.resolve(OdeWarmup.CACHE));
+                }
+            }
+            return out;
+        }));
+        System.out.println("AddTrainerTest 2 ranks x 8 against 1 x 16 with --ode-warmup, worst relative difference over 20 iterations: " + worst);
+        for (var e : worst.entrySet()) assertTrue(e.getValue() <= RANKS_TOLERANCE, e.getKey() + " differs by " + e.getValue() + " (relative)");
+
+        Path readDir = dir.resolve("read");
+        Files.createDirectories(readDir);
+        Files.copy(kept, readDir.resolve(OdeWarmup.CACHE));
+        var written = Files.getLastModifiedTime(readDir.resolve(OdeWarmup.CACHE));
+        List<List<Map<String, Double>>> read = Ranks.run(2, g -> {
+            List<Map<String, Double>> out = new ArrayList<>();
+            try (AddTrainer t = trainer(c, readDir, false)) {
+                for (long s = 0; s < 3; s++) out.add(t.loop().step(s));
+            }
+            return out;
+        });
+        assertEquals(written, Files.getLastModifiedTime(readDir.resolve(OdeWarmup.CACHE)), "read, not made and written again");
+        for (int s = 0; s < 3; s++)
+            assertEquals(one.get(s).get("loss_ode"), read.get(1).get(s).get("loss_ode"), RANKS_TOLERANCE * one.get(s).get("loss_ode"), "from the file, at " + s);
+    }
+
+    /** Two pairs' files hold the same chunks, to float tolerance. */
+    static void assertPairsEqual(Path a, Path b) {
+        try (var scope = new PointerScope()) {
+            var x = dev.add4j.io.SafeTensors.read(a).tensors();
+            var y = dev.add4j.io.SafeTensors.read(b).tensors();
+            assertEquals(new java.util.TreeSet<>(x.keySet()), new java.util.TreeSet<>(y.keySet()));
+            for (String k : x.keySet())
+                assertTrue(Ops.f(x.get(k).sub(y.get(k)).abs().max()) <= 1e-5, k + ": " + Ops.f(x.get(k).sub(y.get(k)).abs().max()));
+        }
+    }
+
     /** Relative tolerance of a data-parallel run's statistics against one process's (to at least 0.01); measured: 7e-5. */
     static final double RANKS_TOLERANCE = 1e-3;
 }

@@ -67,6 +67,45 @@ class LaunchCommandTest {
         assertTrue(Files.isRegularFile(two.resolve(TeacherTrainer.MODEL)));
     }
 
+    /**
+     * add4j eval on 2 worker JVMs: each samples and embeds 10 of the 20 images of a tiny model; the row equals one
+     * process's, rank 0 alone writes metrics.json, the grid and the reference cache (the eval net's copy for the
+     * launch has none yet, so the ranks compute the real side themselves).
+     */
+    @Test void twoWorkersEvaluateAsOneProcessAndRankZeroAloneWrites() throws Exception {
+        Path models = dir.resolve("eval-models"), other = dir.resolve("eval-models-2");
+        Files.createDirectories(other);
+        Path model = models.resolve("tiny.safetensors"), net = models.resolve("evalnet.safetensors"), net2 = other.resolve("evalnet.safetensors");
+        synchronized (TorchRuntime.GLOBAL_GENERATOR) {
+            org.bytedeco.pytorch.global.torch.manual_seed(4);
+            Files.createDirectories(models);
+            dev.add4j.io.ModelFile.save(model, new dev.add4j.nn.UNet(dev.add4j.nn.UNet.Config.tiny()), "teacher", Map.of());
+            new dev.add4j.eval.EvalNet(dev.add4j.eval.EvalNet.Config.tiny()).save(net, Map.of());
+        }
+        Files.copy(net, net2);
+        Path one = dir.resolve("eval-one"), two = dir.resolve("eval-two");
+        CliRun single = CliRun.of("eval", "--model", model.toString(), "--steps", "1", "--n", "20", "--batch", "10", "--data", "embedded",
+                "--eval-net", net.toString(), "--caption-cache", captions.toString(), "--out", one.toString());
+        assertEquals(0, single.code(), single.err());
+        CliRun r = CliRun.of("launch", "--nproc", "2", "eval", "--model", model.toString(), "--steps", "1", "--n", "20", "--batch", "10",
+                "--data", "embedded", "--eval-net", net2.toString(), "--caption-cache", captions.toString(), "--out", two.toString());
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("[rank 0] wrote ") && !r.out().contains("[rank 1] wrote"), r.out());
+        JsonNode want = Json.tree(Files.readString(one.resolve("metrics.json"))).get("rows").get(0);
+        JsonNode got = Json.tree(Files.readString(two.resolve("metrics.json"))).get("rows").get(0);
+        assertEquals(want.get("n").asInt(), got.get("n").asInt());
+        assertEquals(want.get("fid").asDouble(), got.get("fid").asDouble(), 1e-4 * Math.max(1, want.get("fid").asDouble()));
+        assertEquals(want.get("class_accuracy").asDouble(), got.get("class_accuracy").asDouble());
+        assertEquals(want.get("precision").asDouble(), got.get("precision").asDouble());
+        assertEquals(want.get("recall").asDouble(), got.get("recall").asDouble());
+        try (var files = Files.list(two)) {
+            assertEquals(List.of("grid-steps-1.png", "metrics.json"), files.map(f -> f.getFileName().toString()).sorted().toList());
+        }
+        try (var files = Files.list(other)) {
+            assertEquals(2, files.count(), "the eval net and one reference cache, written once");
+        }
+    }
+
     @Test void aWorkerThatFailsEndsTheJobWithItsExitCodeAndItsErrorLine() throws Exception {
         List<String> args = new ArrayList<>(List.of("launch", "--nproc", "2"));
         args.addAll(teacher(dir.resolve("bad"), 3));         // 3 images do not split over 2 ranks
@@ -77,7 +116,7 @@ class LaunchCommandTest {
     }
 
     @Test void badLaunchesAreRefusedInOneLine() {
-        assertEquals("error: add4j launch sample: not a data-parallel command; those are distill and train-teacher",
+        assertEquals("error: add4j launch sample: not a data-parallel command; those are distill, eval, train-eval-net, train-features and train-teacher",
                 CliRun.of("launch", "--nproc", "2", "sample", "--out", "x").badInput());
         assertEquals("error: --node-rank must be in [0, 2), got 2", CliRun.of("launch", "--nproc", "1", "--nnodes", "2", "--node-rank", "2", "distill").badInput());
         assertEquals("error: --nproc must be >= 1, got 0", CliRun.of("launch", "--nproc", "0", "distill").badInput());
@@ -91,6 +130,6 @@ class LaunchCommandTest {
         Process p = pb.start();
         String out = new String(p.getInputStream().readAllBytes());
         assertEquals(2, p.waitFor(), out);
-        assertEquals("error: add4j sample does not run on several ranks (WORLD_SIZE=2); the data-parallel commands are distill and train-teacher", out.strip());
+        assertEquals("error: add4j sample does not run on several ranks (WORLD_SIZE=2); the data-parallel commands are distill, eval, train-eval-net, train-features and train-teacher", out.strip());
     }
 }

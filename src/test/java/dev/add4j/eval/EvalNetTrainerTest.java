@@ -49,6 +49,45 @@ class EvalNetTrainerTest {
         assertEquals(List.of(100L, 100L, 100L, 100L, 100L, 100L, 100L, 100L, 100L, 100L), r.test().counts());
     }
 
+    /**
+     * 2 gloo ranks x 8 images against 1 x 16, 5 steps: the same losses and weights to float tolerance. The contrastive
+     * loss couples the batch (every image against every caption): each rank computes it on the gathered batch and
+     * differentiates it through its own rows.
+     */
+    @Test void twoRanksOfHalfTheBatchTrainTheNetAsOneProcess() throws Exception {
+        var cfg = EvalNetTrainer.Config.defaults().withSteps(5).withBatch(16).withLr(4e-3).withLogEvery(1);
+        java.util.function.Function<dev.add4j.dist.Group, Object[]> run = g -> {
+            EvalNet net;
+            synchronized (TorchRuntime.GLOBAL_GENERATOR) {          // ranks as threads each build one
+                torch.manual_seed(3);
+                net = new EvalNet(EvalNet.Config.tiny());
+            }
+            List<String> reports = new ArrayList<>();
+            EvalNetTrainer.Result r = EvalNetTrainer.train(net, cfg, FashionMnist.load(FashionMnist.EMBEDDED, true),
+                    FashionMnist.load(FashionMnist.EMBEDDED, false), text, new Device("cpu"), reports::add);
+            List<float[]> weights = new ArrayList<>();
+            for (Tensor p : net.namedParameters().values()) weights.add(Ops.toFloats(p));
+            return new Object[]{r, weights};
+        };
+        Object[] one = run.apply(dev.add4j.dist.Group.SINGLE);
+        List<Object[]> ranks = dev.add4j.dist.Ranks.run(2, run::apply);
+        EvalNetTrainer.Result want = (EvalNetTrainer.Result) one[0];
+        @SuppressWarnings("unchecked") List<float[]> wantW = (List<float[]>) one[1];
+        for (Object[] got : ranks) {
+            EvalNetTrainer.Result r = (EvalNetTrainer.Result) got[0];
+            assertEquals(want.firstLoss(), r.firstLoss(), 1e-5 * want.firstLoss());
+            assertEquals(want.lastLoss(), r.lastLoss(), 1e-4 * want.lastLoss());
+            assertEquals(want.lastAccuracy(), r.lastAccuracy(), 1e-9);
+            @SuppressWarnings("unchecked") List<float[]> w = (List<float[]>) got[1];
+            double worst = 0;
+            for (int i = 0; i < w.size(); i++)
+                for (int j = 0; j < w.get(i).length; j++) worst = Math.max(worst, Math.abs(w.get(i)[j] - wantW.get(i)[j]));
+            System.out.println("EvalNetTrainerTest 2 ranks x 8 against 1 x 16, 5 steps: losses " + r.firstLoss() + " / " + want.firstLoss()
+                    + ", " + r.lastLoss() + " / " + want.lastLoss() + ", weights differ by at most " + worst);
+            assertTrue(worst < 1e-4, "weights differ by " + worst);
+        }
+    }
+
     @Test void contrastiveLossIsLowerForMatchingCaptionsThanForShuffledOnes() {
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {
             torch.manual_seed(13);
@@ -80,10 +119,10 @@ class EvalNetTrainerTest {
 
     @Test void augmentationTranslatesByAtMostTwoPixelsAndKeepsThePixels() {
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {
-            torch.manual_seed(14);
+            var gen = torch.make_generator_cpu(14);
             Tensor x = torch.full(new long[]{64, 1, 32, 32}, Ops.s(-1));
             x.narrow(2, 16, 1).narrow(3, 16, 1).fill_(Ops.s(1));                                    // one bright pixel each
-            Tensor out = EvalNetTrainer.augment(x, 2, false);
+            Tensor out = EvalNetTrainer.augment(x, 2, false, gen);
             assertArrayEquals(new long[]{64, 1, 32, 32}, Ops.shape(out));
             assertEquals(Ops.f(x.sum()), Ops.f(out.sum()), 1e-3, "the pixel stays inside, the border is background");
             long[] where = Ops.toLongs(out.reshape(64, -1).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
@@ -101,8 +140,9 @@ class EvalNetTrainerTest {
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {
             torch.manual_seed(15);
             Tensor x = torch.rand(new long[]{200, 1, 32, 32});
-            assertEquals(0.0, Ops.f(EvalNetTrainer.augment(x, 0, false).sub(x).abs().max()));
-            Tensor out = EvalNetTrainer.augment(x, 0, true);
+            var gen = torch.make_generator_cpu(15);
+            assertEquals(0.0, Ops.f(EvalNetTrainer.augment(x, 0, false, gen).sub(x).abs().max()));
+            Tensor out = EvalNetTrainer.augment(x, 0, true, gen);
             Tensor same = out.sub(x).abs().amax(new long[]{1, 2, 3}, false).eq(Ops.s(0));           // [200]
             Tensor mirrored = out.sub(x.flip(3)).abs().amax(new long[]{1, 2, 3}, false).eq(Ops.s(0)); // [200]
             assertEquals(200, same.logical_or(mirrored).sum().item_long(), "each image is itself or its mirror");

@@ -102,6 +102,51 @@ class EvaluationTest {
         }
     }
 
+    /**
+     * 2 gloo ranks, each sampling and embedding its 15 of 30 images, then measuring the gathered features, give the
+     * row of one process. Tolerances as for another batch size above (the ranks sample at batch 8 of 15, one
+     * process at 8 of 30, so the convolutions may sum in another order).
+     */
+    @Test void twoRanksEachMakingHalfTheImagesGiveOneProcesssRow() throws Exception {
+        torch.manual_seed(12);
+        EvalNet net = new EvalNet(EvalNet.Config.tiny());
+        net.requiresGrad(false).train(false);
+        FashionMnist.Split test = FashionMnist.load(FashionMnist.EMBEDDED, false);
+        Reference ref = new Reference(FeatureStats.of(net.evaluate(FashionMnist.images(test), 500).features()),
+                Reference.features(net, test, Reference.classBalanced(test.labels(), 2, 0), 64), "embedded test");
+        Evaluation.Setup setup = new Evaluation.Setup(net, ref, text, CPU, Evaluation.Prompts.classBalanced(30, 1), 3, 8);
+        SamplingPlan plan = model.plan(2);
+        Evaluation.Row one;
+        float[] oneImages;
+        try (var scope = new PointerScope()) {
+            Evaluation.Result r = Evaluation.evaluate(setup, model, plan, 0, Evaluation.Progress.NONE);
+            one = r.row();
+            oneImages = Ops.toFloats(r.images());
+        }
+        List<Object[]> ranks = dev.add4j.dist.Ranks.run(2, g -> {
+            try (var scope = new PointerScope()) {
+                Evaluation.Result r = Evaluation.evaluate(setup, model, plan, 0, Evaluation.Progress.NONE, g);
+                return new Object[]{r.row(), Ops.toFloats(r.images())};
+            }
+        });
+        for (Object[] got : ranks) {
+            Evaluation.Row a = (Evaluation.Row) got[0];
+            float[] images = (float[]) got[1];
+            double worst = 0;
+            for (int i = 0; i < images.length; i++) worst = Math.max(worst, Math.abs(images[i] - oneImages[i]));
+            assertTrue(worst < 1e-4, "every rank holds all 30 images: they differ by " + worst);
+            System.out.printf("EvaluationTest 2 ranks x 15 images against 1 x 30: fid %.6f vs %.6f%n", a.fid(), one.fid());
+            assertEquals(one.n(), a.n());
+            assertEquals(one.fid(), a.fid(), 1e-4 * Math.max(1, one.fid()));
+            assertEquals(one.kid(), a.kid(), 1e-5);
+            assertEquals(one.clipScore(), a.clipScore(), 1e-3);
+            assertEquals(one.classAccuracy(), a.classAccuracy());
+            assertEquals(one.perClassAccuracy(), a.perClassAccuracy());
+            assertEquals(one.precision(), a.precision());
+            assertEquals(one.recall(), a.recall());
+        }
+    }
+
     @Test void progressReportsEveryBatchUpToTheTotal() {
         try (var scope = new PointerScope()) {
             List<Integer> done = new java.util.ArrayList<>();

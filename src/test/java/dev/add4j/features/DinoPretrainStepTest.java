@@ -122,6 +122,55 @@ class DinoPretrainStepTest {
         }
     }
 
+    /** {@code steps} steps of {@code cfg} through the training loop: each step's statistics, then the backbone's weights. */
+    static Object[] loopSteps(FeatureTrainConfig cfg, int steps) {
+        FeatureTrainer trainer = new FeatureTrainer(cfg);
+        List<java.util.Map<String, Double>> stats = new java.util.ArrayList<>();
+        List<float[]> weights = new java.util.ArrayList<>();
+        try (var step = trainer.newStep(CPU); var run = trainer.run(step, images, labels)) {
+            dev.add4j.train.TrainLoop loop = new dev.add4j.train.TrainLoop(List.of(run.stage()));
+            for (long k = 0; k < steps; k++) stats.add(loop.step(k));
+            for (Tensor p : step.backbone().namedParameters().values()) weights.add(Ops.toFloats(p));
+        }
+        return new Object[]{stats, weights};
+    }
+
+    /**
+     * DINO (centred targets, local views) and the supervised objective, 2 gloo ranks x 16 images against 1 x 32 for 4
+     * steps: the same statistics and backbone to float tolerance (the centre and the batch-mean entropy are the global
+     * batch's; the gradient is averaged before the clip). The settings that couple a batch's images are refused.
+     */
+    @SuppressWarnings("unchecked")
+    @Test void twoRanksOfHalfTheBatchTrainAsOneProcess() throws Exception {
+        for (FeatureTrainConfig.Objective o : FeatureTrainConfig.Objective.values()) {
+            FeatureTrainConfig cfg = tinyConfig(o, 4, 1e-3);
+            Object[] one = loopSteps(cfg, 4);
+            List<Object[]> ranks = dev.add4j.dist.Ranks.run(2, g -> loopSteps(cfg, 4));
+            List<java.util.Map<String, Double>> want = (List<java.util.Map<String, Double>>) one[0];
+            List<float[]> wantW = (List<float[]>) one[1];
+            assertEquals(ranks.get(0)[0], ranks.get(1)[0], "every rank logs the same averaged statistics");
+            double worstStat = 0, worstWeight = 0;
+            for (Object[] got : ranks) {
+                List<java.util.Map<String, Double>> st = (List<java.util.Map<String, Double>>) got[0];
+                for (int k = 0; k < 4; k++)
+                    for (var e : want.get(k).entrySet())
+                        worstStat = Math.max(worstStat, Math.abs(e.getValue() - st.get(k).get(e.getKey())) / Math.max(Math.abs(e.getValue()), 1e-2));
+                List<float[]> w = (List<float[]>) got[1];
+                for (int i = 0; i < w.size(); i++)
+                    for (int j = 0; j < w.get(i).length; j++) worstWeight = Math.max(worstWeight, Math.abs(w.get(i)[j] - wantW.get(i)[j]));
+            }
+            System.out.printf("DinoPretrainStepTest %s, 2 ranks x 16 against 1 x 32, 4 steps: statistics differ by %.2e (relative), weights by %.2e%n",
+                    o.cliName(), worstStat, worstWeight);
+            assertTrue(worstStat < 1e-4, o + ": statistics differ by " + worstStat);
+            assertTrue(worstWeight < 1e-4, o + ": weights differ by " + worstWeight);
+        }
+        FeatureTrainConfig sinkhorn = tinyConfig(FeatureTrainConfig.Objective.DINO, 4, 1e-3).withDino(DinoPretrainStep.Config.tiny().withDinoV2(true, 0));
+        var e = assertThrows(dev.add4j.Add4jException.class, () -> new FeatureTrainer(sinkhorn).checkRanks(2));
+        assertTrue(e.getMessage().contains("--targets sinkhorn"), e.getMessage());
+        var b = assertThrows(dev.add4j.Add4jException.class, () -> new FeatureTrainer(tinyConfig(FeatureTrainConfig.Objective.SUPERVISED, 4, 1e-3)).checkRanks(3));
+        assertTrue(b.getMessage().contains("--batch 32"), b.getMessage());
+    }
+
     @Test void trainerReportsOneStatsPerStepAndProgressLines() {
         FeatureTrainer trainer = new FeatureTrainer(tinyConfig(FeatureTrainConfig.Objective.DINO, 4, 1e-3));
         List<String> lines = new java.util.ArrayList<>();
