@@ -62,7 +62,17 @@ class FolderDataTest {
         assertEquals(firstLoss(out), firstLoss(tmp.resolve("run2")));
 
         // the teacher distils into a student on the same folder; the class-bound options say why they cannot run
-        Path vit = vit(3, 32);
+        // the discriminator's ViT trained on the same folder: RGB, its first captions as the k-NN's classes
+        Path vit = tmp.resolve("features.safetensors");
+        CliRun feats = CliRun.of("train-features", "--data", data.toString(), "--arch", "tiny", "--steps", "2", "--batch", "8",
+                "--checkpoint-every", "0", "--device", "cpu", "--threads", "1", "--out", vit.toString());
+        assertEquals(0, feats.code(), feats.err());
+        assertTrue(feats.out().contains("3 x 32 px), 180 training images"), feats.out());
+        // the fixture's test images (every tenth) have captions no training image has: no classes to measure
+        assertTrue(feats.out().contains("k-NN accuracy left out: no test image has a first caption of the training split"), feats.out());
+        try (var scope = new PointerScope()) {
+            assertEquals(new Vit.Config(32, 3, 8, 32, 4, 2, 2), Vit.load(vit).config());
+        }
         List<String> distill = List.of("distill", "--preset", "paper", "--data", data.toString(), "--teacher",
                 out.resolve("teacher.safetensors").toString(), "--features", vit.toString(), "--steps", "2",
                 "--sample-every", "0", "--checkpoint-every", "1", "--device", "cpu", "--threads", "1");
@@ -146,6 +156,32 @@ class FolderDataTest {
 
     private static double firstLoss(Path run) throws IOException {
         return Json.tree(Files.readAllLines(run.resolve("train-log.jsonl")).get(0)).get("loss").asDouble();
+    }
+
+    @Test void supervisedFeaturesOnAFolderUseItsCaptionsAsClassesOrSayWhyNot() throws IOException {
+        Path data = FolderFixture.write(tmp.resolve("shapes"), 60);
+        // a test split whose captions the training split has too (the fixture's every tenth image has its own): i % 7 == 3
+        Path csv = data.resolve("captions.csv");
+        Files.writeString(csv, String.join("\n", Files.readAllLines(csv).stream().map(l -> {
+            var m = java.util.regex.Pattern.compile("img-(\\d{3})\\.png").matcher(l);
+            return m.find() ? l.replaceAll(",(train|test)$", Integer.parseInt(m.group(1)) % 7 == 3 ? ",test" : ",train") : l;
+        }).toList()) + "\n");
+        Path out = tmp.resolve("sup.safetensors");
+        List<String> args = List.of("train-features", "--data", data.toString(), "--objective", "supervised", "--arch", "tiny",
+                "--steps", "1", "--batch", "8", "--checkpoint-every", "0", "--device", "cpu", "--threads", "1", "--out", out.toString());
+        CliRun r = CliRun.of(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("k-NN accuracy (k=20, 51 train -> 9 test): "), r.out());        // 20 first captions as classes
+        assertTrue(Files.isRegularFile(out));
+        // 8 images have 8 different captions: not classes, said in one line, nothing written
+        Path few = FolderFixture.write(tmp.resolve("few"), 10);
+        Path out2 = tmp.resolve("sup2.safetensors");
+        List<String> a2 = new ArrayList<>(args);
+        a2.set(2, few.toString());
+        a2.set(a2.size() - 1, out2.toString());
+        String line = CliRun.of(a2.toArray(String[]::new)).badInput();
+        assertTrue(line.contains("--objective supervised on " + few + ": 9 images have 9 distinct first captions, not classes"), line);
+        assertFalse(Files.exists(out2));
     }
 
     @Test void aBadFolderGivesOneLineNamingTheFileAndNothingIsWritten() throws IOException {
