@@ -93,6 +93,7 @@ public final class EvalCommand implements Callable<Integer> {
         Device device = deviceOption.init();
         int batch = batchFor(device);
         ModelFile.Loaded loaded = ModelFile.load(model, device);
+        ModelFile.requireFashionMnistShape(loaded.model(), "--model " + model, "eval");
         List<Evaluation.Row> rows = new ArrayList<>();
         String referenceText;
         try (var scope = new PointerScope(); TextEncoder text = TextEncoder.forRuntime(captionCache)) {

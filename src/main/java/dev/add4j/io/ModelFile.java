@@ -107,6 +107,16 @@ public final class ModelFile {
     }
 
     /**
+     * Refuses a model whose images Fashion-MNIST's cannot stand beside, for the commands whose data, eval net and
+     * reference are Fashion-MNIST's alone (eval, demo, bench, probe-disc; issue 20 leaves them to that data set).
+     */
+    public static void requireFashionMnistShape(VPredictionModel model, String what, String command) {
+        if (model.channels() != 1 || model.imageSize() != VPredictionModel.DEFAULT_IMAGE_SIZE)
+            throw new Add4jException(what + " is " + model.describeShape() + "; " + command + " measures against Fashion-MNIST's 1 x "
+                    + VPredictionModel.DEFAULT_IMAGE_SIZE + " px images only");
+    }
+
+    /**
      * Refuses {@code other} where its images differ from {@code model}'s: one line naming both shapes.
      * @param what  the other model or data, as the user named it ("--init-from runs/a/student.safetensors")
      */

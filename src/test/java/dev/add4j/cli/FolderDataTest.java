@@ -124,10 +124,16 @@ class FolderDataTest {
         assertEquals(0, s.code(), s.err());
         var img = dev.add4j.io.Images.read(samples.resolve("img-0001.png"));
         assertEquals(List.of(64, 64), List.of(img.getWidth(), img.getHeight()));
+        String line;
 
+        // eval's eval net and reference are Fashion-MNIST's: a 64 px model is refused in one line, nothing written
+        line = CliRun.of("eval", "--model", out.resolve("teacher.safetensors").toString(), "--steps", "1", "--n", "10", "--data", "embedded",
+                "--device", "cpu", "--out", tmp.resolve("eval").toString()).badInput();
+        assertTrue(line.endsWith("teacher.safetensors is 1 x 64 px; eval measures against Fashion-MNIST's 1 x 32 px images only"), line);
+        assertFalse(Files.exists(tmp.resolve("eval")));
         // a 64 px teacher refuses 32 px features and Fashion-MNIST, in one line each, before anything is written
         Path student = tmp.resolve("student");
-        String line = CliRun.of("distill", "--data", data.toString(), "--teacher", out.resolve("teacher.safetensors").toString(),
+        line = CliRun.of("distill", "--data", data.toString(), "--teacher", out.resolve("teacher.safetensors").toString(),
                 "--features", vit(1, 32).toString(), "--steps", "1", "--batch", "4", "--device", "cpu", "--out", student.toString()).badInput();
         assertTrue(line.contains("--features " + vit(1, 32) + " is 1 x 32 px but the teacher " + out.resolve("teacher.safetensors")
                 + " is 1 x 64 px: channels and image size must agree"), line);
