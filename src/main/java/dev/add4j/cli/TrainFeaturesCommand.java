@@ -151,7 +151,7 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
         Device device = deviceOption.init();
         PrintWriter log = spec.commandLine().getOut();
         try (var scope = new PointerScope()) {                      // the images live as long as the run
-            Images d = images(cfg, device, log);
+            Images d = images(cfg, device);
             int bank = limit("--knn-train", knnTrain, d.trainN()), queries = limit("--knn-test", knnTest, d.testN());
             Vit.Config v = cfg.vit();
             log.printf(Locale.ROOT, "train-features: %s, ViT %d blocks x %d (patch %d, %s stem, %d x %d px), %d training images, %d steps x %d, lr %.2e, on %s%n",
@@ -239,7 +239,7 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
     }
 
     /** Loads --data for {@code cfg}'s ViT; bad data fails in one line before anything is written. */
-    private Images images(FeatureTrainConfig cfg, Device device, PrintWriter log) {
+    private Images images(FeatureTrainConfig cfg, Device device) {
         Vit.Config v = cfg.vit();
         if (!ImageFolder.isFolder(data)) {
             FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
@@ -249,11 +249,8 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
         }
         ImageFolder f = ImageFolder.open(Path.of(data));
         var conversion = f.conversion(v.channels(), v.imageSize());
-        java.io.PrintStream out = new java.io.PrintStream(new java.io.OutputStream() {   // the conversion's one line, to this command's output
-            @Override public void write(int b) { log.write(b); }
-            @Override public void flush() { log.flush(); }
-        }, true, java.nio.charset.StandardCharsets.UTF_8);
-        ImageFolder.Split train = f.load(CaptionTable.TRAIN, conversion, out), test = f.load(CaptionTable.TEST, conversion, out);
+        // a first use converts the folder once and says so on standard output, as train-teacher does
+        ImageFolder.Split train = f.load(CaptionTable.TRAIN, conversion, System.out), test = f.load(CaptionTable.TEST, conversion, System.out);
         CaptionClasses classes = CaptionClasses.of(train);
         boolean usable = classes.usable(train.n());
         if (!usable && cfg.objective() == Objective.SUPERVISED)

@@ -141,6 +141,14 @@ class FolderDataTest {
                 "--features", vit(1, 64).toString(), "--steps", "1", "--batch", "4", "--device", "cpu", "--out", student.toString()).badInput();
         assertTrue(line.contains("Fashion-MNIST is 1 channel at 32 px"), line);
         assertFalse(Files.exists(student));
+        // with 64 px features it distils (the paper's ViT discriminator and DiffAugment at 64 px) into a 64 px student
+        CliRun d = CliRun.of("distill", "--preset", "paper", "--data", data.toString(), "--teacher", out.resolve("teacher.safetensors").toString(),
+                "--features", vit(1, 64).toString(), "--steps", "1", "--batch", "4", "--sample-every", "0", "--device", "cpu",
+                "--threads", "1", "--out", student.toString());
+        assertEquals(0, d.code(), d.err());
+        try (var scope = new PointerScope()) {
+            assertArrayEquals(new long[]{1, 1, 64, 64}, ModelFile.load(student.resolve("student.safetensors"), new Device("cpu")).model().imageShape(1));
+        }
         // Fashion-MNIST is 1 x 32 px: another shape for it is refused
         line = CliRun.of("train-teacher", "--data", "embedded", "--size", "tiny", "--channels", "3", "--steps", "1",
                 "--device", "cpu", "--out", tmp.resolve("rgb-fmnist").toString()).badInput();
