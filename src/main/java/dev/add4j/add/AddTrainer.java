@@ -56,6 +56,7 @@ public final class AddTrainer implements AutoCloseable {
     public AddTrainer(AddConfig cfg, ModelFile.Loaded teacher, Vit features, CaptionedImages data, Path out, boolean resume,
                       Map<String, String> provenance, Monitor monitor) {
         if (teacher.isStudent()) throw new Add4jException("--teacher: expected a teacher model, got a student");
+        ModelFile.requireSameShape(teacher.model(), "the teacher", data.channels(), data.imageSize(), "the data");
         checkRanks(cfg, Group.current().size());
         this.log = out.resolve(LOG);
         UNet net;
@@ -66,7 +67,7 @@ public final class AddTrainer implements AutoCloseable {
             net = new UNet(teacher.model().net().config());
             if (cfg.paper().studentInit() == AddConfig.StudentInit.TEACHER) teacher.model().net().copyTo(net);
             net.to(data.device()).train(true).requiresGrad(true);
-            student = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr());
+            student = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr(), teacher.model().imageSize());
             ema = new UNet(net.config());
             ema.to(data.device());
             features.to(data.device());
@@ -81,7 +82,7 @@ public final class AddTrainer implements AutoCloseable {
             addStep = new AddStep(cfg, student, new TeacherTarget(teacher.model(), data.empty().retained(), cfg), disc, studentOpt, discOpt,
                     stages.regression());
         }
-        shown = new EmaStudent(cfg, new VPredictionModel(ema, student.schedule()), out, provenance, monitor.eval(), data);
+        shown = new EmaStudent(cfg, new VPredictionModel(ema, student.schedule(), student.imageSize()), out, provenance, monitor.eval(), data);
         var parts = new Checkpoint.Parts(Map.of("student", net, "ema", ema, "heads", disc.heads()),
                 Map.of("student-optimizer", studentOpt, "disc-optimizer", discOpt));
         var spec = new RunDir.Spec(out, "add", "an ADD run", cfg, cfg.steps(), parts, data.device(), List.of(LOG, EVAL_LOG), MODEL);

@@ -62,7 +62,7 @@ final class EmaStudent implements TrainLoop.Eval {
     void save(Path file, long done, Map<String, String> extra) {
         Map<String, String> m = metadata(done);
         m.putAll(extra);
-        ModelFile.save(file, ema.net(), "student", m);
+        ModelFile.save(file, ema, "student", m);
     }
 
     /** The student file's metadata: the provenance, its kind and timesteps, the iterations and the config. */

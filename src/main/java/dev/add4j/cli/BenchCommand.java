@@ -68,6 +68,8 @@ public final class BenchCommand implements Callable<Integer> {
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
         if (teacherModel.isStudent()) throw new Add4jException("--teacher " + teacherFile + ": expected a teacher model, got a student");
         ModelFile.Loaded studentModel = studentFile.equals(teacherFile) ? teacherModel : ModelFile.load(studentFile, device);
+        ModelFile.requireFashionMnistShape(teacherModel.model(), "--teacher " + teacherFile, "bench");  // its ADD iteration runs on Fashion-MNIST
+        ModelFile.requireFashionMnistShape(studentModel.model(), "--student " + studentFile, "bench");
         Vit vit;
         String featuresText;
         if (featuresFile != null) {

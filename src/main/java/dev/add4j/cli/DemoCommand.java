@@ -129,6 +129,7 @@ public final class DemoCommand implements Callable<Integer> {
                 teacherFile, featuresFile, netFile, dataName, train.n(), test.n(), device.str().getString(), torch.get_num_threads());
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
         if (teacherModel.isStudent()) throw new Add4jException("--teacher " + teacherFile + ": expected a teacher model, got a student");
+        ModelFile.requireFashionMnistShape(teacherModel.model(), "--teacher " + teacherFile, "demo");
         Vit vit = Vit.load(featuresFile);
         try { // only now, so that a file that fails to load leaves no directory behind
             Files.createDirectories(runDir);

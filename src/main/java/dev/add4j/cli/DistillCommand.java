@@ -140,14 +140,19 @@ public final class DistillCommand implements Callable<Integer> {
         int maxRestarts = restarts.checked();
         Device device = deviceOption.init();
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
-        // bad --data fails before anything is written; a folder is converted for the teacher's channels
-        TrainingData train = TrainingData.load(data, CaptionTable.TRAIN, teacherModel.model().net().config().imageChannels(),
-                VPredictionModel.IMAGE_SIZE, System.out);
+        VPredictionModel t = teacherModel.model();
+        // bad --data fails before anything is written; a folder is converted for the teacher's channels and size
+        TrainingData train = TrainingData.load(data, CaptionTable.TRAIN, t.channels(), t.imageSize(), System.out);
         if (!train.hasClasses() && (evalEvery > 0 || classGroups))
             throw new Add4jException("--data " + data + ": a captioned folder has no classes, which " + (evalEvery > 0
                     ? "--eval-every's measures (class-balanced prompts and reference) need; leave it at 0" : "--class-groups needs"));
         ModelFile.Loaded initModel = initFile != null ? ModelFile.load(initFile, device) : null;
+        String teacherName = "the teacher " + teacherFile;
+        if (initModel != null)
+            ModelFile.requireSameShape(t, teacherName, initModel.model().channels(), initModel.model().imageSize(), "--init-from " + initFile);
         Vit vit = Vit.load(featuresFile);
+        // the ViT's position embedding would stretch to another size, but features learnt on other images are not the paper's F
+        ModelFile.requireSameShape(t, teacherName, vit.config().channels(), vit.config().imageSize(), "--features " + featuresFile);
         Files.createDirectories(out);
         var prov = Provenance.of(command != null ? command : Main.invocation());
         prov.put("add4j.teacher", teacherFile.toString());

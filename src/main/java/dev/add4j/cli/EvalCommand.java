@@ -94,6 +94,7 @@ public final class EvalCommand implements Callable<Integer> {
         Device device = deviceOption.init();
         int batch = batchFor(device);
         ModelFile.Loaded loaded = ModelFile.load(model, device);
+        ModelFile.requireFashionMnistShape(loaded.model(), "--model " + model, "eval");
         List<Evaluation.Row> rows = new ArrayList<>();
         String referenceText;
         Group group = Group.current();      // on several ranks each samples and embeds its share; rank 0 writes

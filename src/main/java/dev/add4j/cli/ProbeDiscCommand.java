@@ -325,6 +325,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
         ModelFile.Loaded m = ModelFile.load(file, new Device("cpu"));
         if (m.isStudent() != wantStudent)
             throw new Add4jException(option + " " + file + ": expected a " + (wantStudent ? "student" : "teacher") + " model, got a " + m.kind());
+        ModelFile.requireFashionMnistShape(m.model(), option + " " + file, "probe-disc");
         if (wantStudent && m.studentTimesteps() == null)
             throw new Add4jException(option + " " + file + ": a student without its timesteps (" + ModelFile.STUDENT_TIMESTEPS + ")");
         return m;

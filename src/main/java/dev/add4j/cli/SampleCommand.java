@@ -58,7 +58,7 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "64", description = "Images per forward pass (default: ${DEFAULT-VALUE}).") int batch;
     @Option(names = "--init-image", paramLabel = "FILE|DIR",
             description = "Image-to-image from this PNG or JPEG, or from each such file of a directory (at most 1024x1024 "
-                    + "pixels; made grey and 32x32: light objects on black, as Fashion-MNIST).") Path initImage;
+                    + "pixels; converted to the model's channels and size, transparency over black).") Path initImage;
     @Option(names = "--strength", paramLabel = "S[,S...]",
             description = "With --init-image: how far to noise the input, 0 (keep it) to 1 (text-to-image); "
                     + "steps x strength must be >= 1; several values make one image each (default: 0.5).") String strength;
@@ -104,8 +104,8 @@ public final class SampleCommand implements Callable<Integer> {
         try (TextEncoder text = new TextEncoder(); var keep = new PointerScope()) {
             TextCond empty = cond(text, List.of(""), device);
             Denoiser d = plan.denoiser(net, empty, guidance);
-            List<Tensor> inits = new ArrayList<>();                                 // [1,1,32,32] each, in keep's scope
-            for (var pic : pictures) inits.add(InitImages.toModel(pic, VPredictionModel.IMAGE_SIZE));
+            List<Tensor> inits = new ArrayList<>();                                 // [1,C,S,S] each, in keep's scope
+            for (var pic : pictures) inits.add(InitImages.toModel(pic, net.channels(), net.imageSize()));
             for (int from = 0; from < items.size(); ) {
                 int b = 1;                                                          // one batch: the same strength, at most --batch
                 while (b < batch && from + b < items.size() && java.util.Objects.equals(items.get(from + b).strength(), items.get(from).strength())) b++;
@@ -115,10 +115,10 @@ public final class SampleCommand implements Callable<Integer> {
                     Noise noise = new Noise(seed + from, b);
                     Tensor x0;
                     if (initImage == null) {
-                        Tensor xT = noise.like(torch.empty(net.imageShape(b)));                        // [b,C,32,32]
+                        Tensor xT = noise.like(torch.empty(net.imageShape(b)));                        // [b,C,S,S]
                         x0 = plan.sample(d, net.schedule(), xT.to(device, torch.ScalarType.Float), c, noise).cpu();
                     } else {
-                        Tensor init = torch.cat(new TensorVector(part.stream().map(it -> inits.get(it.input())).toArray(Tensor[]::new)), 0); // [b,1,32,32]
+                        Tensor init = torch.cat(new TensorVector(part.stream().map(it -> inits.get(it.input())).toArray(Tensor[]::new)), 0); // [b,C,S,S]
                         x0 = plan.imageToImage(d, net.schedule(), part.get(0).strength(), init.to(device, torch.ScalarType.Float), c, noise).cpu();
                     }
                     List<Path> files = new ArrayList<>();
@@ -136,7 +136,7 @@ public final class SampleCommand implements Callable<Integer> {
                 }
                 from += b;
             }
-            Tensor samples = torch.cat(new TensorVector(all.toArray(new Tensor[0])), 0);   // [items,1,32,32]
+            Tensor samples = torch.cat(new TensorVector(all.toArray(new Tensor[0])), 0);   // [items,C,S,S]
             Images.writePng(out.resolve("grid.png"), initImage == null ? Images.grid(samples, Math.min(n, 16), 2)
                     : Images.grid(rowsWithInputs(samples, inits, list.size(), strengths.size() * n), 1 + strengths.size() * n, 2));
         }
@@ -156,7 +156,7 @@ public final class SampleCommand implements Callable<Integer> {
                 rows.add(samples.narrow(0, k, perRow));
                 k += perRow;
             }
-        return torch.cat(new TensorVector(rows.toArray(new Tensor[0])), 0);            // [rows*(1+perRow),1,32,32]
+        return torch.cat(new TensorVector(rows.toArray(new Tensor[0])), 0);            // [rows*(1+perRow),C,S,S]
     }
 
     /** --strength as a list; it needs --init-image, and each value must let a step run at --steps (trailing timesteps). */

@@ -1,8 +1,12 @@
 package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
+import dev.add4j.data.CaptionClasses;
+import dev.add4j.data.CaptionTable;
 import dev.add4j.data.FashionMnist;
 import dev.add4j.dist.Group;
+import dev.add4j.data.ImageFolder;
+import dev.add4j.data.TrainingData;
 import dev.add4j.features.DinoPretrainStep;
 import dev.add4j.features.FeatureTrainConfig.Objective;
 import dev.add4j.features.FeatureTrainConfig;
@@ -43,9 +47,15 @@ import java.util.concurrent.Callable;
 public final class TrainFeaturesCommand implements Callable<Integer> {
 
     @Option(names = "--data", paramLabel = "DIR|embedded",
-            description = "Fashion-MNIST directory (the four .gz IDX files), or 'embedded' for the 4000/1000 subset in the jar "
-                    + "(default: $ADD4J_DATA, else /usr/share/datasets/fashion-mnist).")
+            description = "Fashion-MNIST directory (the four .gz IDX files), 'embedded' for the 4000/1000 subset in the jar, "
+                    + "or a captioned image folder (its train and test splits; each image's first caption is its class for "
+                    + "k-NN and --objective supervised) (default: $ADD4J_DATA, else /usr/share/datasets/fashion-mnist).")
     String data;
+
+    @Option(names = "--channels", paramLabel = "1|3", description = "Image channels of the ViT: 1 (grey) or 3 (RGB); "
+            + "a captioned folder is converted to them (default: 1 for Fashion-MNIST, 3 for a folder).") Integer channels;
+    @Option(names = "--image-size", paramLabel = "PX", description = "Side of the ViT's square images, e.g. 32 or 64, a "
+            + "multiple of its patch size; a captioned folder is converted to it (default: 32).") Integer imageSize;
 
     @Option(names = "--objective", paramLabel = "dino|supervised", defaultValue = "dino",
             description = "Training objective (default: ${DEFAULT-VALUE}).")
@@ -144,84 +154,130 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
         Path runDir = runDir(out);
         Device device = deviceOption.init();
         PrintWriter log = spec.commandLine().getOut();
-        FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
-        int bank = limit("--knn-train", knnTrain, train.n()), queries = limit("--knn-test", knnTest, test.n());
-        Vit.Config v = cfg.vit();
-        log.printf(Locale.ROOT, "train-features: %s, ViT %d blocks x %d (patch %d, %s stem), %d training images, %d steps x %d, lr %.2e, on %s%n",
-                cfg.objective().cliName(), v.depth(), v.width(), v.patchSize(), v.stem(), train.n(), cfg.steps(), cfg.batch(), cfg.lr(),
-                device.str().getString(java.nio.charset.StandardCharsets.UTF_8));
-        log.flush();
-
-        long started = System.nanoTime();
-        try (var scope = new PointerScope(); PretrainStep step = trainer.newStep(device)) {
-            Tensor images = FeatureTrainer.images(train, train.n(), device);                               // [N,1,32,32]
-            Tensor labels = FeatureTrainer.labels(train, train.n(), device);                               // [N]
-            Tensor testImages = FeatureTrainer.images(test, queries, device);                              // [M,1,32,32]
-            Tensor testLabels = FeatureTrainer.labels(test, queries, device);                              // [M]
-            java.util.function.DoubleSupplier knnNow = () -> Knn.accuracy(step.backbone(), images.narrow(0, 0, bank),
-                    labels.narrow(0, 0, bank), testImages, testLabels, FashionMnist.CLASSES);
-            var runSpec = new RunDir.Spec(runDir, TRAINER, "a feature-network run (--force starts it over)", cfg, cfg.steps(),
-                    step.parts(), device, List.of(), null);
-            RunDir dir = RunDir.open(runSpec, resume, force.force, saved -> {
-                if (!Json.write(saved.config(FeatureTrainConfig.class)).equals(Json.write(cfg)))
-                    throw new Add4jException(saved.source() + ": the run was started with other settings; resume it with the same flags");
-            }, null);
-            double knnUntrained;
-            if (dir.extra().containsKey(KNN_UNTRAINED)) {
-                knnUntrained = Double.parseDouble(dir.extra().get(KNN_UNTRAINED));
-                log.printf(Locale.ROOT, "resumed at step %d of %d from %s%n", dir.start(), cfg.steps(), runDir.resolve(Checkpoint.DIR));
-            } else if (!group.isMain()) {
-                knnUntrained = Double.NaN;                                             // rank 0 measures and keeps it
-            } else {
-                // the untrained network's score is the bar: random ViT features already classify far above chance
-                knnUntrained = knnNow.getAsDouble();
-                dir.extra().put(KNN_UNTRAINED, String.valueOf(knnUntrained));
-                log.printf(Locale.ROOT, "parameters: %,d in the backbone; k-NN accuracy before training: %.4f%n",
-                        step.backbone().parameterCount(), knnUntrained);
-            }
+        try (var scope = new PointerScope()) {                      // the images live as long as the run
+            Images d = images(cfg, device);
+            int bank = limit("--knn-train", knnTrain, d.trainN()), queries = limit("--knn-test", knnTest, d.testN());
+            Vit.Config v = cfg.vit();
+            log.printf(Locale.ROOT, "train-features: %s, ViT %d blocks x %d (patch %d, %s stem, %d x %d px), %d training images, %d steps x %d, lr %.2e, on %s%n",
+                    cfg.objective().cliName(), v.depth(), v.width(), v.patchSize(), v.stem(), v.channels(), v.imageSize(), d.trainN(),
+                    cfg.steps(), cfg.batch(), cfg.lr(), device.str().getString(java.nio.charset.StandardCharsets.UTF_8));
+            if (d.knnSkipped() != null) log.println("k-NN accuracy left out: " + d.knnSkipped());
             log.flush();
-            FeatureTrainer.Summary summary;
-            long reached;
-            try (FeatureTrainer.Run run = trainer.run(step, images, labels)) {
-                TrainLoop loop = new TrainLoop(List.of(run.stage())).saving(dir).console(line -> { log.println(line); log.flush(); })
-                        .every(knnEvery, k -> {
-                            if (k == cfg.steps()) return;                                     // measured below
-                            log.printf(Locale.ROOT, "step %d  k-NN accuracy %.4f%n", k, knnNow.getAsDouble());
-                            log.flush();
-                        });
-                reached = loop.run(new TrainLoop.Options(logEvery, checkpointEvery, maxMinutes, maxRestarts, null));
-                summary = run.summary();
-            }
-            if (!group.isMain()) return 0;
-            if (reached < cfg.steps()) {
-                log.printf(Locale.ROOT, "stopped after --max-minutes at step %d of %d, checkpoint in %s; continue with --resume%n",
-                        reached, cfg.steps(), runDir);
-                return 0;
-            }
 
-            double knn = knnNow.getAsDouble();
-            double minutes = (System.nanoTime() - started) / 60e9;
-            log.printf(Locale.ROOT, "k-NN accuracy (k=%d, %d train -> %d test): %.4f (untrained %.4f)   loss %.4f -> %.4f   %.3f s/step, %.1f min in this sitting%n",
-                    Knn.K, bank, queries, knn, knnUntrained, summary.firstLoss(), summary.lastLoss(), summary.secondsPerStep(), minutes);
+            long started = System.nanoTime();
+            try (PretrainStep step = trainer.newStep(device, d.classes())) {
+                Tensor images = d.train(), labels = d.labels();                                               // [N,C,S,S], [N]
+                Tensor testImages = d.test().narrow(0, 0, queries), testLabels = d.testLabels().narrow(0, 0, queries); // [M,C,S,S], [M]
+                java.util.function.DoubleSupplier knnNow = d.knnSkipped() != null ? () -> Double.NaN : () -> Knn.accuracy(step.backbone(),
+                        images.narrow(0, 0, bank), labels.narrow(0, 0, bank), testImages, testLabels, d.classes());
+                var runSpec = new RunDir.Spec(runDir, TRAINER, "a feature-network run (--force starts it over)", cfg, cfg.steps(),
+                        step.parts(), device, List.of(), null);
+                RunDir dir = RunDir.open(runSpec, resume, force.force, saved -> {
+                    if (!Json.write(saved.config(FeatureTrainConfig.class)).equals(Json.write(cfg)))
+                        throw new Add4jException(saved.source() + ": the run was started with other settings; resume it with the same flags");
+                }, null);
+                double knnUntrained;
+                if (dir.extra().containsKey(KNN_UNTRAINED)) {
+                    knnUntrained = Double.parseDouble(dir.extra().get(KNN_UNTRAINED));
+                    log.printf(Locale.ROOT, "resumed at step %d of %d from %s%n", dir.start(), cfg.steps(), runDir.resolve(Checkpoint.DIR));
+                } else if (!group.isMain()) {
+                    knnUntrained = Double.NaN;                                             // rank 0 measures and keeps it
+                } else {
+                    // the untrained network's score is the bar: random ViT features already classify far above chance
+                    knnUntrained = knnNow.getAsDouble();
+                    dir.extra().put(KNN_UNTRAINED, String.valueOf(knnUntrained));
+                    log.printf(Locale.ROOT, "parameters: %,d in the backbone; k-NN accuracy before training: %.4f%n",
+                            step.backbone().parameterCount(), knnUntrained);
+                }
+                log.flush();
+                FeatureTrainer.Summary summary;
+                long reached;
+                try (FeatureTrainer.Run run = trainer.run(step, images, labels)) {
+                    TrainLoop loop = new TrainLoop(List.of(run.stage())).saving(dir).console(line -> { log.println(line); log.flush(); })
+                            .every(knnEvery, k -> {
+                                if (k == cfg.steps()) return;                                     // measured below
+                                log.printf(Locale.ROOT, "step %d  k-NN accuracy %.4f%n", k, knnNow.getAsDouble());
+                                log.flush();
+                            });
+                    reached = loop.run(new TrainLoop.Options(logEvery, checkpointEvery, maxMinutes, maxRestarts, null));
+                    summary = run.summary();
+                }
+                if (!group.isMain()) return 0;
+                if (reached < cfg.steps()) {
+                    log.printf(Locale.ROOT, "stopped after --max-minutes at step %d of %d, checkpoint in %s; continue with --resume%n",
+                            reached, cfg.steps(), runDir);
+                    return 0;
+                }
 
-            Map<String, String> meta = new LinkedHashMap<>();
-            meta.put("objective", cfg.objective().cliName());
-            meta.put("train_config", Json.write(cfg));
-            meta.put("steps", String.valueOf(cfg.steps()));
-            meta.put("final_loss", String.valueOf(summary.lastLoss()));
-            meta.put("knn_accuracy", String.valueOf(knn));
-            meta.put("knn_accuracy_untrained", String.valueOf(knnUntrained));
-            meta.put("knn", "k=" + Knn.K + " T=" + Knn.TEMPERATURE + " cosine on CLS, " + bank + " train -> " + queries + " test images");
-            meta.put("data", data == null ? String.valueOf(FashionMnist.locate(null)) : data);
-            meta.put("command", commandLine());
-            meta.put("created", Instant.now().toString());
-            step.backbone().save(out, meta);
-            log.println("wrote " + out);
+                double knn = knnNow.getAsDouble();
+                double minutes = (System.nanoTime() - started) / 60e9;
+                log.printf(Locale.ROOT, "k-NN accuracy (k=%d, %d train -> %d test): %.4f (untrained %.4f)   loss %.4f -> %.4f   %.3f s/step, %.1f min in this sitting%n",
+                        Knn.K, bank, queries, knn, knnUntrained, summary.firstLoss(), summary.lastLoss(), summary.secondsPerStep(), minutes);
+
+                Map<String, String> meta = new LinkedHashMap<>();
+                meta.put("objective", cfg.objective().cliName());
+                meta.put("train_config", Json.write(cfg));
+                meta.put("steps", String.valueOf(cfg.steps()));
+                meta.put("final_loss", String.valueOf(summary.lastLoss()));
+                meta.put("knn_accuracy", String.valueOf(knn));
+                meta.put("knn_accuracy_untrained", String.valueOf(knnUntrained));
+                meta.put("knn", "k=" + Knn.K + " T=" + Knn.TEMPERATURE + " cosine on CLS, " + bank + " train -> " + queries + " test images");
+                meta.put("data", d.describe());
+                meta.put("command", commandLine());
+                meta.put("created", Instant.now().toString());
+                step.backbone().save(out, meta);
+                log.println("wrote " + out);
+            }
         }
         return 0;
     }
 
     static final String TRAINER = "features", KNN_UNTRAINED = "knn_untrained";
+
+    /**
+     * The training and test images [N,C,S,S] in [-1,1] on the device with their classes [N] (int64): Fashion-MNIST's,
+     * or a captioned folder's converted to the ViT's shape, its first captions as classes ({@link CaptionClasses}).
+     * @param knnSkipped why k-NN accuracy cannot be measured (null: it can)
+     */
+    private record Images(Tensor train, Tensor labels, Tensor test, Tensor testLabels, int classes, String knnSkipped, String describe) {
+        int trainN() { return (int) train.size(0); }
+        int testN() { return (int) test.size(0); }
+    }
+
+    /** Loads --data for {@code cfg}'s ViT; bad data fails in one line before anything is written. */
+    private Images images(FeatureTrainConfig cfg, Device device) {
+        Vit.Config v = cfg.vit();
+        if (!ImageFolder.isFolder(data)) {
+            FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
+            return new Images(FeatureTrainer.images(train, train.n(), device), FeatureTrainer.labels(train, train.n(), device),
+                    FeatureTrainer.images(test, test.n(), device), FeatureTrainer.labels(test, test.n(), device), FashionMnist.CLASSES, null,
+                    data == null ? String.valueOf(FashionMnist.locate(null)) : data);
+        }
+        ImageFolder f = ImageFolder.open(Path.of(data));
+        var conversion = f.conversion(v.channels(), v.imageSize());
+        // a first use converts the folder once and says so on standard output, as train-teacher does
+        ImageFolder.Split train = f.load(CaptionTable.TRAIN, conversion, System.out), test = f.load(CaptionTable.TEST, conversion, System.out);
+        CaptionClasses classes = CaptionClasses.of(train);
+        boolean usable = classes.usable(train.n());
+        if (!usable && cfg.objective() == Objective.SUPERVISED)
+            throw new Add4jException("--objective supervised on " + data + ": " + classes.whyNot(train.n()) + "; use dino");
+        int[] testClasses = classes.labels(test);
+        long[] known = java.util.stream.IntStream.range(0, test.n()).filter(i -> testClasses[i] >= 0).asLongStream().toArray();
+        String skipped = !usable ? classes.whyNot(train.n()) : known.length == 0 ? "no test image has a first caption of the training split" : null;
+        Tensor testIdx = dev.add4j.nn.Ops.fromLongs(known, known.length);
+        int[] knownClasses = java.util.stream.LongStream.of(known).mapToInt(i -> testClasses[(int) i]).toArray();
+        return new Images(floats(train.images(), device), longs(classes.labels(train), device),
+                floats(test.images().index_select(0, testIdx), device), longs(knownClasses, device),
+                Math.max(2, classes.names().size()), skipped, train.describe() + ", " + test.n() + " test images");
+    }
+
+    private static Tensor floats(Tensor u8, Device device) {
+        return u8.to(device, org.bytedeco.pytorch.global.torch.ScalarType.Float).div(dev.add4j.nn.Ops.s(127.5)).sub(dev.add4j.nn.Ops.s(1));   // [N,C,S,S] in [-1,1]
+    }
+
+    private static Tensor longs(int[] v, Device device) {
+        return dev.add4j.nn.Ops.fromLongs(java.util.Arrays.stream(v).asLongStream().toArray(), v.length).to(device, org.bytedeco.pytorch.global.torch.ScalarType.Long); // [N]
+    }
 
     /** The run directory of an output file: checkpoints of {@code out.safetensors} go to {@code out.run/}. */
     static Path runDir(Path out) {
@@ -239,6 +295,10 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
             case "tiny" -> Vit.Config.tiny();
             default -> throw new Add4jException("--arch: expected fmnist, small or tiny, got '" + arch + "'");
         };
+        TrainingData.Shape shape = TrainingData.shape(data, channels, imageSize);
+        if (shape.size() % v.patchSize() != 0)
+            throw new Add4jException("--image-size " + shape.size() + ": not a multiple of the ViT's patch size " + v.patchSize());
+        v = v.withImage(shape.channels(), shape.size());
         if (stem != null) {
             String st = stem.toLowerCase(Locale.ROOT);
             if (!st.equals(Vit.PATCH_STEM) && !st.equals(Vit.CONV_STEM))

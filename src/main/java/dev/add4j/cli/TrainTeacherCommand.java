@@ -3,7 +3,7 @@ package dev.add4j.cli;
 import dev.add4j.data.CaptionTable;
 import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.TrainingData;
-import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.Add4jException;
 import dev.add4j.io.Provenance;
 import dev.add4j.nn.UNet;
 import dev.add4j.train.TeacherConfig;
@@ -37,6 +37,10 @@ public final class TrainTeacherCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--size", defaultValue = "fmnist", paramLabel = "fmnist|tiny",
             description = "Network size: fmnist (2.4M parameters) or tiny (tests) (default: ${DEFAULT-VALUE}).") String size;
+    @Option(names = "--channels", paramLabel = "1|3", description = "Image channels of the model: 1 (grey) or 3 (RGB); "
+            + "a captioned folder is converted to them (default: 1 for Fashion-MNIST, 3 for a folder).") Integer channels;
+    @Option(names = "--image-size", paramLabel = "PX", description = "Side of the model's square images, e.g. 32 or 64; "
+            + "a captioned folder is converted to it (default: 32).") Integer imageSize;
     @Option(names = "--resume", description = "Continue the run in --out from its checkpoint.") boolean resume;
     @Option(names = "--max-minutes", defaultValue = "0", description = "Stop (with a checkpoint) after this many minutes; 0: no limit.") double maxMinutes;
     @Option(names = "--checkpoint-every", defaultValue = "1000", description = "Steps between checkpoints (default: ${DEFAULT-VALUE}).") long checkpointEvery;
@@ -57,10 +61,17 @@ public final class TrainTeacherCommand implements Callable<Integer> {
         };
         Outputs.runDirectory(out, force.force, resume);
         int maxRestarts = restarts.checked();
-        TeacherConfig cfg = new TeacherConfig(steps, batch, lr, warmup, ema, 0.1, 1.0, seed, unet);
+        TrainingData.Shape shape = TrainingData.shape(data, channels, imageSize);
+        unet = unet.withImageChannels(shape.channels());
+        TeacherConfig cfg;
+        try {
+            cfg = new TeacherConfig(steps, batch, lr, warmup, ema, 0.1, 1.0, seed, unet, shape.size());
+        } catch (IllegalArgumentException e) {
+            throw new Add4jException((e.getMessage().startsWith("image size") ? "--image-size: " : "") + e.getMessage());
+        }
         Device device = deviceOption.init();
         // bad --data fails before anything is written (a folder's image cache is written inside it, once it is good)
-        TrainingData train = TrainingData.load(data, CaptionTable.TRAIN, unet.imageChannels(), VPredictionModel.IMAGE_SIZE, System.out);
+        TrainingData train = TrainingData.load(data, CaptionTable.TRAIN, shape.channels(), shape.size(), System.out);
         Files.createDirectories(out);
         var prov = Provenance.of(Main.invocation());
         prov.put("add4j.data", train.describe());

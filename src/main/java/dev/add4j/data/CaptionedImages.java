@@ -146,6 +146,10 @@ public final class CaptionedImages implements AutoCloseable {
     }
 
     public int size() { return captionsOfImage.length; }
+    /** Channels C of the images. */
+    public int channels() { return (int) images.size(1); }
+    /** Side S of the images. */
+    public int imageSize() { return (int) images.size(2); }
     /** True when the images have class labels (Fashion-MNIST), so class groups and class metrics exist. */
     public boolean hasClasses() { return labels != null; }
     /** What the images are: "Fashion-MNIST", or a captioned folder and its split. */

@@ -22,6 +22,25 @@ public final class TrainingData {
         this.folder = folder;
     }
 
+    /** Channels and side of a model's images. */
+    public record Shape(int channels, int size) {}
+
+    /**
+     * The shape a new model for {@code option}'s data takes: Fashion-MNIST is 1 x 32 px; a captioned folder is
+     * converted to {@code channels} (1 or 3; null: 3, its colours) and {@code size} (null: 32).
+     * @throws Add4jException for a channel count other than 1 or 3, a size outside 8..256, or Fashion-MNIST at another shape
+     */
+    public static Shape shape(String option, Integer channels, Integer size) {
+        boolean folder = ImageFolder.isFolder(option);
+        Shape s = new Shape(channels != null ? channels : folder ? 3 : 1, size != null ? size : FashionMnist.PADDED);
+        if (s.channels() != 1 && s.channels() != 3) throw new Add4jException("--channels: expected 1 or 3, got " + s.channels());
+        if (s.size() < 8 || s.size() > 256) throw new Add4jException("--image-size: expected 8..256 pixels, got " + s.size());
+        if (!folder && (s.channels() != 1 || s.size() != FashionMnist.PADDED))
+            throw new Add4jException("--data " + (option == null ? "(default)" : option) + ": Fashion-MNIST is 1 channel at "
+                    + FashionMnist.PADDED + " px; --channels and --image-size are for a captioned folder");
+        return s;
+    }
+
     /**
      * Loads one split ({@link CaptionTable#TRAIN} or {@link CaptionTable#TEST}) for a model of {@code channels}
      * channels and {@code size} px.

@@ -11,25 +11,50 @@ import org.bytedeco.pytorch.global.torch;
  */
 public final class VPredictionModel implements Denoiser {
     /**
-     * Side of the images every add4j model is trained on and makes: Fashion-MNIST padded to 32 px. [choice] A model
-     * file does not record it (its UNet would run at any multiple of 2^levels, and a new config field would stop
-     * the shipped files from loading), so it is this one constant; the channels come from the UNet's config.
+     * Side of Fashion-MNIST padded to 32 px: the size of the shipped models, and of a model file that records none
+     * (files written before colour and 64 px came in, issue 20).
      */
-    public static final int IMAGE_SIZE = 32;
+    public static final int DEFAULT_IMAGE_SIZE = 32;
+    /** Largest side a model may make [choice: attention at 1/4 resolution of 256 px is 4096 tokens, near a CPU's memory]. */
+    public static final int MAX_IMAGE_SIZE = 256;
 
     private final UNet net;
     private final NoiseSchedule schedule;
+    private final int imageSize;
 
-    public VPredictionModel(UNet net, NoiseSchedule schedule) {
+    /** A model of {@code imageSize} px square images, its channels those of the UNet's config. */
+    public VPredictionModel(UNet net, NoiseSchedule schedule, int imageSize) {
+        checkImageSize(net.config(), imageSize);
         this.net = net;
         this.schedule = schedule;
+        this.imageSize = imageSize;
+    }
+
+    /** A model of {@value #DEFAULT_IMAGE_SIZE} px images. */
+    public VPredictionModel(UNet net, NoiseSchedule schedule) { this(net, schedule, DEFAULT_IMAGE_SIZE); }
+
+    /**
+     * Refuses a side the UNet cannot run at: each level after the first halves it, so it must be a multiple of
+     * 2^(levels-1), and at most {@value #MAX_IMAGE_SIZE}.
+     */
+    public static void checkImageSize(UNet.Config c, int size) {
+        int step = 1 << (c.channelMults().size() - 1);
+        if (size < step || size > MAX_IMAGE_SIZE || size % step != 0)
+            throw new IllegalArgumentException("image size must be a multiple of " + step + " (the UNet's " + c.channelMults().size()
+                    + " levels) up to " + MAX_IMAGE_SIZE + ", got " + size);
     }
 
     public UNet net() { return net; }
     public NoiseSchedule schedule() { return schedule; }
+    /** Channels C of the images. */
+    public int channels() { return net.config().imageChannels(); }
+    /** Side H = W of the images. */
+    public int imageSize() { return imageSize; }
+    /** "1 x 32 px", "3 x 64 px": the shape in error messages. */
+    public String describeShape() { return channels() + " x " + imageSize + " px"; }
 
-    /** The shape of {@code b} of this model's images: [b, C, 32, 32], C from the UNet's config. */
-    public long[] imageShape(long b) { return new long[]{b, net.config().imageChannels(), IMAGE_SIZE, IMAGE_SIZE}; }
+    /** The shape of {@code b} of this model's images: [b, C, S, S], C from the UNet's config. */
+    public long[] imageShape(long b) { return new long[]{b, channels(), imageSize, imageSize}; }
 
     /** v prediction for per-sample timesteps t [B]. */
     public Tensor v(Tensor xT, Tensor t, TextCond c) {

@@ -53,14 +53,17 @@ public final class FeatureTrainer {
      * A fresh step for the run's objective on {@code device}, its weights drawn from the run's seed.
      * Call outside any step scope; close it when done.
      */
-    public PretrainStep newStep(Device device) {
+    public PretrainStep newStep(Device device) { return newStep(device, FashionMnist.CLASSES); }
+
+    /** As {@link #newStep(Device)}, a supervised step predicting {@code classes} classes. */
+    public PretrainStep newStep(Device device, int classes) {
         checkRanks(Group.current().size());
         Augment augment = new Augment(cfg.augment(), cfg.seed());
         synchronized (TorchRuntime.GLOBAL_GENERATOR) {           // seeded draws, no other thread's in between (ranks as threads)
             torch.manual_seed(cfg.seed());
             return switch (cfg.objective()) {
                 case DINO -> new DinoPretrainStep(cfg.vit(), cfg.dino(), augment, cfg.weightDecay(), cfg.clipGrad(), device);
-                case SUPERVISED -> new SupervisedPretrainStep(cfg.vit(), FashionMnist.CLASSES, augment, cfg.weightDecay(), cfg.clipGrad(), device);
+                case SUPERVISED -> new SupervisedPretrainStep(cfg.vit(), classes, augment, cfg.weightDecay(), cfg.clipGrad(), device);
             };
         }
     }

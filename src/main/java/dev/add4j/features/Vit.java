@@ -87,6 +87,9 @@ public final class Vit extends Module {
          */
         public static Config fmnist() { return new Config(32, 1, 4, 192, 12, 3, 4); }
 
+        /** The same network for images of {@code channels} channels and {@code size} px (the patch size must divide it). */
+        public Config withImage(int channels, int size) { return new Config(size, channels, patchSize, width, depth, heads, mlpRatio, stem); }
+
         /** The same network with the other stem. */
         public Config withStem(String s) { return new Config(imageSize, channels, patchSize, width, depth, heads, mlpRatio, s); }
 

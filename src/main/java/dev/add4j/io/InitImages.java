@@ -22,7 +22,7 @@ import java.util.Iterator;
 
 /**
  * Input images of image-to-image: PNG or JPEG bytes, checked and decoded in memory (never written to disk), and
- * converted to what a model takes, one grey channel at the model's size in [-1,1].
+ * converted to what a model takes, its channels (grey or RGB) at its size in [-1,1].
  * Errors name the field or file they are about ({@code init_image: ...}).
  */
 public final class InitImages {
@@ -82,32 +82,36 @@ public final class InitImages {
     }
 
     /**
-     * An image as the model's input [1,1,size,size] in [-1,1] (CPU float32): grey levels as they are for a grey
-     * image (converting them through sRGB would change them), else luma 0.299 R + 0.587 G + 0.114 B (ITU-R 601, as
-     * PIL's "L"); transparency over black, the data's background; then an area average to size x size (nearest when
-     * enlarging): Fashion-MNIST's frame, light objects on black, is the user's to match.
+     * An image as the model's input [1,C,size,size] in [-1,1] (CPU float32), C = {@code channels}. For one channel:
+     * grey levels as they are for a grey image (converting them through sRGB would change them), else luma
+     * 0.299 R + 0.587 G + 0.114 B (ITU-R 601, as PIL's "L"). For three: the sRGB planes, a grey image's level in
+     * each. Transparency over black, Fashion-MNIST's background; then an area average to size x size (nearest when
+     * enlarging): the data's frame is the user's to match.
      */
-    public static Tensor toModel(BufferedImage img, int size) {
+    public static Tensor toModel(BufferedImage img, int channels, int size) {
+        if (channels != 1 && channels != 3) throw new IllegalArgumentException("channels: expected 1 or 3, got " + channels);
         int w = img.getWidth(), h = img.getHeight();
-        Tensor grey, alpha;                                                       // [H,W] in [0,1]
+        Tensor planes, alpha;                                                     // [C,H,W] in [0,1]
         boolean greyModel = img.getColorModel().getColorSpace().getType() == ColorSpace.TYPE_GRAY
                 && !(img.getColorModel() instanceof IndexColorModel);
         if (greyModel) {
             var r = img.getRaster();
             double max = (1 << img.getColorModel().getComponentSize(0)) - 1;
-            grey = ints(r.getSamples(0, 0, w, h, 0, (int[]) null), h, w).div(Ops.s(max));
+            planes = ints(r.getSamples(0, 0, w, h, 0, (int[]) null), h, w).div(Ops.s(max)).unsqueeze(0);
             alpha = img.getColorModel().hasAlpha()
                     ? ints(r.getSamples(0, 0, w, h, 1, (int[]) null), h, w).div(Ops.s((1 << img.getColorModel().getComponentSize(1)) - 1))
                     : null;
+            if (channels == 3) planes = planes.expand(3, h, w);
         } else {
             Tensor argb = ints(img.getRGB(0, 0, w, h, null, 0, w), h, w);          // [H,W] int32 0xAARRGGBB (sRGB)
             Tensor r = channel(argb, 16), g = channel(argb, 8), b = channel(argb, 0);
-            grey = r.mul(Ops.s(0.299)).add(g.mul(Ops.s(0.587))).add(b.mul(Ops.s(0.114)));
+            planes = channels == 1 ? r.mul(Ops.s(0.299)).add(g.mul(Ops.s(0.587))).add(b.mul(Ops.s(0.114))).unsqueeze(0)
+                    : torch.stack(new org.bytedeco.pytorch.TensorVector(r, g, b), 0);
             alpha = img.getColorModel().hasAlpha() ? channel(argb, 24) : null;
         }
-        if (alpha != null) grey = grey.mul(alpha);                                 // over black
-        Tensor x = grey.reshape(1, 1, h, w);                                       // [1,1,H,W]
-        if (h != size || w != size) x = torch.adaptive_avg_pool2d(x, size, size);  // [1,1,size,size]
+        if (alpha != null) planes = planes.mul(alpha);                             // over black
+        Tensor x = planes.reshape(1, channels, h, w);                              // [1,C,H,W]
+        if (h != size || w != size) x = torch.adaptive_avg_pool2d(x, size, size);  // [1,C,size,size]
         return x.mul(Ops.s(2)).sub(Ops.s(1)).contiguous();                         // [-1,1]
     }
 

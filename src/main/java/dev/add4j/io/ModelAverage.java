@@ -1,6 +1,7 @@
 package dev.add4j.io;
 
 import dev.add4j.Add4jException;
+import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.nn.Ops;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
@@ -27,10 +28,10 @@ public final class ModelAverage {
     public static final String AVERAGE_OF = "add4j.average_of";
     // what must agree for weights to be averaged: the architecture and how the model is used
     private static final List<String> MUST_AGREE = List.of(ModelFile.UNET, ModelFile.KIND, "add4j.prediction",
-            "add4j.schedule", ModelFile.STUDENT_TIMESTEPS);
+            "add4j.schedule", ModelFile.STUDENT_TIMESTEPS, ModelFile.IMAGE_SIZE);
     // the entries the average keeps, where all inputs agree on them; the rest is each run's own provenance
     private static final List<String> KEPT = List.of("format", ModelFile.KIND, "add4j.prediction", "add4j.schedule",
-            ModelFile.UNET, ModelFile.STUDENT_TIMESTEPS, "add4j.teacher");
+            ModelFile.UNET, ModelFile.IMAGE_SIZE, ModelFile.STUDENT_TIMESTEPS, "add4j.teacher");
 
     private ModelAverage() {}
 
@@ -68,7 +69,8 @@ public final class ModelAverage {
                 Path in = inputs.get(i);
                 double w = coeffs.get(i);
                 SafeTensors.Contents c = SafeTensors.read(in);
-                Map<String, String> meta = c.metadata();
+                Map<String, String> meta = new LinkedHashMap<>(c.metadata());
+                meta.putIfAbsent(ModelFile.IMAGE_SIZE, Integer.toString(VPredictionModel.DEFAULT_IMAGE_SIZE)); // a file of before issue 20
                 if (!meta.containsKey(ModelFile.UNET))
                     throw new Add4jException(in + ": not an add4j diffusion model (no " + ModelFile.UNET + " in its metadata)");
                 if (first == null) {

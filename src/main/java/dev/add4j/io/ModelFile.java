@@ -28,6 +28,8 @@ public final class ModelFile {
     public static final String KIND = "add4j.kind";
     /** For a student: its timesteps, e.g. "999,749,499,249". */
     public static final String STUDENT_TIMESTEPS = "add4j.student_timesteps";
+    /** Side H = W of the images, e.g. "64"; absent in files written before issue 20, which are 32 px. */
+    public static final String IMAGE_SIZE = "add4j.image_size";
 
     /** A loaded model and its metadata. */
     public record Loaded(VPredictionModel model, Map<String, String> metadata) {
@@ -46,16 +48,22 @@ public final class ModelFile {
 
     private ModelFile() {}
 
-    /** Writes {@code net}'s weights (fp16, small to ship) and metadata atomically. */
-    public static void save(Path file, UNet net, String kind, Map<String, String> provenance) {
+    /** Writes {@code model}'s weights (fp16, small to ship) and metadata (its UNet config and image size) atomically. */
+    public static void save(Path file, VPredictionModel model, String kind, Map<String, String> provenance) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", "add4j-model-1");
         meta.put(KIND, kind);
         meta.put("add4j.prediction", "v");
         meta.put("add4j.schedule", "linear betas 1e-4..0.02, zero terminal SNR, 1000 steps");
-        meta.put(UNET, Json.compact(net.config()));
+        meta.put(UNET, Json.compact(model.net().config()));
+        meta.put(IMAGE_SIZE, Integer.toString(model.imageSize()));
         meta.putAll(provenance);
-        SafeTensors.write(file, net.namedParameters(), meta, SafeTensors.Dtype.F16);
+        SafeTensors.write(file, model.net().namedParameters(), meta, SafeTensors.Dtype.F16);
+    }
+
+    /** Writes a model of {@value VPredictionModel#DEFAULT_IMAGE_SIZE} px images (see {@link #save(Path, VPredictionModel, String, Map)}). */
+    public static void save(Path file, UNet net, String kind, Map<String, String> provenance) {
+        save(file, new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr()), kind, provenance);
     }
 
     /**
@@ -70,6 +78,7 @@ public final class ModelFile {
         String cfg = c.metadata().get(UNET);
         if (cfg == null) throw new Add4jException(file + ": not an add4j diffusion model (no " + UNET + " in its metadata)");
         UNet.Config config = Json.readStrict(cfg, file + ": metadata " + UNET, UNet.Config.class);
+        int size = imageSize(file, c.metadata().get(IMAGE_SIZE), config);
         // a config far larger than the weights would allocate for nothing; one that matches is checked name by name below
         long weights = c.tensors().values().stream().mapToLong(Tensor::numel).sum();
         if (config.parameterCount() > weights)
@@ -81,6 +90,39 @@ public final class ModelFile {
             net.load(c.tensors(), file.toString());
         }
         net.to(device).train(false).requiresGrad(false);
-        return new Loaded(new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr()), c.metadata());
+        return new Loaded(new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr(), size), c.metadata());
+    }
+
+    /** The file's image size: 32 where it records none (written before issue 20), else a plain decimal the UNet runs at. */
+    private static int imageSize(Path file, String value, UNet.Config config) {
+        if (value == null) return VPredictionModel.DEFAULT_IMAGE_SIZE;
+        try {
+            if (!value.matches("[0-9]{1,4}")) throw new IllegalArgumentException("expected a side in pixels like 32 or 64, got '" + value + "'");
+            int size = Integer.parseInt(value);
+            VPredictionModel.checkImageSize(config, size);
+            return size;
+        } catch (IllegalArgumentException e) {
+            throw new Add4jException(file + ": metadata " + IMAGE_SIZE + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Refuses a model whose images Fashion-MNIST's cannot stand beside, for the commands whose data, eval net and
+     * reference are Fashion-MNIST's alone (eval, demo, bench, probe-disc; issue 20 leaves them to that data set).
+     */
+    public static void requireFashionMnistShape(VPredictionModel model, String what, String command) {
+        if (model.channels() != 1 || model.imageSize() != VPredictionModel.DEFAULT_IMAGE_SIZE)
+            throw new Add4jException(what + " is " + model.describeShape() + "; " + command + " measures against Fashion-MNIST's 1 x "
+                    + VPredictionModel.DEFAULT_IMAGE_SIZE + " px images only");
+    }
+
+    /**
+     * Refuses {@code other} where its images differ from {@code model}'s: one line naming both shapes.
+     * @param what  the other model or data, as the user named it ("--init-from runs/a/student.safetensors")
+     */
+    public static void requireSameShape(VPredictionModel model, String modelName, int channels, int size, String what) {
+        if (channels != model.channels() || size != model.imageSize())
+            throw new Add4jException(what + " is " + channels + " x " + size + " px but " + modelName + " is " + model.describeShape()
+                    + ": channels and image size must agree");
     }
 }

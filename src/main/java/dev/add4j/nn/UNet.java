@@ -93,6 +93,9 @@ public final class UNet extends Module {
          */
         public static Config fmnist() { return new Config(1, 32, List.of(1, 2, 2), 2, List.of(2), 4, 384); }
 
+        /** This architecture for images of {@code c} channels (1 grey, 3 RGB). */
+        public Config withImageChannels(int c) { return new Config(c, baseChannels, channelMults, resBlocks, attnLevels, heads, textDim); }
+
         /** A tiny network for tests. */
         public static Config tiny() { return new Config(1, 16, List.of(1, 2), 1, List.of(1), 2, 384); }
     }

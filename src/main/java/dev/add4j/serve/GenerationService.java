@@ -163,6 +163,8 @@ public final class GenerationService implements AutoCloseable {
         if (queueCapacity < 1) throw new Add4jException("queue capacity must be >= 1, got " + queueCapacity);
         if (student.role() != Role.STUDENT || teacher.role() != Role.TEACHER)
             throw new IllegalArgumentException("slots: expected a student and a teacher role, got " + student.role() + ", " + teacher.role());
+        VPredictionModel t = teacher.loaded().model();         // the page shows both side by side, an upload converted once
+        ModelFile.requireSameShape(student.loaded().model(), "the student " + student.fileName(), t.channels(), t.imageSize(), "the teacher " + teacher.fileName());
         this.student = student;
         this.teacher = teacher;
         this.text = text;
@@ -215,6 +217,9 @@ public final class GenerationService implements AutoCloseable {
 
     /** The slot that serves {@code role}. */
     public Slot slot(Role role) { return role == Role.STUDENT ? student : teacher; }
+
+    /** The images both roles make (their channels and side agree). */
+    public VPredictionModel imageModel() { return student.loaded().model(); }
 
     /** Requests that may wait at once. */
     public int queueCapacity() { return capacity; }
@@ -344,18 +349,18 @@ public final class GenerationService implements AutoCloseable {
             Denoiser d = plan.denoiser(model);
             Tensor x0;
             if (head.init() == null) {
-                Tensor xT = noise.like(torch.empty(model.imageShape(b))).to(device, torch.ScalarType.Float);       // [B,C,32,32]
+                Tensor xT = noise.like(torch.empty(model.imageShape(b))).to(device, torch.ScalarType.Float);       // [B,C,S,S]
                 x0 = plan.sample(d, model.schedule(), xT, c, noise);
             } else {
                 List<Tensor> inits = new ArrayList<>();
                 for (Job j : batch) {
-                    Tensor one = InitImages.toModel(j.request().init().image(), VPredictionModel.IMAGE_SIZE);       // [1,1,32,32]
+                    Tensor one = InitImages.toModel(j.request().init().image(), model.channels(), model.imageSize()); // [1,C,S,S]
                     for (int i = 0; i < j.request().n(); i++) inits.add(one);
                 }
-                Tensor init = torch.cat(new TensorVector(inits.toArray(new Tensor[0])), 0).to(device, torch.ScalarType.Float); // [B,1,32,32]
+                Tensor init = torch.cat(new TensorVector(inits.toArray(new Tensor[0])), 0).to(device, torch.ScalarType.Float); // [B,C,S,S]
                 x0 = plan.imageToImage(d, model.schedule(), head.init().strength(), init, c, noise);
             }
-            images = Images.each(x0.cpu());                                                                            // [B,1,32,32]
+            images = Images.each(x0.cpu());                                                                            // [B,C,S,S]
         }
         long done = System.nanoTime();
         double msPerImage = (done - t0) / 1e6 / b;

@@ -207,7 +207,8 @@ public final class Server implements AutoCloseable {
             out.put("models", models);
             out.put("limits", limits);
             out.put("compare_steps", COMPARE_STEPS);
-            out.put("image_size", VPredictionModel.IMAGE_SIZE);
+            out.put("image_size", service.imageModel().imageSize());
+            out.put("channels", service.imageModel().channels());
             out.put("default_strength", DEFAULT_STRENGTH);
             out.put("device", service.deviceName());
             json(ctx, 200, out);

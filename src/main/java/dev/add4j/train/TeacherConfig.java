@@ -1,5 +1,6 @@
 package dev.add4j.train;
 
+import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.nn.UNet;
 
 /**
@@ -12,11 +13,14 @@ import dev.add4j.nn.UNet;
  * @param captionDrop  probability of training on the empty prompt, for classifier-free guidance (10 %)
  * @param gradClip     global gradient-norm clip
  * @param seed         seed of initialisation, batches and noise
- * @param unet         the network's architecture
+ * @param unet         the network's architecture (its imageChannels: the data's channels)
+ * @param imageSize    side of the images in pixels, the data's; 0 (a config.json of before issue 20) reads as 32
  */
 public record TeacherConfig(long steps, int batch, double lr, long warmup, double emaDecay, double captionDrop,
-                            double gradClip, long seed, UNet.Config unet) {
+                            double gradClip, long seed, UNet.Config unet, int imageSize) {
     public TeacherConfig {
+        if (imageSize == 0) imageSize = VPredictionModel.DEFAULT_IMAGE_SIZE;
+        if (unet != null) VPredictionModel.checkImageSize(unet, imageSize);
         if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
         if (batch < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + batch);
         if (!(lr > 0)) throw new IllegalArgumentException("--lr must be > 0, got " + lr);

@@ -39,7 +39,7 @@ public final class TeacherTrainer implements AutoCloseable {
     private final CaptionedImages data;
     private final Path out;
     private final VPredictionModel model;
-    private final UNet ema;
+    private final VPredictionModel ema;
     private final AdamW opt;
     private final TensorVector params;
     private final TrainLoop loop;
@@ -58,22 +58,25 @@ public final class TeacherTrainer implements AutoCloseable {
         synchronized (TorchRuntime.GLOBAL_GENERATOR) {           // seeded draws, no other thread's in between (ranks as threads)
             torch.manual_seed(cfg.seed());
             net = new UNet(cfg.unet());
-            ema = new UNet(cfg.unet());
+            ema = new VPredictionModel(new UNet(cfg.unet()), NoiseSchedule.zeroTerminalSnr(), cfg.imageSize());
         }
-        model = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr());
-        Ema emaUpdate = new Ema(net, ema, cfg.emaDecay());
+        model = new VPredictionModel(net, NoiseSchedule.zeroTerminalSnr(), cfg.imageSize());
+        ModelFile.requireSameShape(model, "the network", data.channels(), data.imageSize(), "the data");
+        Ema emaUpdate = new Ema(net, ema.net(), cfg.emaDecay());
         net.to(data.device());
-        ema.to(data.device());
+        ema.net().to(data.device());
         params = net.parameterVector();
         AdamWOptions options = new AdamWOptions(cfg.lr());
         options.weight_decay().put(0.0); // [choice] no decay: a small net on a small data set, EMA does the smoothing
         opt = new AdamW(params, options);
-        var parts = new Checkpoint.Parts(Map.of("net", net, "ema", ema), Map.of("optimizer", opt));
+        var parts = new Checkpoint.Parts(Map.of("net", net, "ema", ema.net()), Map.of("optimizer", opt));
         var spec = new RunDir.Spec(out, TRAINER, "a training run", cfg, cfg.steps(), parts, data.device(), List.of(LOG), MODEL);
         RunDir dir = RunDir.open(spec, resume, false, c -> {
             TeacherConfig saved = c.config(TeacherConfig.class);
             if (!saved.unet().equals(cfg.unet()))
                 throw new Add4jException(c.source() + ": was trained with a different network (" + saved.unet() + ")");
+            if (saved.imageSize() != cfg.imageSize())
+                throw new Add4jException(c.source() + ": was trained on " + saved.imageSize() + " px images, the data is " + cfg.imageSize() + " px");
         }, done -> {
             Map<String, String> prov = new LinkedHashMap<>(provenance);
             prov.put("add4j.steps", Long.toString(done));
@@ -83,7 +86,7 @@ public final class TeacherTrainer implements AutoCloseable {
     }
 
     public VPredictionModel model() { return model; }
-    public UNet ema() { return ema; }
+    public UNet ema() { return ema.net(); }
     public long startStep() { return loop.start(); }
     /** The run's loop: its steps, saves and options. */
     public TrainLoop loop() { return loop; }

@@ -60,7 +60,7 @@ class InitImagesTest {
             BufferedImage grey = new BufferedImage(32, 32, BufferedImage.TYPE_BYTE_GRAY);
             grey.getRaster().setSample(3, 4, 0, 255);
             grey.getRaster().setSample(5, 6, 0, 51);
-            Tensor g = InitImages.toModel(InitImages.decode(encode(grey, "png"), "f", InitImages.MAX_BYTES, InitImages.MAX_SIDE), 32);
+            Tensor g = InitImages.toModel(InitImages.decode(encode(grey, "png"), "f", InitImages.MAX_BYTES, InitImages.MAX_SIDE), 1, 32);
             assertArrayEquals(new long[]{1, 1, 32, 32}, Ops.shape(g));
             assertEquals(1.0, Ops.f(g.get(0).get(0).get(4).get(3)), 1e-6);
             assertEquals(-0.6, Ops.f(g.get(0).get(0).get(6).get(5)), 1e-6);
@@ -71,20 +71,20 @@ class InitImagesTest {
             gr.setColor(Color.RED);
             gr.fillRect(0, 0, 64, 64);
             gr.dispose();
-            Tensor r = InitImages.toModel(red, 32);
+            Tensor r = InitImages.toModel(red, 1, 32);
             assertArrayEquals(new long[]{1, 1, 32, 32}, Ops.shape(r));
             assertEquals(0.299 * 2 - 1, Ops.f(r.mean()), 1e-5);
             assertEquals(0, Ops.f(r.std()), 1e-5);
             // area average: a 64 x 64 image, left half white, gives 16 columns of 1 and 16 of -1
             BufferedImage half = new BufferedImage(64, 64, BufferedImage.TYPE_BYTE_GRAY);
             for (int y = 0; y < 64; y++) for (int x = 0; x < 32; x++) half.getRaster().setSample(x, y, 0, 255);
-            Tensor h = InitImages.toModel(half, 32);
+            Tensor h = InitImages.toModel(half, 1, 32);
             assertEquals(1.0, Ops.f(h.get(0).get(0).get(10).get(15)), 1e-6);
             assertEquals(-1.0, Ops.f(h.get(0).get(0).get(10).get(16)), 1e-6);
             // transparency is over black: a fully transparent white image is black
             BufferedImage clear = new BufferedImage(8, 8, BufferedImage.TYPE_INT_ARGB);
             for (int y = 0; y < 8; y++) for (int x = 0; x < 8; x++) clear.setRGB(x, y, 0x00ffffff);
-            assertEquals(-1.0, Ops.f(InitImages.toModel(clear, 32).max()), 1e-6);
+            assertEquals(-1.0, Ops.f(InitImages.toModel(clear, 1, 32).max()), 1e-6);
         }
     }
 }

@@ -70,6 +70,30 @@ class ModelFileTest {
         }
     }
 
+    /** The good file's weights with metadata {@code add4j.image_size} set to {@code value} (null: left out). */
+    private static Path withImageSize(String name, String value) {
+        Path f = dir.resolve(name + ".safetensors");
+        try (var scope = new PointerScope()) {
+            var c = SafeTensors.read(good);
+            Map<String, String> meta = new LinkedHashMap<>(c.metadata());
+            if (value == null) meta.remove(ModelFile.IMAGE_SIZE); else meta.put(ModelFile.IMAGE_SIZE, value);
+            SafeTensors.write(f, c.tensors(), meta, SafeTensors.Dtype.F16);
+        }
+        return f;
+    }
+
+    @Test void theImageSizeIsReadFromTheFileAndAFileWithoutOneIs32Px() {
+        try (var scope = new PointerScope()) {
+            assertEquals("32", SafeTensors.read(good).metadata().get(ModelFile.IMAGE_SIZE));           // written by save
+            assertEquals(32, ModelFile.load(withImageSize("none", null), new Device("cpu")).model().imageSize());
+            assertEquals(64, ModelFile.load(withImageSize("s64", "64"), new Device("cpu")).model().imageSize());
+        }
+        refused(withImageSize("word", "big"), ModelFile.IMAGE_SIZE, "expected a side in pixels like 32 or 64, got 'big'");
+        refused(withImageSize("odd", "33"), ModelFile.IMAGE_SIZE, "multiple of 2", "got 33");
+        refused(withImageSize("huge", "512"), ModelFile.IMAGE_SIZE, "up to 256", "got 512");
+        refused(withImageSize("neg", "-32"), ModelFile.IMAGE_SIZE, "got '-32'");
+    }
+
     @Test void theShippedModelsPassTheStrictReader() {
         try (var scope = new PointerScope()) {
             for (String m : new String[]{"teacher-fmnist", "student-fmnist"})

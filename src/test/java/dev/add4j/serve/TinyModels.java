@@ -32,13 +32,21 @@ final class TinyModels {
         return save(dir.resolve("tiny-student.safetensors"), "student", Map.of(ModelFile.STUDENT_TIMESTEPS, "999,749,499,249"), 2);
     }
 
-    private static Path save(Path file, String kind, Map<String, String> meta, long seed) {
+    /** A tiny teacher (seed 1) or student (seed 2) file of {@code channels} x {@code size} px images. */
+    static Path model(Path file, String kind, int channels, int size) {
+        Map<String, String> meta = kind.equals("student") ? Map.of(ModelFile.STUDENT_TIMESTEPS, "999,749,499,249") : Map.of();
+        return save(file, kind, meta, kind.equals("student") ? 2 : 1, channels, size);
+    }
+
+    private static Path save(Path file, String kind, Map<String, String> meta, long seed) { return save(file, kind, meta, seed, 1, 32); }
+
+    private static Path save(Path file, String kind, Map<String, String> meta, long seed, int channels, int size) {
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {
             torch.manual_seed(seed);
-            UNet net = new UNet(UNet.Config.tiny());
+            UNet net = new UNet(UNet.Config.tiny().withImageChannels(channels));
             // the output conv starts at zero (v = 0 gives grey images whatever the seed): perturb every weight
             for (Tensor p : net.namedParameters().values()) p.add_(torch.randn(Ops.shape(p)).mul(Ops.s(0.05)));
-            ModelFile.save(file, net, kind, meta);
+            ModelFile.save(file, new dev.add4j.diffusion.VPredictionModel(net, dev.add4j.diffusion.NoiseSchedule.zeroTerminalSnr(), size), kind, meta);
         }
         return file;
     }

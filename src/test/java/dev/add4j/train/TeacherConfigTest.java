@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 class TeacherConfigTest {
     static TeacherConfig cfg(long steps, long warmup) {
-        return new TeacherConfig(steps, 8, 2e-4, warmup, 0.999, 0.1, 1.0, 0, UNet.Config.tiny());
+        return new TeacherConfig(steps, 8, 2e-4, warmup, 0.999, 0.1, 1.0, 0, UNet.Config.tiny(), 32);
     }
 
     @Test void lrWarmsUpLinearlyToThePeakOverTheWarmupSteps() {
@@ -39,11 +39,11 @@ class TeacherConfigTest {
 
     @Test void configRejectsNonPositiveStepsBatchAndLrNamingTheOption() {
         UNet.Config u = UNet.Config.tiny();
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> new TeacherConfig(0, 8, 1e-4, 0, 0.9, 0.1, 1, 0, u))
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new TeacherConfig(0, 8, 1e-4, 0, 0.9, 0.1, 1, 0, u, 32))
                 .getMessage().startsWith("--steps"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> new TeacherConfig(1, 0, 1e-4, 0, 0.9, 0.1, 1, 0, u))
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new TeacherConfig(1, 0, 1e-4, 0, 0.9, 0.1, 1, 0, u, 32))
                 .getMessage().startsWith("--batch"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> new TeacherConfig(1, 8, 0, 0, 0.9, 0.1, 1, 0, u))
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new TeacherConfig(1, 8, 0, 0, 0.9, 0.1, 1, 0, u, 32))
                 .getMessage().startsWith("--lr"));
     }
 }

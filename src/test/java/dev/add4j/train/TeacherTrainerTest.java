@@ -39,7 +39,7 @@ class TeacherTrainerTest {
     @AfterAll static void close() { data.close(); }
 
     static TeacherConfig cfg(long steps) {
-        return new TeacherConfig(steps, 8, 1e-3, 2, 0.99, 0.1, 1.0, 3, UNet.Config.tiny());
+        return new TeacherConfig(steps, 8, 1e-3, 2, 0.99, 0.1, 1.0, 3, UNet.Config.tiny(), 32);
     }
 
     static TeacherTrainer trainer(long steps, Path dir, boolean resume) {

@@ -39,7 +39,7 @@ async function post(req) {
 
 function render(grid, images, prompt) {
   const imgs = images.map((b64, i) => {
-    const img = new Image(32, 32);
+    const img = new Image(info.image_size, info.image_size);   // the model's side; RGB or grey as the PNG is
     img.src = 'data:image/png;base64,' + b64;
     img.alt = `${prompt || '(no prompt)'}, image ${i + 1}`;
     return img;
@@ -165,7 +165,7 @@ function padPoint(e) {
 
 function stroke(from, to) {
   const ctx = $('pad').getContext('2d');
-  ctx.strokeStyle = '#fff';
+  ctx.strokeStyle = $('colour').value;   // white unless an RGB model lets the user pick
   ctx.lineWidth = Number($('brush').value);
   ctx.lineCap = 'round';
   ctx.lineJoin = 'round';
@@ -227,6 +227,8 @@ async function start() {
     return;
   }
   const s = info.models.student, t = info.models.teacher;
+  $('shape').textContent = `${info.channels === 3 ? 'RGB' : 'grey'}, ${info.image_size}\u00a0px`;
+  $('colour-label').hidden = info.channels !== 3;   // a grey model reads only the strokes' lightness
   $('steps').max = String(s.max_steps);
   $('prompt').maxLength = info.limits.max_chars;
   $('student-title').textContent = s.kind === 'student' ? 'student' : 'fast model';
