@@ -96,9 +96,9 @@ public final class TorchRuntime {
     public static final int SMALL_BATCH = 4;
 
     /**
-     * OpenBLAS on one thread while a sampling batch of up to {@link #SMALL_BATCH} images runs, then back: at batch 1
-     * its products are too small to gain from a second thread, and splitting them cost 1-step sampling 11.5 against
-     * 15.4 ms/image on the 2 quiet cores here (README, "Notes for developers"). The count is process-wide: callers
+     * OpenBLAS on one thread while a sampling batch of up to {@link #SMALL_BATCH} images runs, then back. Re-timed, it
+     * does not win back batch 1's time on two BLAS threads (16.5 / 20.9 against 12.2 / 13.7 ms/image with
+     * ADD4J_BLAS_THREADS=1; README, "Notes for developers"): to be removed. The count is process-wide: callers
      * are the samplers, which do not run beside a training step in one process.
      */
     public static synchronized Restore blasForBatch(long images) {
