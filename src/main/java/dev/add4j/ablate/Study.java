@@ -33,8 +33,12 @@ public final class Study {
          * (a random student, the recipe's regression loss), not for differences of a few per cent.
          */
         QUICK(60, 16, 200, List.of(0L), 128, 8),
-        /** [choice] The study the project ships: 10 times the images per row and 2 seeds; hours on a CPU. */
-        FULL(400, 32, 500, List.of(0L, 1L), 512, 16);
+        /**
+         * [choice] The study the project ships: about 7 times the images per row and 2 seeds. Sized from the quick
+         * study's cost (0.07 CPU seconds per image and iteration): about 8 minutes a run on one core, 5-6 hours for
+         * the 40 runs, so it is made in two or three sittings with {@code --resume}.
+         */
+        FULL(200, 32, 500, List.of(0L, 1L), 512, 16);
 
         public final int iterations, batch, n, pairs, pairTeacherSteps;
         public final List<Long> seeds;
@@ -69,10 +73,11 @@ public final class Study {
      * @param teacher          the teacher file
      * @param features         the DINO-trained feature ViT (the paper's backbone)
      * @param supervised       the supervised feature ViT (row vit-supervised)
+     * @param selfSupervised   the self-supervised feature ViT with a convolutional stem (row vit-ssl)
      * @param evalNet          the eval net file
      */
     public record Protocol(String budget, int iterations, int batch, int n, long evalSeed, int pairs, int pairTeacherSteps,
-                           String data, String teacher, String features, String supervised, String evalNet) {}
+                           String data, String teacher, String features, String supervised, String selfSupervised, String evalNet) {}
 
     /**
      * One training run of the study (run once per seed).
@@ -106,7 +111,7 @@ public final class Study {
     }
 
     // run names
-    public static final String VIT_SUPERVISED = "vit-supervised", VIT_UNTRAINED = "vit-untrained", TEACHER_ENCODER = "teacher-encoder",
+    public static final String VIT_SUPERVISED = "vit-supervised", VIT_SSL = "vit-ssl", VIT_UNTRAINED = "vit-untrained", TEACHER_ENCODER = "teacher-encoder",
             COND_NONE = "cond-none", COND_TEXT = "cond-text", COND_IMG = "cond-img", COND_IMG_IF_SEEN = "cond-img-if-seen",
             INIT_RANDOM = "init-random", LOSS_ADV = "loss-adv", LOSS_DISTILL = "loss-distill", WEIGHT_SDS = "weight-sds",
             WEIGHT_NFSD = "weight-nfsd", TEACHER_STEPS_2 = "teacher-steps-2", TEACHER_STEPS_4 = "teacher-steps-4",
@@ -118,6 +123,8 @@ public final class Study {
         List<Run> r = new ArrayList<>();
         r.add(new Run(BASE, "the paper's settings (--preset paper)", List.of(), true));
         r.add(new Run(VIT_SUPERVISED, "the feature ViT trained on class labels", List.of("--features", p.supervised()), false));
+        r.add(new Run(VIT_SSL, "the feature ViT with a convolutional stem, trained self-supervised (iBOT's masked tokens, "
+                + "DINOv2's targets; k-NN 0.84)", List.of("--features", p.selfSupervised()), false));
         r.add(new Run(VIT_UNTRAINED, "a feature ViT of the same shape, never trained (seeded)", List.of("--features", untrainedVit), false));
         r.add(new Run(TEACHER_ENCODER, "the heads read the frozen teacher's encoder at t <= 100 (LADD)", List.of("--disc-features", "teacher:100"), false));
         r.add(new Run(COND_NONE, "the discriminator without a condition", List.of("--cond", "none"), true));
@@ -151,6 +158,7 @@ public final class Study {
         g.add(new Group("a", "(a) The discriminator's feature network", List.of(
                 new Member(BASE, "DINO ViT (the paper's default)", Table1.DINOV2_VIT_S),
                 new Member(VIT_SUPERVISED, "supervised ViT (no such row in the paper)", null),
+                new Member(VIT_SSL, "self-supervised ViT, iBOT + DINOv2 recipe, convolutional stem (not in the paper)", null),
                 new Member(VIT_UNTRAINED, "untrained ViT (no such row in the paper)", null),
                 new Member(TEACHER_ENCODER, "the teacher's encoder (LADD; not in the paper)", null)),
                 List.of(Table1.DINOV1_VIT_S, Table1.DINOV2_VIT_L, Table1.CLIP_VIT_L),

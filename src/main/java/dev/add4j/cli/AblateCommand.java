@@ -63,6 +63,7 @@ import java.util.stream.Stream;
                         + "that had not finished; finished runs are never recomputed."})
 public final class AblateCommand implements Callable<Integer> {
     static final Path DEFAULT_SUPERVISED = Path.of("models", "features-sup-fmnist.safetensors");
+    static final Path DEFAULT_SSL = Path.of("models", "features-ssl-fmnist.safetensors");
     static final String TITLE = "add4j ablate: the ADD paper's Table 1 on Fashion-MNIST";
     /**
      * Iterations between a run's checkpoints: after a non-finite loss, distill restarts from the last one
@@ -77,7 +78,7 @@ public final class AblateCommand implements Callable<Integer> {
     @Option(names = "--rows", paramLabel = "LIST", description = "Groups to run, comma-separated: a, b, c, d, e (does not "
             + "apply here), f, own (default: all).") String rows;
     @Option(names = "--budget", defaultValue = "quick", paramLabel = "quick|full", description = "quick: "
-            + "60 iterations at batch 16, n 200, seed 0 (under 30 minutes on 2 CPU cores); full: 400 iterations at batch 32, "
+            + "60 iterations at batch 16, n 200, seed 0 (under 30 minutes on 2 CPU cores); full: 200 iterations at batch 32, "
             + "n 500, seeds 0,1 (hours on a CPU) (default: ${DEFAULT-VALUE}).") String budget;
     @Option(names = "--seeds", paramLabel = "LIST", description = "Training seeds of every row, e.g. 0,1 (default: the budget's).") String seeds;
     @Option(names = "--iterations", description = "ADD iterations per row (default: the budget's).") Integer iterations;
@@ -96,6 +97,8 @@ public final class AblateCommand implements Callable<Integer> {
             + "(default: models/features-fmnist.safetensors).") Path features;
     @Option(names = "--supervised-features", paramLabel = "FILE", description = "The supervised feature ViT of row "
             + "vit-supervised (default: models/features-sup-fmnist.safetensors).") Path supervised;
+    @Option(names = "--ssl-features", paramLabel = "FILE", description = "The self-supervised feature ViT of row vit-ssl "
+            + "(default: models/features-ssl-fmnist.safetensors).") Path ssl;
     @Option(names = "--eval-net", paramLabel = "FILE", description = "The eval net (default: models/evalnet-fmnist.safetensors).") Path evalNet;
     @Option(names = "--caption-cache", hidden = true, paramLabel = "FILE", description = "Cache of the training captions' "
             + "embeddings (default: OUT/captions.safetensors; the tests share one).") Path captionCache;
@@ -136,12 +139,14 @@ public final class AblateCommand implements Callable<Integer> {
         Path netFile = DistillCommand.existing(evalNet != null ? evalNet : EvalCommand.DEFAULT_EVAL_NET, "--eval-net", "add4j train-eval-net --out FILE");
         dir = new StudyDir(out);
         Path supFile = supervised != null ? supervised : DEFAULT_SUPERVISED;
+        Path sslFile = ssl != null ? ssl : DEFAULT_SSL;
         int pairs = (int) Math.min(b.pairs, (long) it * bs);
         protocol = new Study.Protocol(b.cliName(), it, bs, evalN, evalSeed, Math.max(pairs, bs), b.pairTeacherSteps, data,
-                teacherFile.toString(), featuresFile.toString(), supFile.toString(), netFile.toString());
+                teacherFile.toString(), featuresFile.toString(), supFile.toString(), sslFile.toString(), netFile.toString());
         runs = Study.runsOf(groups, Study.runs(protocol, out.resolve(StudyDir.UNTRAINED_VIT).toString()));
         if (runs.isEmpty()) throw new Add4jException("--rows " + rows + ": nothing to run (group e does not apply here)");
         if (needs(Study.VIT_SUPERVISED)) DistillCommand.existing(supFile, "--supervised-features", "add4j train-features --objective supervised --out FILE");
+        if (needs(Study.VIT_SSL)) DistillCommand.existing(sslFile, "--ssl-features", "add4j train-features --stem conv --masked-tokens 1 --out FILE");
         FashionMnist.load(data, true); // a bad --data fails here, not in the first run
         Device device = deviceOption.init();
         // as the demo: libtorch warns "Could not initialize NNPACK" on each CPU convolution where NNPACK cannot run,
@@ -500,7 +505,8 @@ public final class AblateCommand implements Callable<Integer> {
                 + "from the teacher, adversarial + distillation loss with lambda 2.5, exp weighting, 1 teacher step, DiffAugment, "
                 + "R1 1e-5, student lr 2e-5)");
         m.put("teacher", protocol.teacher());
-        m.put("feature ViTs", "DINO: " + protocol.features() + "; supervised: " + protocol.supervised() + "; untrained: "
+        m.put("feature ViTs", "DINO: " + protocol.features() + "; supervised: " + protocol.supervised() + "; self-supervised: "
+                + protocol.selfSupervised() + "; untrained: "
                 + StudyDir.UNTRAINED_VIT);
         m.put("eval net", protocol.evalNet());
         m.put("data", FashionMnist.describe(protocol.data()));

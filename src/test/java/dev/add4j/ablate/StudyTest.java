@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /** The study's rows, groups and claims, and its report, on made-up results (no training). */
 class StudyTest {
     static final Study.Protocol P = new Study.Protocol("quick", 40, 16, 100, 0, 128, 8, "embedded", "t.safetensors",
-            "f.safetensors", "s.safetensors", "e.safetensors");
+            "f.safetensors", "s.safetensors", "ss.safetensors", "e.safetensors");
 
     @Test void everyClaimHoldsOnThePapersOwnNumbers() {
         int claims = 0;

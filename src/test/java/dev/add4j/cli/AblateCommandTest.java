@@ -59,6 +59,7 @@ class AblateCommandTest {
         m.put("--teacher", teacher.toString());
         m.put("--features", features.toString());
         m.put("--supervised-features", supervised.toString());
+        m.put("--ssl-features", supervised.toString());
         m.put("--eval-net", evalNet.toString());
         m.put("--device", "cpu");
         m.put("--caption-cache", shared.resolve("captions.safetensors").toString()); // encoded once for the class
@@ -165,7 +166,7 @@ class AblateCommandTest {
     @Test void everyRowOfBothBudgetsIsAValidDistillCommand() {
         for (Study.Budget b : Study.Budget.values()) {
             Study.Protocol p = new Study.Protocol(b.cliName(), b.iterations, b.batch, b.n, 0, Math.min(b.pairs, b.iterations * b.batch),
-                    b.pairTeacherSteps, "embedded", "t", "f", "s", "e");
+                    b.pairTeacherSteps, "embedded", "t", "f", "s", "ss", "e");
             for (Study.Run run : Study.runs(p, "u"))
                 assertDoesNotThrow(() -> AblateCommand.check(AblateCommand.job(new StudyDir(Path.of("x")), p, run, 0, Path.of("c"), null, null)),
                         b + " " + run.name());
@@ -186,6 +187,8 @@ class AblateCommandTest {
         assertTrue(CliRun.of(args(out, "--teacher", none.toString())).badInput().startsWith("error: --teacher " + none + ": no such file"));
         assertTrue(CliRun.of(args(out, "--rows", "a", "--supervised-features", none.toString())).badInput()
                 .startsWith("error: --supervised-features " + none + ": no such file"));
+        assertTrue(CliRun.of(args(out, "--rows", "a", "--ssl-features", none.toString())).badInput()
+                .startsWith("error: --ssl-features " + none + ": no such file"));
         assertEquals("error: --resume: " + out + " holds no ablation study (no study.json)", CliRun.of(plus(args(out), "--resume")).badInput());
         assertFalse(Files.exists(out), "nothing was written");
 
@@ -200,7 +203,7 @@ class AblateCommandTest {
         Path out = dir.resolve("study");
         Files.createDirectories(out);
         Study.Protocol p = new Study.Protocol("quick", 3, 8, 20, 0, 16, 8, "embedded", teacher.toString(), features.toString(),
-                supervised.toString(), evalNet.toString());
+                supervised.toString(), supervised.toString(), evalNet.toString());
         Files.writeString(out.resolve(StudyDir.STUDY), Json.write(p));
         assertTrue(CliRun.of(plus(args(out), "--resume")).badInput().startsWith("error: --resume: " + out + " was started with other settings"));
         assertEquals("error: --out " + out + " holds an ablation study: pass --resume to continue it, or choose another --out",
