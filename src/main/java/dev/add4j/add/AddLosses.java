@@ -46,8 +46,8 @@ public final class AddLosses {
                 new TensorVector(), new BoolOptional(true), true, false);
         Tensor sum = null;
         for (int k = 0; k < features.size(); k++) {
-            Tensor g = grads.get(k);                                                                  // [B,C,N]
-            Tensor perSample = g.square().sum(new long[]{1, 2}, false, new ScalarTypeOptional());    // [B]
+            Tensor g = grads.get(k);                                                     // [B,C,N], or pixels [B,C,H,W]
+            Tensor perSample = g.square().reshape(g.size(0), -1).sum(new long[]{1}, false, new ScalarTypeOptional()); // [B]
             sum = sum == null ? perSample.mean() : sum.add(perSample.mean());
         }
         return sum;

@@ -160,19 +160,19 @@ public final class AddStep {
     }
 
     /** §4.7's parts before R1: the real images' head inputs (leaves, for R1), real and fake logits, the hinge loss. */
-    private record DiscriminatorLoss(List<Tensor> realInputs, List<Tensor> real, List<Tensor> fake, Tensor hinge) {}
+    private record DiscriminatorLoss(Discriminator.RealInputs realInputs, List<Tensor> real, List<Tensor> fake, Tensor hinge) {}
 
     /** §4.7: the hinge loss on real images and on sg(x̂_θ), which the caller detaches: the student is not trained here. */
     private DiscriminatorLoss discriminatorLoss(Tensor fakeX0, Input in) {
-        List<Tensor> realInputs = disc.realHeadInputs(in.x0(), in.text(), in.gen());
-        List<Tensor> real = disc.heads().logits(realInputs, in.cond());
+        Discriminator.RealInputs realInputs = disc.realInputs(in.x0(), in.text(), in.gen());
+        List<Tensor> real = disc.heads().logits(realInputs.headInputs(), in.cond());
         List<Tensor> fake = disc.logits(fakeX0, in.text(), in.cond(), in.gen());
         return new DiscriminatorLoss(realInputs, real, fake, AddLosses.hingeD(real, fake));
     }
 
     /** §4.7: R1 on the heads' input features of the real images, its graph kept for the update; 0 when γ is 0. */
     private Tensor r1Penalty(DiscriminatorLoss lD, Input in) {
-        return cfg.paper().r1() > 0 ? AddLosses.r1Penalty(lD.real(), lD.realInputs()) : zero(in);
+        return cfg.paper().r1() > 0 ? AddLosses.r1Penalty(lD.real(), lD.realInputs().r1Leaves()) : zero(in);
     }
 
     /** §4.7: one step on L_D = hinge + γ·R1, one backward pass through both. */
@@ -186,11 +186,11 @@ public final class AddStep {
      * @return whether the step was taken
      */
     private boolean update(Adam opt, Tensor loss, boolean student) {
-        disc.heads().requiresGrad(!student);
+        disc.requiresGrad(!student);
         try {
-            return Optimizers.stepIfFinite(opt, loss, student ? studentParams : disc.heads().parameterVector());
+            return Optimizers.stepIfFinite(opt, loss, student ? studentParams : disc.parameters());
         } finally {
-            disc.heads().requiresGrad(true);
+            disc.requiresGrad(true);
         }
     }
 

@@ -63,8 +63,11 @@ public final class DiscriminatorProbe {
      * @param lr   Adam's learning rate (training: {@code --disc-lr}, 2e-3)
      * @param r1   R1's weight γ (training: {@code --r1}, 1e-5)
      * @param seed the heads' initialisation, the batches and the augmentations
+     * @param backboneLr 0: the backbone is frozen (the paper); else a copy of it trains with the heads at this rate
+     *                   and R1 is taken on the pixels ({@link Discriminator}; training: {@code --disc-backbone-lr})
      */
-    public record Settings(Cond cond, DiffAugment.Policy augment, int iterations, int batch, double lr, double r1, long seed) {
+    public record Settings(Cond cond, DiffAugment.Policy augment, int iterations, int batch, double lr, double r1, long seed,
+                           double backboneLr) {
         public Settings {
             if (iterations < 1) throw new IllegalArgumentException("iterations must be >= 1, got " + iterations);
             if (batch < 2) throw new IllegalArgumentException("batch must be >= 2, got " + batch);
@@ -73,8 +76,10 @@ public final class DiscriminatorProbe {
         /** The paper's discriminator settings (AddConfig's defaults) for the given conditioning and augmentation. */
         public static Settings paper(Cond cond, DiffAugment.Policy augment, int iterations, int batch, long seed) {
             AddConfig d = AddConfig.paperDefaults(iterations, batch, seed);
-            return new Settings(cond, augment, iterations, batch, d.optim().discLr(), d.paper().r1(), seed);
+            return new Settings(cond, augment, iterations, batch, d.optim().discLr(), d.paper().r1(), seed, 0);
         }
+
+        public Settings withBackboneLr(double lr) { return new Settings(cond, augment, iterations, batch, this.lr, r1, seed, lr); }
     }
 
     /**
@@ -103,15 +108,17 @@ public final class DiscriminatorProbe {
     public static Result run(Vit features, TeacherFeatures teacherFeatures, Pairs train, Pairs heldOut, Settings s) {
         try (var cell = new PointerScope()) {                  // the heads' optimiser and the cached features die here
             torch.manual_seed(s.seed());                       // the same fresh heads for every cell of one width
-            Discriminator disc = new Discriminator(features, s.cond(), s.augment(), train.text().pooled().size(1), teacherFeatures);
+            boolean trains = s.backboneLr() > 0;
+            Discriminator disc = new Discriminator(features, s.cond(), s.augment(), train.text().pooled().size(1), teacherFeatures, trains);
             disc.heads().to(train.real().device());
-            // the teacher's features are drawn at a random noise level on every call: nothing to cache
-            boolean cache = teacherFeatures == null && !s.augment().colour() && !s.augment().translation() && !s.augment().cutout();
+            // the teacher's features are drawn at a random noise level on every call, a trained backbone changes: nothing to cache
+            boolean cache = teacherFeatures == null && !trains && !s.augment().colour() && !s.augment().translation() && !s.augment().cutout();
             Tensor condTrain = condition(disc, train);                                                 // [N,condDim]
             List<Tensor> realIn = cache ? headInputs(disc, train.real()) : null;                       // [N,C,T] per head
             List<Tensor> fakeIn = cache ? headInputs(disc, train.fake()) : null;
-            TensorVector params = disc.heads().parameterVector();
-            Adam opt = Optimizers.adam(params, s.lr(), 0.0, 0.99, 1e-8);                               // as AddTrainer's
+            TensorVector params = disc.parameters();
+            Adam opt = Optimizers.adam(disc.heads().parameterVector(), s.lr(), 0.0, 0.99, 1e-8);       // as AddTrainer's
+            if (trains) Optimizers.addGroup(opt, disc.trainedBackbone().parameterVector(), s.backboneLr());
             int last = Math.min(LAST_BATCHES, s.iterations());
             double accSum = 0;
             Random pick = new Random(s.seed());
@@ -122,12 +129,13 @@ public final class DiscriminatorProbe {
                     Tensor cond = condTrain == null ? null : condTrain.index_select(0, idx);            // [B,condDim]
                     // 4.7  L_D = hinge(real, fake) + gamma R1 on the heads' input features of the real images
                     TextCond text = train.text().select(idx);
-                    List<Tensor> realInputs = cache ? leaves(select(realIn, idx)) : disc.realHeadInputs(train.real().index_select(0, idx), text, gen);
-                    List<Tensor> real = disc.heads().logits(realInputs, cond);                          // [B,T] per head
+                    Discriminator.RealInputs realInputs = cache ? leaves(select(realIn, idx))
+                            : disc.realInputs(train.real().index_select(0, idx), text, gen);
+                    List<Tensor> real = disc.heads().logits(realInputs.headInputs(), cond);             // [B,T] per head
                     List<Tensor> fake = cache ? disc.heads().logits(select(fakeIn, idx), cond)
                             : disc.logits(train.fake().index_select(0, idx), text, cond, gen);
                     Tensor lHinge = AddLosses.hingeD(real, fake);
-                    Tensor lR1 = s.r1() > 0 ? AddLosses.r1Penalty(real, realInputs) : lHinge.mul(Ops.s(0));
+                    Tensor lR1 = s.r1() > 0 ? AddLosses.r1Penalty(real, realInputs.r1Leaves()) : lHinge.mul(Ops.s(0));
                     if (it >= s.iterations() - last) accSum += accuracy(real, fake);
                     Optimizers.stepIfFinite(opt, lHinge.add(lR1.mul(Ops.s(s.r1()))), params);
                 }
@@ -173,13 +181,14 @@ public final class DiscriminatorProbe {
     /** The shared condition of every pair, computed once (it does not depend on the augmentation); null for none. */
     private static Tensor condition(Discriminator disc, Pairs p) {
         // the fakes were made from pure noise: for text+img-if-seen no sample "saw" its real image
+        if (disc.heads().condDim() == 0) return null;
         Tensor seen = torch.zeros(p.size()).to(p.real().device(), torch.ScalarType.Bool);               // [N]
         List<Tensor> parts = new ArrayList<>();
         for (int from = 0; from < p.size(); from += EVAL_CHUNK) {
             int b = Math.min(EVAL_CHUNK, p.size() - from);
             Tensor idx = torch.arange(Ops.s(from), Ops.s(from + b)).to(p.real().device(), torch.ScalarType.Long);
-            Tensor c = disc.condition(p.text().select(idx), p.real().narrow(0, from, b), seen.narrow(0, from, b));
-            if (c == null) return null;
+            int start = from;                                      // the ViT's intermediates die with each chunk
+            Tensor c = Ops.inScope(() -> disc.condition(p.text().select(idx), p.real().narrow(0, start, b), seen.narrow(0, start, b)));
             parts.add(c);
         }
         return torch.cat(new TensorVector(parts.toArray(new Tensor[0])), 0);                           // [N,condDim]
@@ -187,17 +196,17 @@ public final class DiscriminatorProbe {
 
     /** The frozen network's head inputs for every image, without augmentation: one [N,C,T] per head. */
     private static List<Tensor> headInputs(Discriminator disc, Tensor images) {
-        List<List<Tensor>> chunks = new ArrayList<>();
+        List<Tensor> chunks = new ArrayList<>();                                                         // [K,b,C,T] each
         try (var g = new NoGradGuard()) {
-            for (int from = 0; from < images.size(0); from += EVAL_CHUNK)
-                chunks.add(disc.headInputs(images.narrow(0, from, Math.min(EVAL_CHUNK, images.size(0) - from)), null, null)); // the ViT needs no text
+            for (int from = 0; from < images.size(0); from += EVAL_CHUNK) {
+                Tensor chunk = images.narrow(0, from, Math.min(EVAL_CHUNK, images.size(0) - from));
+                // the ViT's intermediates die with each chunk: kept, they took 20 GB for 8,192 images
+                chunks.add(Ops.inScope(() -> torch.stack(new TensorVector(disc.headInputs(chunk, null, null).toArray(new Tensor[0])), 0)));
+            }
         }
+        Tensor all = torch.cat(new TensorVector(chunks.toArray(new Tensor[0])), 1);                      // [K,N,C,T]
         List<Tensor> out = new ArrayList<>();
-        for (int k = 0; k < chunks.get(0).size(); k++) {
-            Tensor[] parts = new Tensor[chunks.size()];
-            for (int c = 0; c < parts.length; c++) parts[c] = chunks.get(c).get(k);
-            out.add(torch.cat(new TensorVector(parts), 0).contiguous());                                 // [N,C,T]
-        }
+        for (int k = 0; k < all.size(0); k++) out.add(all.select(0, k).contiguous());                    // [N,C,T]
         return out;
     }
 
@@ -207,10 +216,10 @@ public final class DiscriminatorProbe {
         return out;
     }
 
-    /** Head inputs as leaves that require grad, for R1 (as {@link Discriminator#realHeadInputs} makes them). */
-    private static List<Tensor> leaves(List<Tensor> inputs) {
+    /** Head inputs as leaves that require grad, for R1 (as {@link Discriminator#realInputs} makes them). */
+    private static Discriminator.RealInputs leaves(List<Tensor> inputs) {
         for (Tensor f : inputs) f.requires_grad_(true);
-        return inputs;
+        return new Discriminator.RealInputs(inputs, inputs);
     }
 
     /** {@code b} pair indices drawn uniformly (with replacement) from {@code n}. [B] int64 on the CPU. */

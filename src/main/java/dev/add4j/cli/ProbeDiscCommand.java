@@ -78,6 +78,9 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
     @Option(names = "--data", paramLabel = "DIR|embedded",
             description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
     @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the captions, noise, real images and heads (default: ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--backbone-lr", defaultValue = "0", paramLabel = "LR", description = "0: the ViT backbone stays frozen "
+            + "(the paper); else a copy of it trains with the heads at this learning rate, R1 on the pixels (as distill "
+            + "--disc-backbone-lr; not in the paper) (default: ${DEFAULT-VALUE}).") double backboneLr;
     @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
 
@@ -128,10 +131,13 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
     @Override
     public Integer call() {
         if (iterations < 1) throw new Add4jException("--iterations must be >= 1, got " + iterations);
+        if (!(backboneLr >= 0) || Double.isInfinite(backboneLr)) throw new Add4jException("--backbone-lr must be finite and >= 0, got " + backboneLr);
         if (batch < 2) throw new Add4jException("--batch must be >= 2, got " + batch);
         if (nFake < 8) throw new Add4jException("--n-fake must be >= 8, got " + nFake);
         Cond condition = Cond.parse(cond);
         List<Backbone> nets = parseBackbones(backbones);
+        if (backboneLr > 0 && nets.stream().anyMatch(Backbone::teacher))
+            throw new Add4jException("--backbone-lr: trains a copy of a feature ViT; the teacher's encoder stays frozen (drop teacher from --backbones)");
         List<DiffAugment.Policy> policies = parsePolicies(augment);
         List<Generator> gens = parseGenerators(generators);
         Outputs.directory(out, force.force);
@@ -185,7 +191,7 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
                         long c0 = System.nanoTime();
                         TeacherFeatures tf = nets.get(b).teacher() ? new TeacherFeatures(teacherModel.model(), nets.get(b).tMax()) : null;
                         DiscriminatorProbe.Result r = DiscriminatorProbe.run(vits.get(b), tf, trainPairs, heldPairs,
-                                DiscriminatorProbe.Settings.paper(condition, policy, iterations, batch, seed));
+                                DiscriminatorProbe.Settings.paper(condition, policy, iterations, batch, seed).withBackboneLr(backboneLr));
                         Cell cell = new Cell(nets.get(b).option(), label(policy), g.name(), iterations, batch,
                                 r.trainAccuracy(), r.heldOutAccuracy(), r.perHead(), (System.nanoTime() - c0) / 1e9);
                         cells.add(cell);

@@ -5,6 +5,7 @@ import dev.add4j.dist.Shard;
 import org.bytedeco.pytorch.Adam;
 import org.bytedeco.pytorch.AdamOptions;
 import org.bytedeco.pytorch.Optimizer;
+import org.bytedeco.pytorch.OptimizerParamGroup;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
@@ -27,6 +28,13 @@ public final class Optimizers {
         betas.put(1, beta1).put(0, beta2);
         o.eps().put(eps);
         return new Adam(params, o);
+    }
+
+    /** Adds {@code params} to {@code opt} as a group of its own: the optimiser's settings, but learning rate {@code lr}. */
+    public static void addGroup(Optimizer opt, TensorVector params, double lr) {
+        opt.add_param_group(new OptimizerParamGroup(params));   // libtorch gives it a copy of the optimiser's defaults
+        var groups = opt.param_groups();
+        groups.get(groups.size() - 1).options().set_lr(lr);
     }
 
     /**

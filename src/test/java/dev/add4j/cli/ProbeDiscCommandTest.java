@@ -148,6 +148,13 @@ class ProbeDiscCommandTest {
                     grey.heldOutAccuracy(), same.heldOutAccuracy(), grey.trainAccuracy(), same.trainAccuracy());
             assertTrue(grey.heldOutAccuracy() > 0.75, "constant grey images are obvious fakes: " + grey);
             assertTrue(Math.abs(same.heldOutAccuracy() - 0.5) < 0.05, "real against real is chance: " + same);
+
+            Tensor frozen = vit.parameterVector().get(0).clone();
+            DiscriminatorProbe.Result trained = DiscriminatorProbe.run(vit,
+                    new DiscriminatorProbe.Pairs(realTrain, torch.zeros_like(otherTrain), textTrain),
+                    new DiscriminatorProbe.Pairs(realHeld, torch.zeros_like(otherHeld), textHeld), s.withBackboneLr(1e-4));
+            assertTrue(trained.heldOutAccuracy() > 0.75, "a trained copy of the backbone sees them too: " + trained);
+            assertTrue(torch.equal(frozen, vit.parameterVector().get(0)), "the probed network itself is left as it was");
         }
     }
 
@@ -155,6 +162,8 @@ class ProbeDiscCommandTest {
         Path out = dir.resolve("bad");
         assertEquals("error: --iterations must be >= 1, got 0", CliRun.of(args(out, "--iterations", "0")).badInput());
         assertEquals("error: --batch must be >= 2, got 1", CliRun.of(args(out, "--batch", "1")).badInput());
+        assertEquals("error: --backbone-lr must be finite and >= 0, got -1.0", CliRun.of(args(out, "--backbone-lr", "-1")).badInput());
+        assertTrue(CliRun.of(args(out, "--backbone-lr", "1e-4", "--backbones", "teacher:100")).badInput().startsWith("error: --backbone-lr: trains a copy"));
         assertEquals("error: --n-fake must be >= 8, got 7", CliRun.of(args(out, "--n-fake", "7")).badInput());
         for (String bad : List.of("flip", "colour+flip", "colour,translation,", "none+colour"))
             assertTrue(CliRun.of(args(out, "--augment", bad)).badInput().startsWith("error: --augment"), bad);
