@@ -7,6 +7,7 @@ import org.bytedeco.pytorch.global.torch;
 /** Process-wide libtorch settings, made once at start-up, and the choice of device. */
 public final class TorchRuntime {
     private static volatile boolean initialised;
+    private static volatile boolean threadsGiven;   // --threads or ADD4J_TORCH_THREADS: threadsForBatch keeps them
 
     /**
      * Held by code that seeds libtorch's global generator and then draws initial weights from it, so that a draw
@@ -43,7 +44,7 @@ public final class TorchRuntime {
             System.err.println("add4j: OPENBLAS_CORETYPE is not set; set OPENBLAS_CORETYPE=Haswell (as ./add4j does): "
                     + "OpenBLAS's Cooperlake kernels, chosen on some Intel CPUs, give NaN in training");
         String threads = System.getenv("ADD4J_TORCH_THREADS"); // the tests set 1: bit-reproducible, no thread races
-        if (threads != null && !threads.isBlank()) setThreads(Integer.parseInt(threads.trim()));
+        if (threads != null && !threads.isBlank()) setGivenThreads(Integer.parseInt(threads.trim()));
         else if ("1".equals(System.getenv("OPENBLAS_NUM_THREADS")))
             setThreads(Runtime.getRuntime().availableProcessors()); // libtorch's own default here was 1 of 2
         if ("0".equals(System.getenv("ADD4J_ONEDNN"))) torch.globalContext().setUserEnabledMkldnn(false);
@@ -92,20 +93,35 @@ public final class TorchRuntime {
     /** A setting's time; closing it puts the previous one back. */
     public interface Restore extends AutoCloseable { @Override void close(); }
 
-    /** Images in a sampling batch up to which OpenBLAS runs on one thread ({@link #blasForBatch}) [choice: measured at 1]. */
+    /**
+     * Images in a batch up to which a sampling batch runs on one thread ({@link #threadsForBatch}), and up to which
+     * {@code add4j serve} leaves a core free ({@code serve.ServeThreads}) [choice: measured at batch 1].
+     */
     public static final int SMALL_BATCH = 4;
 
     /**
-     * OpenBLAS on one thread while a sampling batch of up to {@link #SMALL_BATCH} images runs, then back. Re-timed, it
-     * does not win back batch 1's time on two BLAS threads (16.5 / 20.9 against 12.2 / 13.7 ms/image with
-     * ADD4J_BLAS_THREADS=1; README, "Notes for developers"): to be removed. The count is process-wide: callers
-     * are the samplers, which do not run beside a training step in one process.
+     * libtorch and OpenBLAS on one thread while a sampling batch of up to {@link #SMALL_BATCH} images runs, then
+     * back to the count before; larger batches, and a count the user chose ({@code --threads},
+     * {@code ADD4J_TORCH_THREADS}), are left alone. A batch of one image gains nothing from a second thread, and each op
+     * that libtorch splits waits for it: where another process keeps that thread from being scheduled, 1-step sampling
+     * at batch 1 took 0.6-2.2 s instead of 14 ms (README, "Notes for developers"). OpenBLAS alone on one thread
+     * (libtorch on two) did not win batch 1's time back. The counts are process-wide: callers are the samplers, on the
+     * thread that trains where a run also samples previews.
      */
-    public static synchronized Restore blasForBatch(long images) {
-        int before = openblas_nolapack.blas_get_num_threads();
-        if (images > SMALL_BATCH || before == 1 || !"1".equals(System.getenv("OPENBLAS_NUM_THREADS"))) return () -> {};
-        openblas_nolapack.blas_set_num_threads(1);
-        return () -> setBlasThreads(before);
+    public static Restore threadsForBatch(long images) { return threadsForBatch(images, threadsGiven); }
+
+    /** As {@link #threadsForBatch(long)}; {@code given}: the count is the user's, so it is left alone. */
+    static synchronized Restore threadsForBatch(long images, boolean given) {
+        int before = torch.get_num_threads();
+        if (given || before == 1 || images > SMALL_BATCH) return () -> {};
+        setThreads(1);
+        return () -> setThreads(before);
+    }
+
+    /** As {@link #setThreads}, for a count the user chose ({@code --threads}): {@link #threadsForBatch} keeps it. */
+    public static synchronized void setGivenThreads(int n) {
+        setThreads(n);
+        threadsGiven = true;
     }
 
     /** OpenBLAS's thread count now (for reports). */

@@ -35,16 +35,30 @@ class BlasThreadsTest {
         assertTrue(e.getMessage().startsWith("ADD4J_BLAS_THREADS"), e.getMessage());
     }
 
-    @Test void smallSamplingBatchesRunOpenBlasOnOneThreadAndGiveItsCountBack() {
-        TorchRuntime.setBlasThreads(2);
-        try (var b = TorchRuntime.blasForBatch(1)) {
+    @Test void smallSamplingBatchesRunOnOneThreadAndGiveTheCountsBack() {
+        TorchRuntime.setThreads(2);
+        int blas = TorchRuntime.blasThreads();   // OpenBLAS's count for 2 libtorch threads here (1 or 2, by the environment)
+        try (var r = TorchRuntime.threadsForBatch(1, false)) {
+            assertEquals(1, torch.get_num_threads());
             assertEquals(1, TorchRuntime.blasThreads());
         }
-        assertEquals(2, TorchRuntime.blasThreads());
-        try (var b = TorchRuntime.blasForBatch(TorchRuntime.SMALL_BATCH + 1)) {
-            assertEquals(2, TorchRuntime.blasThreads());
+        assertEquals(2, torch.get_num_threads());
+        assertEquals(blas, TorchRuntime.blasThreads());
+        try (var r = TorchRuntime.threadsForBatch(TorchRuntime.SMALL_BATCH, false)) {
+            assertEquals(1, torch.get_num_threads());
         }
-        assertEquals(2, TorchRuntime.blasThreads());
+        assertEquals(2, torch.get_num_threads());
+    }
+
+    @Test void largeBatchesAndAChosenCountKeepTheirThreads() {
+        TorchRuntime.setThreads(2);
+        try (var r = TorchRuntime.threadsForBatch(TorchRuntime.SMALL_BATCH + 1, false)) {
+            assertEquals(2, torch.get_num_threads());
+        }
+        try (var r = TorchRuntime.threadsForBatch(1, true)) {   // --threads 2
+            assertEquals(2, torch.get_num_threads());
+        }
+        assertEquals(2, torch.get_num_threads());
     }
 
     @Test void aLargeMatrixProductOnTwoBlasThreadsMatchesDoublePrecisionAndRepeatsBitForBit() {

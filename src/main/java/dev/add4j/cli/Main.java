@@ -134,7 +134,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         /** Initialises libtorch with these options and returns the device. */
         public org.bytedeco.pytorch.Device init() {
             TorchRuntime.init();
-            if (threads != null) TorchRuntime.setThreads(threads);
+            if (threads != null) TorchRuntime.setGivenThreads(threads);
             org.bytedeco.pytorch.Device d = TorchRuntime.device(device);
             Group group = Group.current();
             // ranks on one machine take a GPU each, by local rank, unless --device names one

@@ -75,17 +75,23 @@ public record SamplingPlan(Samplers.Kind sampler, List<Integer> timesteps, Preci
     /**
      * Text-to-image: the plan's sampler over its timesteps from {@code xT} [B,C,H,W]. {@code d} comes from
      * {@link #denoiser}; {@code noise} feeds the stochastic samplers. Returns x0 [B,C,H,W] in the caller's scope.
+     * A small batch on the CPU runs on one thread ({@link TorchRuntime#threadsForBatch}).
      */
     public Tensor sample(Denoiser d, NoiseSchedule s, Tensor xT, TextCond c, Noise noise) {
-        try (var blas = TorchRuntime.blasForBatch(xT.size(0))) {
+        try (var threads = threadsFor(xT)) {
             return Samplers.sample(sampler, d, s, timesteps, xT, c, noise);
         }
     }
 
     /** Image-to-image from {@code init} [B,C,H,W] at {@code strength}: {@link ImageToImage#sample} on this plan. */
     public Tensor imageToImage(Denoiser d, NoiseSchedule s, double strength, Tensor init, TextCond c, Noise noise) {
-        try (var blas = TorchRuntime.blasForBatch(init.size(0))) {
+        try (var threads = threadsFor(init)) {
             return ImageToImage.sample(this, d, s, strength, init, c, noise);
         }
+    }
+
+    /** The CPU's threads for a batch like {@code x} [B,...]; a GPU's batch leaves them as they are. */
+    private static TorchRuntime.Restore threadsFor(Tensor x) {
+        return x.is_cuda() ? () -> {} : TorchRuntime.threadsForBatch(x.size(0));
     }
 }

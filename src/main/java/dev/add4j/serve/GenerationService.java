@@ -337,7 +337,10 @@ public final class GenerationService implements AutoCloseable {
             }
         int b = prompts.size();
         IntUnaryOperator policy = threadsFor;
-        if (policy != null && policy.applyAsInt(b) != threadsNow) TorchRuntime.setThreads(threadsNow = policy.applyAsInt(b));
+        if (policy != null) {
+            int threads = policy.applyAsInt(b);   // once per batch
+            if (threads != threadsNow) TorchRuntime.setThreads(threadsNow = threads);
+        }
         long t0 = System.nanoTime();
         List<BufferedImage> images;
         try (var scope = new PointerScope(); var g = new NoGradGuard()) {   // every tensor of this batch is freed here

@@ -1,5 +1,7 @@
 package dev.add4j.serve;
 
+import dev.add4j.TorchRuntime;
+
 import java.util.function.IntUnaryOperator;
 
 /**
@@ -9,13 +11,10 @@ import java.util.function.IntUnaryOperator;
  * (README, "Notes for developers", serving). A batch of many images, made when requests queue up, gains from every core.
  */
 public final class ServeThreads {
-    /** Images in a batch up to which the server leaves a core free [choice: measured at batch 1 only]. */
-    public static final int SMALL_BATCH = 4;
-
     private ServeThreads() {}
 
-    /** Every core but one for batches of up to {@link #SMALL_BATCH} images, else every core (of {@code cores}). */
+    /** Every core but one for batches of up to {@link TorchRuntime#SMALL_BATCH} images, else every core (of {@code cores}). */
     public static IntUnaryOperator leavingOneCoreFreeForSmallBatches(int cores) {
-        return images -> images <= SMALL_BATCH ? Math.max(1, cores - 1) : cores;
+        return images -> images <= TorchRuntime.SMALL_BATCH ? Math.max(1, cores - 1) : cores;
     }
 }
