@@ -130,13 +130,9 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
      * @param discSteps   [DMD2's two time-scale rule; 1 = the paper] discriminator updates per ADD iteration: K - 1 on
      *                    batches of their own with the student frozen, then the iteration's own (measured: heads that
      *                    learned to see the student are fooled by it within 10 iterations at 1)
-     * @param discBackboneLr [a plain GAN's discriminator; 0 = the paper, frozen] when > 0, the heads read a copy of the
-     *                    feature ViT that trains with them at this learning rate, R1 on the pixels (measured: heads on
-     *                    the frozen ViTs reach 0.53-0.66 against the student)
      */
-    public record Extras(boolean classGroups, int discWarmup, double regWeight, DiscBackbone discBackbone, double advRatio, int discSteps,
-                         double discBackboneLr) {
-        public static final Extras NONE = new Extras(false, 0, 0, DiscBackbone.VIT, 0, 1, 0);
+    public record Extras(boolean classGroups, int discWarmup, double regWeight, DiscBackbone discBackbone, double advRatio, int discSteps) {
+        public static final Extras NONE = new Extras(false, 0, 0, DiscBackbone.VIT, 0, 1);
 
         public Extras {
             if (discBackbone == null) throw new IllegalArgumentException("AddConfig.Extras: discBackbone is required");
@@ -144,19 +140,14 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
             if (!(regWeight >= 0) || Double.isInfinite(regWeight)) throw new Add4jException("--reg-weight must be finite and >= 0, got " + regWeight);
             if (!(advRatio >= 0) || Double.isInfinite(advRatio)) throw new Add4jException("--adv-ratio must be finite and >= 0, got " + advRatio);
             if (discSteps < 1 || discSteps > 100) throw new Add4jException("--disc-steps must be in 1..100, got " + discSteps);
-            if (!(discBackboneLr >= 0) || Double.isInfinite(discBackboneLr))
-                throw new Add4jException("--disc-backbone-lr must be finite and >= 0, got " + discBackboneLr);
-            if (discBackboneLr > 0 && discBackbone.teacher())
-                throw new Add4jException("--disc-backbone-lr trains a copy of the feature ViT: it needs --disc-features vit");
         }
 
-        public Extras withClassGroups(boolean on) { return new Extras(on, discWarmup, regWeight, discBackbone, advRatio, discSteps, discBackboneLr); }
-        public Extras withDiscWarmup(int n) { return new Extras(classGroups, n, regWeight, discBackbone, advRatio, discSteps, discBackboneLr); }
-        public Extras withRegWeight(double mu) { return new Extras(classGroups, discWarmup, mu, discBackbone, advRatio, discSteps, discBackboneLr); }
-        public Extras withDiscBackbone(DiscBackbone b) { return new Extras(classGroups, discWarmup, regWeight, b, advRatio, discSteps, discBackboneLr); }
-        public Extras withAdvRatio(double r) { return new Extras(classGroups, discWarmup, regWeight, discBackbone, r, discSteps, discBackboneLr); }
-        public Extras withDiscSteps(int k) { return new Extras(classGroups, discWarmup, regWeight, discBackbone, advRatio, k, discBackboneLr); }
-        public Extras withDiscBackboneLr(double lr) { return new Extras(classGroups, discWarmup, regWeight, discBackbone, advRatio, discSteps, lr); }
+        public Extras withClassGroups(boolean on) { return new Extras(on, discWarmup, regWeight, discBackbone, advRatio, discSteps); }
+        public Extras withDiscWarmup(int n) { return new Extras(classGroups, n, regWeight, discBackbone, advRatio, discSteps); }
+        public Extras withRegWeight(double mu) { return new Extras(classGroups, discWarmup, mu, discBackbone, advRatio, discSteps); }
+        public Extras withDiscBackbone(DiscBackbone b) { return new Extras(classGroups, discWarmup, regWeight, b, advRatio, discSteps); }
+        public Extras withAdvRatio(double r) { return new Extras(classGroups, discWarmup, regWeight, discBackbone, r, discSteps); }
+        public Extras withDiscSteps(int k) { return new Extras(classGroups, discWarmup, regWeight, discBackbone, advRatio, k); }
     }
 
     /**
@@ -357,7 +348,7 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
     private static final List<String> PAPER_FIELDS = List.of("studentTimesteps", "loss", "weighting", "cond", "studentInit",
             "teacherSteps", "lambda", "r1", "teacherGuidance", "tMin", "tMax", "diffAugment");
     private static final List<String> OPTIM_FIELDS = List.of("studentLr", "discLr", "emaDecay");
-    private static final List<String> EXTRAS_FIELDS = List.of("classGroups", "discWarmup", "regWeight", "discBackbone", "advRatio", "discSteps", "discBackboneLr");
+    private static final List<String> EXTRAS_FIELDS = List.of("classGroups", "discWarmup", "regWeight", "discBackbone", "advRatio", "discSteps");
 
     /**
      * A config.json of any add4j version in the current shape. The files of add4j before the parts held every field
@@ -366,7 +357,7 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
      *   <li>{@code diffAugment} a boolean (before policies): true is all three augmentations, false none;
      *   <li>no {@code warmup}: none; a warm-up without {@code lrCosine}: a constant rate;
      *   <li>no {@code classGroups}, {@code discWarmup}, {@code regWeight} or {@code advRatio}: off (false or 0);
-     *       no {@code discBackbone}: the feature ViT; no {@code discSteps}: 1; no {@code discBackboneLr}: 0 (frozen).
+     *       no {@code discBackbone}: the feature ViT; no {@code discSteps}: 1.
      * </ul>
      * Two fields of the warm-up were dropped, measured no better (models/README.md), and are removed from files of
      * either shape: {@code inputs} (TRAJECTORY is what every warm-up does now; RENOISED, also what a warm-up without the
@@ -377,10 +368,7 @@ public record AddConfig(int steps, int batch, long seed, Paper paper, Optim opti
     public static JsonNode upgrade(JsonNode json) {
         if (!json.isObject()) return json;
         ObjectNode out = json.has("paper") ? json.deepCopy() : parts((ObjectNode) json);   // "paper": the current shape
-        if (out.get("extras") instanceof ObjectNode x) {
-            if (!x.has("discSteps")) x.put("discSteps", 1);
-            if (!x.has("discBackboneLr")) x.put("discBackboneLr", 0.0);
-        }
+        if (out.get("extras") instanceof ObjectNode x && !x.has("discSteps")) x.put("discSteps", 1);
         if (out.get("warmup") instanceof ObjectNode w) {
             w.remove("inputs");
             w.remove("featureWeight");

@@ -13,7 +13,6 @@ import dev.add4j.eval.Evaluation;
 import dev.add4j.features.Vit;
 import dev.add4j.io.Checkpoint;
 import dev.add4j.io.ModelFile;
-import dev.add4j.nn.Module;
 import dev.add4j.nn.UNet;
 import dev.add4j.text.TextEncoder;
 import dev.add4j.train.Ema;
@@ -73,22 +72,18 @@ public final class AddTrainer implements AutoCloseable {
             ema.to(data.device());
             features.to(data.device());
             disc = new Discriminator(features, cfg.paper().cond(), cfg.paper().diffAugment(), TextEncoder.DIM,
-                    cfg.extras().discBackbone().teacher() ? new TeacherFeatures(teacher.model(), cfg.extras().discBackbone().tMax()) : null,
-                    cfg.extras().discBackboneLr() > 0);
+                    cfg.extras().discBackbone().teacher() ? new TeacherFeatures(teacher.model(), cfg.extras().discBackbone().tMax()) : null);
             disc.heads().to(data.device());
         }
         studentOpt = Optimizers.adam(net.parameterVector(), cfg.optim().studentLr(), 0.9, 0.999, 1e-8);
         discOpt = Optimizers.adam(disc.heads().parameterVector(), cfg.optim().discLr(), 0.0, 0.99, 1e-8); // StyleGAN-T
-        if (disc.trainedBackbone() != null) Optimizers.addGroup(discOpt, disc.trainedBackbone().parameterVector(), cfg.extras().discBackboneLr());
         stages = new AddStages(cfg, data, teacher.model(), student, studentOpt, out.resolve(OdeWarmup.CACHE));
         try (var scope = new PointerScope()) {
             addStep = new AddStep(cfg, student, new TeacherTarget(teacher.model(), data.empty().retained(), cfg), disc, studentOpt, discOpt,
                     stages.regression());
         }
         shown = new EmaStudent(cfg, new VPredictionModel(ema, student.schedule(), student.imageSize()), out, provenance, monitor.eval(), data);
-        Map<String, Module> modules = new java.util.LinkedHashMap<>(Map.of("student", net, "ema", ema, "heads", disc.heads()));
-        if (disc.trainedBackbone() != null) modules.put("disc-backbone", disc.trainedBackbone());
-        var parts = new Checkpoint.Parts(modules,
+        var parts = new Checkpoint.Parts(Map.of("student", net, "ema", ema, "heads", disc.heads()),
                 Map.of("student-optimizer", studentOpt, "disc-optimizer", discOpt));
         var spec = new RunDir.Spec(out, "add", "an ADD run", cfg, cfg.steps(), parts, data.device(), List.of(LOG, EVAL_LOG), MODEL);
         RunDir dir = RunDir.open(spec, resume, false, cfg::checkResumes, done -> shown.save(out.resolve(MODEL), done, Map.of()));

@@ -64,7 +64,7 @@ public final class DiscriminatorProbe {
      * @param r1   R1's weight γ (training: {@code --r1}, 1e-5)
      * @param seed the heads' initialisation, the batches and the augmentations
      * @param backboneLr 0: the backbone is frozen (the paper); else a copy of it trains with the heads at this rate
-     *                   and R1 is taken on the pixels ({@link Discriminator}; training: {@code --disc-backbone-lr})
+     *                   and R1 is taken on the pixels ({@link Discriminator})
      */
     public record Settings(Cond cond, DiffAugment.Policy augment, int iterations, int batch, double lr, double r1, long seed,
                            double backboneLr) {

@@ -115,9 +115,6 @@ public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--disc-steps", defaultValue = "1", paramLabel = "K", description = "Discriminator updates per ADD "
             + "iteration: K - 1 with the student frozen, on batches of their own, then the iteration's (DMD2's two time-scale "
             + "rule; not in the paper) (default: ${DEFAULT-VALUE}: the paper).") int discSteps;
-    @Option(names = "--disc-backbone-lr", defaultValue = "0", paramLabel = "LR", description = "0 (default): the "
-            + "discriminator's feature ViT stays frozen (the paper); else its heads read a copy of it that trains with them at "
-            + "this learning rate, R1 then on the pixels (a plain GAN's discriminator; not in the paper).") double discBackboneLr;
     @Option(names = "--detect-anomaly", description = "Debugging: autograd names the operation whose backward first gives NaN, "
             + "and the run stops there (slow).") boolean detectAnomaly;
     @Mixin Main.RestartOption restarts;
@@ -218,7 +215,7 @@ public final class DistillCommand implements Callable<Integer> {
         var warmup = odeWarmup != 0 || mu > 0 ? new AddConfig.Warmup(odeWarmup, pairs, pairSteps, odeLr, cosine(odeLrSchedule))
                 : AddConfig.Warmup.NONE;
         var extras = new AddConfig.Extras(classGroups, discWarmup, mu,
-                discFeatures != null ? AddConfig.DiscBackbone.parse(discFeatures) : p.extras().discBackbone(), advRatio, discSteps, discBackboneLr);
+                discFeatures != null ? AddConfig.DiscBackbone.parse(discFeatures) : p.extras().discBackbone(), advRatio, discSteps);
         return new AddConfig(steps, batch, seed, paper, optim, warmup, extras);
     }
 

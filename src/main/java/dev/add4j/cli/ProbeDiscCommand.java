@@ -79,8 +79,8 @@ public final class ProbeDiscCommand implements java.util.concurrent.Callable<Int
             description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
     @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the captions, noise, real images and heads (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--backbone-lr", defaultValue = "0", paramLabel = "LR", description = "0: the ViT backbone stays frozen "
-            + "(the paper); else a copy of it trains with the heads at this learning rate, R1 on the pixels (as distill "
-            + "--disc-backbone-lr; not in the paper) (default: ${DEFAULT-VALUE}).") double backboneLr;
+            + "(the paper); else a copy of it trains with the heads at this learning rate, R1 on the pixels (not in the paper; "
+            + "in distill it gave no gain, models/README.md) (default: ${DEFAULT-VALUE}).") double backboneLr;
     @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
 

@@ -16,8 +16,9 @@ import java.util.List;
  * trainable weights) read at its taps, then the trainable heads, conditioned by projection on c_text (the pooled
  * MiniLM embedding of the caption) and c_img (F's CLS embedding of the real image), as {@link Cond} says.
  * With {@link TeacherFeatures} [not in ADD] the heads read the noised teacher's encoder in place of F; c_img stays F's.
- * With a trained backbone [not in ADD; the discriminator of a plain GAN] the heads read a copy of F that learns with
- * them, and R1 moves from the heads' inputs to the pixels; c_img stays the frozen F's, so the condition does not drift.
+ * With a trained backbone [not in ADD; the discriminator of a plain GAN; probe-disc --backbone-lr, measured no gain in
+ * distill] the heads read a copy of F that learns with them, and R1 moves from the heads' inputs to the pixels; c_img
+ * stays the frozen F's, so the condition does not drift.
  */
 public final class Discriminator {
     private final Vit features;
@@ -66,9 +67,6 @@ public final class Discriminator {
 
     /** The trainable heads. */
     public ProjectedDiscriminator heads() { return heads; }
-
-    /** The frozen feature network F (c_img's, and the heads' unless a copy of it trains). */
-    public Vit features() { return features; }
 
     /** The trained copy of F the heads read, or null where they read the frozen F (the paper) or the teacher. */
     public Vit trainedBackbone() { return backboneTrains ? backbone : null; }

@@ -75,7 +75,7 @@ class AddConfigTest {
         AddConfig r5 = Json.read(Path.of("models/student-fmnist.add-r5.config.json"), AddConfig.class);
         assertEquals(25.0, r5.paper().lambda());
         assertEquals(DiffAugment.Policy.NONE, r5.paper().diffAugment());
-        assertEquals(new AddConfig.Extras(false, 100, 100.0, new AddConfig.DiscBackbone(true, 100), 0, 1, 0), r5.extras());
+        assertEquals(new AddConfig.Extras(false, 100, 100.0, new AddConfig.DiscBackbone(true, 100), 0, 1), r5.extras());
         // from before DiffAugment policies, the later options and the warm-up's inputs: their old meaning
         AddConfig s1 = Json.read(Path.of("models/student-fmnist.stage1-gpu.config.json"), AddConfig.class);
         assertEquals(DiffAugment.Policy.ALL, s1.paper().diffAugment());

@@ -191,27 +191,6 @@ public class AddTrainerTest {
         }
     }
 
-    @Test void aTrainedBackboneLearnsWithTheHeadsLeavesTheFrozenViTAloneAndResumesExactly(@TempDir Path dir) {
-        AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 4).withExtras(x -> x.withDiscBackboneLr(1e-3));
-        try (AddTrainer t = trainer(c, dir.resolve("one"), false); var scope = new PointerScope()) {
-            Discriminator d = t.discriminator();
-            Vit copy = d.trainedBackbone();
-            assertNotNull(copy);
-            Tensor before = copy.parameterVector().get(0).clone();
-            assertTrue(torch.equal(before, d.features().parameterVector().get(0)), "the copy starts as the feature ViT");
-            Map<String, Double> st = t.loop().step(0);
-            assertEquals(0.0, st.get("skip_d"), st.toString());
-            assertTrue(st.get("r1") > 0, "R1 on the pixels: " + st);
-            assertFalse(torch.equal(before, copy.parameterVector().get(0)), "the backbone learned");
-            assertTrue(torch.equal(before, d.features().parameterVector().get(0)), "the frozen ViT (c_img's) did not");
-            assertEquals(d.heads().parameterVector().size() + copy.parameterVector().size(), d.parameters().size(),
-                    "the update trains the heads and the backbone");
-        }
-        assertResumeMatchesAStraightRun(c, dir, 2);
-        var e = assertThrows(Add4jException.class, () -> c.withExtras(x -> x.withDiscBackbone(AddConfig.DiscBackbone.parse("teacher:100"))));
-        assertTrue(e.getMessage().contains("--disc-backbone-lr"), e.getMessage());
-    }
-
     @Test void aRunRestartsFromItsLastCheckpointAfterANonFiniteStatisticAndEndsAsAnUninterruptedOne(@TempDir Path dir) throws Exception {
         // a sporadic NaN, as libtorch's CPU kernels have given: the student's weights made NaN once, after iteration 3
         AddConfig c = cfg(AddConfig.Loss.ADV_DISTILL, AddConfig.StudentInit.TEACHER, 1e-4, 5);
