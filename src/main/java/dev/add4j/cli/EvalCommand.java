@@ -2,11 +2,13 @@ package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.data.ImageFolder;
 import dev.add4j.diffusion.NoiseSchedule;
 import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.dist.Group;
+import dev.add4j.eval.EvalImages;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.Reference;
@@ -33,7 +35,9 @@ import java.util.concurrent.Callable;
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = {"Evaluate a teacher (DDIM) or a student (ADD sampler) at each step count: N class-balanced images "
                 + "(N/10 per class, seeded captions, image i from seed SEED+i), measured with the eval net against the "
-                + "Fashion-MNIST test images. Writes DIR/metrics.json and DIR/grid-steps-S.png per row, prints a table.",
+                + "Fashion-MNIST test images; with --data DIR (a captioned folder) and --eval-net trained on it, N prompts "
+                + "drawn from the folder's test captions, measured against its test split. Writes DIR/metrics.json and "
+                + "DIR/grid-steps-S.png per row, prints a table.",
                 "With --sanity: checks the metrics on real test images, blurred ones, noise and class means against the "
                         + "training set, and prints the numbers (no model needed)."})
 public final class EvalCommand implements Callable<Integer> {
@@ -45,13 +49,13 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--guidance", defaultValue = "0", description = "Classifier-free guidance scale; 0 or 1: none (default: ${DEFAULT-VALUE}).") double guidance;
     @Option(names = "--sampler", paramLabel = "ddim|euler-a|add",
             description = "Sampler (default: ddim for a teacher, add for a student).") String sampler;
-    @Option(names = "--n", defaultValue = "1000", description = "Images per row, a multiple of 10 (default: ${DEFAULT-VALUE}).") int n;
+    @Option(names = "--n", defaultValue = "1000", description = "Images per row, a multiple of 10 on Fashion-MNIST (default: ${DEFAULT-VALUE}).") int n;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of image 0 and of the captions (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--out", paramLabel = "DIR", description = "Output directory: new or empty unless --force (default: runs/eval-<model name>).") Path out;
     @Option(names = "--eval-net", paramLabel = "FILE", description = "The eval net (default: models/evalnet-fmnist.safetensors).") Path evalNet;
     @Option(names = "--data", paramLabel = "DIR|embedded",
-            description = "Fashion-MNIST directory, or 'embedded' for the shipped subset (1000 test images) "
-                    + "(default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
+            description = "Fashion-MNIST directory, 'embedded' for the shipped subset (1000 test images), or a captioned "
+                    + "image folder, whose test split is the reference (default: $ADD4J_DATA, then /usr/share/datasets/fashion-mnist).") String data;
     @Option(names = "--batch", description = "Images per sampling and eval-net batch (default: " + CPU_BATCH + " on a CPU, "
             + GPU_BATCH + " on a GPU).") Integer batch;
     /**
@@ -88,21 +92,27 @@ public final class EvalCommand implements Callable<Integer> {
         Outputs.directory(dir, force.force);
         if (!Files.isRegularFile(model)) throw new Add4jException("--model " + model + ": no such file");
         Path netFile = evalNetFile();
-        FashionMnist.Split test = FashionMnist.load(data, false);
-        String dataName = dataName() + " test split";
+        // Fashion-MNIST is read now; a folder's table is checked now and its test split converted once the shapes agree
+        ImageFolder folder = ImageFolder.isFolder(data) ? ImageFolder.open(Path.of(data)) : null;
+        FashionMnist.Split fashionTest = folder == null ? FashionMnist.load(data, false) : null;
 
         Device device = deviceOption.init();
         int batch = batchFor(device);
         ModelFile.Loaded loaded = ModelFile.load(model, device);
-        ModelFile.requireFashionMnistShape(loaded.model(), "--model " + model, "eval");
+        if (folder == null) ModelFile.requireFashionMnistShape(loaded.model(), "--model " + model, "eval");
         List<Evaluation.Row> rows = new ArrayList<>();
         String referenceText;
         Group group = Group.current();      // on several ranks each samples and embeds its share; rank 0 writes
         try (var scope = new PointerScope(); TextEncoder text = TextEncoder.forRuntime(captionCache)) {
-            EvalNet net = EvalNet.load(netFile, device).net();
+            EvalNet.Loaded netLoaded = EvalNet.load(netFile, device);
+            netLoaded.requireShape(loaded.model().channels(), loaded.model().imageSize(), "--model " + model);
+            EvalNet net = netLoaded.net();
+            EvalImages test = folder == null ? EvalImages.of(fashionTest)
+                    : EvalImages.folderTest(folder, netLoaded.channels(), netLoaded.imageSize(), netLoaded.classNames(), System.err);
+            String dataName = folder == null ? dataName() + " test split" : test.describe();
             Reference ref = Reference.of(net, netFile, test, dataName, n, batch, System.err::println);
             referenceText = ref.description();
-            Evaluation.Prompts prompts = Evaluation.Prompts.classBalanced(n, seed);
+            Evaluation.Prompts prompts = folder == null ? Evaluation.Prompts.classBalanced(n, seed) : Evaluation.Prompts.fromCaptions(test, n, seed);
             Evaluation.Setup setup = new Evaluation.Setup(net, ref, text, device, prompts, seed, batch);
             if (group.isMain()) Files.createDirectories(dir);
             for (int s : stepList) {
@@ -112,8 +122,8 @@ public final class EvalCommand implements Callable<Integer> {
                     rows.add(r.row());
                     if (!group.isMain()) continue;
                     Images.writePng(dir.resolve("grid-steps-" + s + ".png"), Evaluation.grid(r.images(), prompts));
-                    System.err.printf(Locale.ROOT, "steps %d: fid %.3f, class accuracy %.4f, %.2f ms/image%n",
-                            s, r.row().fid(), r.row().classAccuracy(), r.row().msPerImage());
+                    System.err.printf(Locale.ROOT, "steps %d: fid %.3f, clip score %.2f, class accuracy %.4f, %.2f ms/image%n",
+                            s, r.row().fid(), r.row().clipScore(), r.row().classAccuracy(), r.row().msPerImage());
                 }
             }
         } catch (java.io.IOException e) {
@@ -125,6 +135,8 @@ public final class EvalCommand implements Callable<Integer> {
         if (!force.force && Files.exists(metricsFile)) throw new Add4jException(metricsFile + " appeared while evaluating; not overwritten");
         AtomicFiles.writeString(metricsFile, Json.write(report) + "\n");
         System.out.print(Evaluation.table(rows));
+        if (rows.stream().anyMatch(r -> Double.isNaN(r.classAccuracy())))
+            System.out.println("class accuracy: none (NaN): the eval net has no class head, or no prompt's caption is one of its classes");
         System.out.println("wrote " + metricsFile + " and " + rows.size() + " grid PNGs to " + dir);
         return 0;
     }
@@ -132,6 +144,7 @@ public final class EvalCommand implements Callable<Integer> {
     private int sanity() {
         if (model != null || steps != null)
             throw new Add4jException("--sanity measures real images, not a model: drop --model and --steps");
+        if (ImageFolder.isFolder(data)) throw new Add4jException("--sanity checks the metrics on Fashion-MNIST; --data " + data + " is a captioned folder");
         if (Group.current().size() > 1) throw new Add4jException("add4j eval --sanity runs as one process, not on " + Group.current().size() + " ranks");
         checkCommon();
         cap.check(n, "--n " + n);
@@ -156,7 +169,11 @@ public final class EvalCommand implements Callable<Integer> {
 
     private void checkCommon() {
         try {
-            Evaluation.checkN(n);
+            if (ImageFolder.isFolder(data)) {
+                if (n < 1) throw new IllegalArgumentException("n must be >= 1, got " + n);
+            } else {
+                Evaluation.checkN(n);
+            }
         } catch (IllegalArgumentException e) {
             throw new Add4jException("--" + e.getMessage());
         }
@@ -166,6 +183,9 @@ public final class EvalCommand implements Callable<Integer> {
     private int batchFor(Device device) { return batch != null ? batch : device.is_cuda() ? GPU_BATCH : CPU_BATCH; }
 
     private Path evalNetFile() {
+        if (evalNet == null && ImageFolder.isFolder(data))
+            throw new Add4jException("--data " + data + " is a captioned folder: name an eval net trained on it with --eval-net "
+                    + "(add4j train-eval-net --data " + data + " --out FILE); the default one is Fashion-MNIST's");
         Path f = evalNet != null ? evalNet : DEFAULT_EVAL_NET;
         if (!Files.isRegularFile(f))
             throw new Add4jException("--eval-net " + f + ": no such file; train one with: add4j train-eval-net --out " + f);

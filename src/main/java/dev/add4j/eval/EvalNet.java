@@ -29,14 +29,17 @@ import java.util.Map;
  *   <li>{@link #features}: 256-d penultimate features (global average pool of the last conv), for FID, KID and
  *       precision/recall. A CNN rather than a ViT on purpose: the discriminator sees the world through a ViT,
  *       and a metric that shares its feature space would reward fooling that one network.</li>
- *   <li>{@link #logits}: 10 class logits, for class accuracy of generated images.</li>
+ *   <li>{@link #logits}: class logits (Fashion-MNIST's 10, a folder's caption classes), for class accuracy of
+ *       generated images; a net trained on data without classes has no class head ({@code classes} 0).</li>
  *   <li>{@link #project}: an L2-normalised projection into MiniLM's 384-d pooled text space, trained
  *       contrastively against the frozen text encoder (LiT, Zhai et al. 2022), for a CLIP score.</li>
  * </ul>
  * GroupNorm, not BatchNorm: an image's features must not depend on which other images share its batch,
  * or FID would change with the evaluation batch size.
  *
- * <p>Shapes: x [B,1,32,32] -> features [B,256], logits [B,10], projection [B,384]; logit scale [] (a scalar).
+ * <p>Shapes: x [B,C,S,S] -> features [B,256], logits [B,classes], projection [B,384]; logit scale [] (a scalar).
+ * The global pool makes the layers the same at any side S (a multiple of 2^stages); the side the net was trained at
+ * is recorded in its file ({@link #IMAGE_SIZE_KEY}) and checked against a model's ({@link Loaded#requireShape}).
  */
 public final class EvalNet extends Module {
 
@@ -47,7 +50,7 @@ public final class EvalNet extends Module {
      * @param depths        3x3 conv + GroupNorm + ReLU layers per stage
      * @param featureDim    width of the last conv and of the penultimate features
      * @param projDim       width of the text space (384 for MiniLM)
-     * @param classes       number of classes
+     * @param classes       number of classes; 0: no class head (data without classes, e.g. free captions)
      */
     public record Config(int imageChannels, List<Integer> widths, List<Integer> depths, int featureDim,
                          int projDim, int classes) {
@@ -60,8 +63,8 @@ public final class EvalNet extends Module {
             for (int d : depths) if (d < 1) throw new IllegalArgumentException("EvalNet: depths must be >= 1, got " + depths);
             if (featureDim < 4 || featureDim % 4 != 0)
                 throw new IllegalArgumentException("EvalNet: featureDim must be a positive multiple of 4, got " + featureDim);
-            if (projDim < 1 || classes < 2)
-                throw new IllegalArgumentException("EvalNet: projDim must be >= 1 and classes >= 2, got " + projDim + ", " + classes);
+            if (projDim < 1 || classes == 1 || classes < 0)
+                throw new IllegalArgumentException("EvalNet: projDim must be >= 1 and classes 0 (no class head) or >= 2, got " + projDim + ", " + classes);
             // upper limits, checked before allocating (a model file's config is untrusted input); far above the shipped net
             if (widths.size() > 8 || widths.stream().anyMatch(w -> w > 4096) || depths.stream().anyMatch(d -> d > 16)
                     || featureDim > 4096 || projDim > 4096 || classes > 100_000)
@@ -86,13 +89,28 @@ public final class EvalNet extends Module {
         public static Config tiny() {
             return new Config(1, List.of(8, 16, 16), List.of(1, 1, 1), 32, TextEncoder.DIM, 10);
         }
+
+        /** This architecture for images of {@code channels} channels and {@code classes} classes (0: none). */
+        public Config withData(int channels, int classes) {
+            return new Config(channels, widths, depths, featureDim, projDim, classes);
+        }
+
+        /** True when the net has a class head. */
+        public boolean hasClasses() { return classes > 0; }
     }
 
-    /** The three outputs of one pass. Shapes: features [B,F], logits [B,classes], projection [B,projDim] (unit rows). */
+    /**
+     * The three outputs of one pass. Shapes: features [B,F], logits [B,classes] (null without a class head),
+     * projection [B,projDim] (unit rows).
+     */
     public record Outputs(Tensor features, Tensor logits, Tensor projection) {}
 
     /** Metadata key under which {@link #save} writes the config as JSON. */
     public static final String CONFIG_KEY = "evalnet.config";
+    /** Metadata key of the side S of the images it was trained on; absent in files written before issue 20 (32 px). */
+    public static final String IMAGE_SIZE_KEY = "evalnet.image_size";
+    /** Metadata key of its class names (JSON list, index = class); absent: Fashion-MNIST's ten. */
+    public static final String CLASS_NAMES_KEY = "evalnet.class_names";
     /** CLIP's initial temperature 0.07, as log(1/T). */
     static final double INIT_LOG_SCALE = Math.log(1 / 0.07);
     /** CLIP clamps the logit scale at 100 so training cannot make the softmax arbitrarily sharp. */
@@ -117,7 +135,7 @@ public final class EvalNet extends Module {
             poolAfter.add(convs.size() - 1);
         }
         addConv(in, cfg.featureDim());
-        classHead = child("class_head", new Linear(cfg.featureDim(), cfg.classes()));
+        classHead = cfg.hasClasses() ? child("class_head", new Linear(cfg.featureDim(), cfg.classes())) : null;
         projHead = child("proj_head", new Linear(cfg.featureDim(), cfg.projDim()));
         logScale = param("logit_scale", torch.full(new long[]{}, Ops.s(INIT_LOG_SCALE)));
     }
@@ -142,8 +160,8 @@ public final class EvalNet extends Module {
         return h.mean(new long[]{2, 3}, false, new ScalarTypeOptional());                        // [B,F]
     }
 
-    /** Class logits from features. [B,F] -> [B,classes] */
-    public Tensor classLogits(Tensor features) { return classHead.forward(features); }
+    /** Class logits from features, null without a class head. [B,F] -> [B,classes] */
+    public Tensor classLogits(Tensor features) { return classHead == null ? null : classHead.forward(features); }
 
     /** Unit-length text-space embedding from features. [B,F] -> [B,projDim] */
     public Tensor projectFeatures(Tensor features) { return torch.normalize(projHead.forward(features)); }
@@ -177,7 +195,7 @@ public final class EvalNet extends Module {
         var opts = Ops.floatOn(images.device());
         var format = new MemoryFormatOptional();
         Tensor feats = torch.empty(new long[]{n, cfg.featureDim()}, opts, format);                  // [N,F]
-        Tensor logits = torch.empty(new long[]{n, cfg.classes()}, opts, format);                    // [N,classes]
+        Tensor logits = cfg.hasClasses() ? torch.empty(new long[]{n, cfg.classes()}, opts, format) : null; // [N,classes]
         Tensor proj = torch.empty(new long[]{n, cfg.projDim()}, opts, format);                      // [N,projDim]
         try (var g = new NoGradGuard()) {
             for (long i = 0; i < n; i += batch) {
@@ -185,7 +203,7 @@ public final class EvalNet extends Module {
                 try (var scope = new PointerScope()) {
                     Outputs o = forward(images.narrow(0, i, b).to(dev, torch.ScalarType.Float));
                     feats.narrow(0, i, b).copy_(o.features());      // written into tensors made outside the scope
-                    logits.narrow(0, i, b).copy_(o.logits());
+                    if (logits != null) logits.narrow(0, i, b).copy_(o.logits());
                     proj.narrow(0, i, b).copy_(o.projection());
                 }
             }
@@ -207,8 +225,43 @@ public final class EvalNet extends Module {
         SafeTensors.write(file, namedParameters(), meta, SafeTensors.Dtype.F16);
     }
 
-    /** A trained network with its file's metadata. */
-    public record Loaded(EvalNet net, Map<String, String> metadata) {}
+    /**
+     * A trained network with its file's metadata.
+     * @param file where it was loaded from, for messages
+     */
+    public record Loaded(EvalNet net, Map<String, String> metadata, Path file) {
+        /** Side of the images it was trained on: its file's {@link #IMAGE_SIZE_KEY}, 32 where absent. */
+        public int imageSize() {
+            String v = metadata.get(IMAGE_SIZE_KEY);
+            if (v == null) return 32;
+            if (!v.matches("[0-9]{1,4}")) throw new Add4jException(file + ": metadata " + IMAGE_SIZE_KEY + ": expected a side in pixels like 32, got '" + v + "'");
+            return Integer.parseInt(v);
+        }
+
+        /** Channels of the images it reads. */
+        public int channels() { return net.config().imageChannels(); }
+
+        /** Its class names, index = class: the file's {@link #CLASS_NAMES_KEY}, else Fashion-MNIST's (none without a class head). */
+        public List<String> classNames() {
+            if (!net.config().hasClasses()) return List.of();
+            String v = metadata.get(CLASS_NAMES_KEY);
+            if (v == null) return dev.add4j.data.Captions.CLASS_NAMES;
+            List<String> names = List.of(Json.readStrict(v, file + ": metadata " + CLASS_NAMES_KEY, String[].class));
+            if (names.size() != net.config().classes())
+                throw new Add4jException(file + ": metadata " + CLASS_NAMES_KEY + " names " + names.size() + " classes but the net has " + net.config().classes());
+            return names;
+        }
+
+        /**
+         * Refuses images of another shape than the net's, in one line.
+         * @param what the model or data, as the user named it ("--model runs/t/teacher.safetensors")
+         */
+        public void requireShape(int channels, int size, String what) {
+            if (channels != channels() || size != imageSize())
+                throw new Add4jException(what + " is " + channels + " x " + size + " px but --eval-net " + file + " was trained on "
+                        + channels() + " x " + imageSize() + " px images: channels and image size must agree");
+        }
+    }
 
     /**
      * Loads a network written by {@link #save}, frozen (no gradients, eval mode), on {@code device}.
@@ -226,7 +279,7 @@ public final class EvalNet extends Module {
             net.load(c.tensors(), file.toString());
             net.to(device);
             net.requiresGrad(false).train(false);
-            return new Loaded(net, Map.copyOf(c.metadata()));
+            return new Loaded(net, Map.copyOf(c.metadata()), file);
         }
     }
 }

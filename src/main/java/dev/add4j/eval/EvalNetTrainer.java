@@ -35,10 +35,15 @@ import java.util.function.Consumer;
 import java.util.stream.IntStream;
 
 /**
- * Trains an {@link EvalNet} on Fashion-MNIST: class cross-entropy on the logits plus a contrastive loss that aligns
+ * Trains an {@link EvalNet} on Fashion-MNIST or a captioned folder ({@link EvalImages}): class cross-entropy on the logits plus a contrastive loss that aligns
  * the projection head with the frozen MiniLM embeddings of the images' captions (LiT: the text tower is locked and
  * its embeddings of every caption are computed once). AdamW with linear warm-up and cosine decay; light augmentation
  * (random translation by up to 2 px, horizontal flip).
+ *
+ * <p>On a folder each image is drawn with one of its own captions. Where its first captions are classes
+ * ({@link EvalImages#hasClasses}) they are the class head's targets and the contrastive loss's, as Fashion-MNIST's
+ * are; where they are not, the net has no class head and the contrastive loss alone trains it, a caption matching
+ * every image drawn with the same caption text (CLIP's targets, ties counted).
  */
 public final class EvalNetTrainer {
     private EvalNetTrainer() {}
@@ -94,7 +99,18 @@ public final class EvalNetTrainer {
      * @param seconds       wall time of the training steps
      */
     public record Result(int steps, double firstLoss, double lastLoss, double lastAccuracy, ClassAccuracy.Result test,
-                         double textAccuracy, double seconds) {}
+                         double textAccuracy, double seconds, String testLeftOut, String textMeasure) {
+        /** Fashion-MNIST's result: class accuracy measured, the text head by its zero-shot class prompts. */
+        public Result(int steps, double firstLoss, double lastLoss, double lastAccuracy, ClassAccuracy.Result test,
+                      double textAccuracy, double seconds) {
+            this(steps, firstLoss, lastLoss, lastAccuracy, test, textAccuracy, seconds, null, ZERO_SHOT);
+        }
+    }
+
+    /** What {@link Result#textAccuracy} measures on Fashion-MNIST. */
+    public static final String ZERO_SHOT = "text-prompt (zero-shot) accuracy";
+    /** What it measures on a folder: each test image's nearest test caption is one of its own. */
+    public static final String RETRIEVAL = "caption retrieval accuracy";
 
     /**
      * Trains {@code net} in place on {@code device}, as one stage of the {@link TrainLoop} (nothing saved), and
@@ -105,6 +121,18 @@ public final class EvalNetTrainer {
      */
     public static Result train(EvalNet net, Config cfg, FashionMnist.Split train, FashionMnist.Split test,
                                TextEncoder text, Device device, Consumer<String> console) {
+        return train(net, cfg, EvalImages.of(train), EvalImages.of(test), text, device, console);
+    }
+
+    /**
+     * As above on any {@link EvalImages}: the net's channels must be the images', and its classes theirs (0 where the
+     * images have none).
+     */
+    public static Result train(EvalNet net, Config cfg, EvalImages train, EvalImages test,
+                               TextEncoder text, Device device, Consumer<String> console) {
+        if (net.config().imageChannels() != train.channels() || net.config().classes() != train.classNames().size())
+            throw new IllegalArgumentException("EvalNet: " + net.config().imageChannels() + " channels and " + net.config().classes()
+                    + " classes, but the images have " + train.channels() + " and " + train.classNames().size());
         if (train.n() < cfg.batch())
             throw new IllegalArgumentException("batch " + cfg.batch() + " is larger than the training set (" + train.n() + " images)");
         int ranks = Group.current().size();     // on several ranks: each its rows of every batch, the gradient averaged
@@ -113,14 +141,20 @@ public final class EvalNetTrainer {
         net.to(device).train(true);
         Replicas.fromRankZero(Group.current(), Map.of("net", net));   // every rank starts from rank 0's weights
         try (var run = new PointerScope()) { // data, caption bank and optimiser live for the run; steps open their own scopes
-            Steps steps = new Steps(net, cfg, train, CaptionBank.of(text, device), device);
+            boolean fashion = train instanceof EvalImages.Fashion;
+            Steps steps = new Steps(net, cfg, train, fashion ? CaptionBank.of(text, device) : CaptionBank.ofImages(train, text, device), device);
             long start = System.nanoTime();
             new TrainLoop(List.of(Stage.of("eval-net", cfg.steps(), steps))).console(console)
                     .run(new TrainLoop.Options(cfg.logEvery(), 0, 0, 0, null));
             double seconds = (System.nanoTime() - start) / 1e9;
             net.train(false);
-            Measured m = measure(net, test, steps.bank);
-            return new Result(cfg.steps(), steps.firstLoss, steps.lastLoss, steps.lastAccuracy, m.classes(), m.textAccuracy(), seconds);
+            if (fashion) {
+                Measured m = measure(net, ((EvalImages.Fashion) test).split(), steps.bank);
+                return new Result(cfg.steps(), steps.firstLoss, steps.lastLoss, steps.lastAccuracy, m.classes(), m.textAccuracy(), seconds);
+            }
+            FolderMeasured m = measureFolder(net, test, text);
+            return new Result(cfg.steps(), steps.firstLoss, steps.lastLoss, steps.lastAccuracy, m.classes(), m.retrieval(), seconds,
+                    m.leftOut(), RETRIEVAL);
         }
     }
 
@@ -132,7 +166,7 @@ public final class EvalNetTrainer {
         private final EvalNet net;
         private final Config cfg;
         private final CaptionBank bank;
-        private final Tensor images, labels, perm, sums;             // [N,1,32,32], [N], [N] (per epoch), [4]
+        private final Tensor images, labels, perm, sums;             // [N,C,S,S], [N] (null without classes), [N] (per epoch), [4]
         private final AdamW opt;
         private final TensorVector params;
         private final Generator gen;                                 // batches, augmentation, captions: seeded, one per run
@@ -141,12 +175,14 @@ public final class EvalNetTrainer {
         private int window;
         double firstLoss = Double.NaN, lastLoss = Double.NaN, lastAccuracy = Double.NaN;
 
-        Steps(EvalNet net, Config cfg, FashionMnist.Split train, CaptionBank bank, Device device) {
+        Steps(EvalNet net, Config cfg, EvalImages train, CaptionBank bank, Device device) {
             this.net = net;
             this.cfg = cfg;
             this.bank = bank;
             images = imagesOn(train, device);
-            labels = FashionMnist.labels(train, all(train.n())).to(device, torch.ScalarType.Long);
+            int[] y = train.labels();
+            labels = train.hasClasses() ? Ops.fromLongs(java.util.Arrays.stream(y).asLongStream().toArray(), y.length)
+                    .to(device, torch.ScalarType.Long) : null;
             perm = torch.empty(new long[]{train.n()}, Ops.longOn(device), new MemoryFormatOptional());
             sums = torch.zeros(new long[]{4}, Ops.floatOn(device));   // loss, ce, nce, correct, summed on the device
             opt = optimiser(net, cfg);
@@ -166,13 +202,15 @@ public final class EvalNetTrainer {
             }
             Tensor idx = shard.rows(perm.narrow(0, pos, cfg.batch()));                      // [B/W]
             pos += cfg.batch();
-            Tensor x = augment(images.index_select(0, idx), cfg.maxShift(), cfg.flip(), gen); // [B/W,1,32,32]
-            Tensor y = labels.index_select(0, idx);                                          // [B/W]
-            Tensor captions = bank.sample(y, gen);                                           // [B/W,384]
+            Tensor x = augment(images.index_select(0, idx), cfg.maxShift(), cfg.flip(), gen); // [B/W,C,S,S]
+            Tensor y = labels == null ? null : labels.index_select(0, idx);                  // [B/W]
+            Tensor rows = bank.rows(bank.byImage() ? idx : y, gen);                          // [B/W] caption rows drawn
+            Tensor captions = bank.all().index_select(0, rows);                              // [B/W,384]
+            Tensor targets = y != null ? y : bank.textIds().index_select(0, rows);           // [B/W] who matches whom
 
             EvalNet.Outputs o = net.forward(x);
-            Tensor ce = torch.cross_entropy(o.logits(), y);                                  // []
-            Tensor nce = contrastiveLoss(shard, o.projection(), captions, y, net.logitScale()); // [] the whole batch's
+            Tensor ce = y != null ? torch.cross_entropy(o.logits(), y) : torch.zeros(new long[]{}, Ops.floatOn(x.device())); // []
+            Tensor nce = contrastiveLoss(shard, o.projection(), captions, targets, net.logitScale()); // [] the whole batch's
             Tensor loss = ce.add(nce.mul(Ops.s(cfg.contrastiveWeight())));                  // []
 
             setLr(opt, lrAt(step, cfg.steps(), warmup, cfg.lr()));
@@ -184,7 +222,8 @@ public final class EvalNetTrainer {
             opt.step();
 
             try (var g = new NoGradGuard()) { // no sync with the device here: the window's end reads the sums
-                Tensor correct = o.logits().argmax(new LongOptional(1), false).eq(y).sum();      // []
+                Tensor correct = y != null ? o.logits().argmax(new LongOptional(1), false).eq(y).sum()   // []
+                        : torch.zeros(new long[]{}, Ops.floatOn(x.device()));
                 sums.add_(torch.stack(new TensorVector(loss.detach(), ce.detach(), nce.detach(),
                         correct.to(torch.ScalarType.Float)), 0));
             }
@@ -193,14 +232,14 @@ public final class EvalNetTrainer {
             float[] t = Ops.toFloats(sums);                                              // syncs
             Map<String, Double> stats = new LinkedHashMap<>();
             stats.put("loss", (double) t[0] / window);
-            stats.put("ce", (double) t[1] / window);
+            if (labels != null) stats.put("ce", (double) t[1] / window);
             stats.put("nce", (double) t[2] / window);
-            stats.put("acc", t[3] / ((double) window * cfg.batch() / Shard.current().ranks()));   // this rank's rows
+            if (labels != null) stats.put("acc", t[3] / ((double) window * cfg.batch() / Shard.current().ranks()));   // this rank's rows
             stats.put("logit_scale", Ops.f(net.logitScale()));
             stats = new LinkedHashMap<>(Shard.current().group().average(stats));   // the job's, for the run's Result too
             if (Double.isNaN(firstLoss)) firstLoss = stats.get("loss");
             lastLoss = stats.get("loss");
-            lastAccuracy = stats.get("acc");
+            lastAccuracy = stats.getOrDefault("acc", Double.NaN);
             torch.zero_(sums);
             window = 0;
             return stats;
@@ -218,6 +257,36 @@ public final class EvalNetTrainer {
             Tensor textLogits = o.projection().mm(bank.canonical().t());                            // [N,10]
             double textAcc = ClassAccuracy.of(textLogits, y).overall();
             return new Measured(ClassAccuracy.of(o.logits(), y), textAcc);
+        }
+    }
+
+    /**
+     * A folder's test measures: class accuracy on the test images whose first caption is one of the net's classes
+     * ({@code leftOut} says why there is none), and caption retrieval: how often a test image's nearest test caption
+     * (cosine of the projection and the caption's MiniLM embedding, over the split's distinct captions) is one of its own.
+     */
+    record FolderMeasured(ClassAccuracy.Result classes, String leftOut, double retrieval) {}
+
+    static FolderMeasured measureFolder(EvalNet net, EvalImages test, TextEncoder text) {
+        try (var scope = new PointerScope()) {
+            Tensor x = imagesOn(test, net.device());                                                  // [N,C,S,S]
+            EvalNet.Outputs o = net.evaluate(x, 1000);
+            List<String> distinct = new ArrayList<>(new java.util.LinkedHashSet<>(
+                    IntStream.range(0, test.n()).boxed().flatMap(i -> test.captionsOf(i).stream()).toList()));
+            Tensor emb = text.encode(distinct).pooled().to(net.device(), torch.ScalarType.Float);   // [K,384]
+            long[] nearest = Ops.toLongs(o.projection().mm(emb.t()).argmax(new LongOptional(1), false)); // [N]
+            int hits = 0;
+            for (int i = 0; i < test.n(); i++) if (test.captionsOf(i).contains(distinct.get((int) nearest[i]))) hits++;
+            double retrieval = hits / (double) test.n();
+            if (!net.config().hasClasses())
+                return new FolderMeasured(null, "the net has no class head: the training split's captions are not classes", retrieval);
+            int[] labels = test.labels();
+            long[] known = IntStream.range(0, test.n()).filter(i -> labels[i] >= 0).asLongStream().toArray();
+            if (known.length == 0)
+                return new FolderMeasured(null, "no test image has a first caption of the training split", retrieval);
+            Tensor pick = Ops.fromLongs(known, known.length).to(net.device(), torch.ScalarType.Long);
+            long[] y = java.util.stream.LongStream.of(known).map(i -> labels[(int) i]).toArray();
+            return new FolderMeasured(ClassAccuracy.of(o.logits().index_select(0, pick), Ops.fromLongs(y, y.length)), null, retrieval);
         }
     }
 
@@ -300,13 +369,15 @@ public final class EvalNetTrainer {
     }
 
     /** All images of a split on {@code device}, converted in chunks so the Java heap holds one chunk at a time. */
-    static Tensor imagesOn(FashionMnist.Split split, Device device) {
+    static Tensor imagesOn(FashionMnist.Split split, Device device) { return imagesOn(EvalImages.of(split), device); }
+
+    static Tensor imagesOn(EvalImages split, Device device) {
         int n = split.n(), chunk = 8192;
-        Tensor out = torch.empty(new long[]{n, 1, FashionMnist.PADDED, FashionMnist.PADDED}, Ops.floatOn(device), new MemoryFormatOptional());
+        Tensor out = torch.empty(new long[]{n, split.channels(), split.size(), split.size()}, Ops.floatOn(device), new MemoryFormatOptional());
         for (int i = 0; i < n; i += chunk) {
             try (var scope = new PointerScope()) {
                 int[] idx = IntStream.range(i, Math.min(n, i + chunk)).toArray();
-                out.narrow(0, i, idx.length).copy_(FashionMnist.images(split, idx));
+                out.narrow(0, i, idx.length).copy_(split.images(idx));
             }
         }
         return out;
@@ -315,11 +386,33 @@ public final class EvalNetTrainer {
     private static int[] all(int n) { return IntStream.range(0, n).toArray(); }
 
     /**
-     * The frozen text side: the pooled MiniLM embedding of every caption of {@link Captions}, grouped by class
-     * (captions come class after class), and the canonical prompt of each class. Shapes: all [K,384],
-     * start [10], count [10], canonical [10,384].
+     * The frozen text side: pooled MiniLM embeddings of captions in groups, each key's captions contiguous. Fashion-MNIST's
+     * groups are its classes (every caption of {@link Captions}, class after class) with the canonical prompt of each;
+     * a folder's are its images (each image's own captions), with {@code textIds} telling which rows are the same text.
+     * Shapes: all [K,384], start and count [keys], canonical [10,384] (null for a folder), textIds [K] (int64).
+     * @param byImage true when the keys are image indices (a folder), false when they are classes
      */
-    record CaptionBank(Tensor all, Tensor start, Tensor count, Tensor canonical) {
+    record CaptionBank(Tensor all, Tensor start, Tensor count, Tensor canonical, Tensor textIds, boolean byImage) {
+        CaptionBank(Tensor all, Tensor start, Tensor count, Tensor canonical) {
+            this(all, start, count, canonical, null, false);
+        }
+
+        /** A folder's bank: each image's own captions; distinct texts are embedded once. */
+        static CaptionBank ofImages(EvalImages images, TextEncoder text, Device device) {
+            java.util.Map<String, Integer> id = new java.util.LinkedHashMap<>();
+            List<Long> rowText = new ArrayList<>();
+            long[] start = new long[images.n()], count = new long[images.n()];
+            for (int i = 0; i < images.n(); i++) {
+                start[i] = rowText.size();
+                for (String c : images.captionsOf(i)) rowText.add((long) id.computeIfAbsent(c, k -> id.size()));
+                count[i] = rowText.size() - start[i];
+            }
+            long[] ids = rowText.stream().mapToLong(Long::longValue).toArray();
+            Tensor textIds = Ops.fromLongs(ids, ids.length).to(device, torch.ScalarType.Long);
+            Tensor distinct = text.encode(new ArrayList<>(id.keySet())).pooled().to(device, torch.ScalarType.Float); // [U,384]
+            return new CaptionBank(distinct.index_select(0, textIds), Ops.fromLongs(start, start.length).to(device, torch.ScalarType.Long),
+                    Ops.fromLongs(count, count.length).to(device, torch.ScalarType.Long), null, textIds, true);
+        }
         static CaptionBank of(TextEncoder text, Device device) {
             List<String> captions = Captions.allCaptions();
             long[] start = new long[FashionMnist.CLASSES], count = new long[FashionMnist.CLASSES];
@@ -338,11 +431,14 @@ public final class EvalNetTrainer {
         }
 
         /** One caption embedding per label, drawn uniformly among the captions of that class from {@code gen}. [B] -> [B,384] */
-        Tensor sample(Tensor labels, Generator gen) {
-            Tensor u = Shard.current().rand(gen, labels.size(0)).to(labels.device(), torch.ScalarType.Float); // [B] in [0,1)
-            Tensor offset = u.mul(count.index_select(0, labels)).to(torch.ScalarType.Long)         // [B] in [0,count)
-                    .clamp_max(count.index_select(0, labels).sub(new Scalar(1L)));   // u*count can round up to count; an int scalar keeps int64
-            return all.index_select(0, start.index_select(0, labels).add(offset));                 // [B,384]
+        Tensor sample(Tensor labels, Generator gen) { return all.index_select(0, rows(labels, gen)); }
+
+        /** One caption row per key (a class, or an image), drawn uniformly among the key's captions from {@code gen}. [B] -> [B] */
+        Tensor rows(Tensor keys, Generator gen) {
+            Tensor u = Shard.current().rand(gen, keys.size(0)).to(keys.device(), torch.ScalarType.Float); // [B] in [0,1)
+            Tensor offset = u.mul(count.index_select(0, keys)).to(torch.ScalarType.Long)           // [B] in [0,count)
+                    .clamp_max(count.index_select(0, keys).sub(new Scalar(1L)));     // u*count can round up to count; an int scalar keeps int64
+            return start.index_select(0, keys).add(offset);                                        // [B]
         }
     }
 

@@ -54,9 +54,10 @@ public final class Evaluation {
     // Prompts
 
     /**
-     * N prompts, N/10 per class: image i is of class i % 10, with a caption drawn from {@link Captions}' templates.
+     * N prompts, N/10 per class: image i is of class i % 10, with a caption drawn from {@link Captions}' templates;
+     * or, on a folder, the captions of its test images ({@link #fromCaptions}).
      * @param prompts one caption per image
-     * @param classes the class each caption names (0..9)
+     * @param classes the class each caption names (0..9 for Fashion-MNIST; -1: none of the eval net's classes)
      */
     public record Prompts(List<String> prompts, List<Integer> classes) {
         public Prompts {
@@ -83,7 +84,35 @@ public final class Evaluation {
             return new Prompts(p, c);
         }
 
+        /**
+         * A folder's prompts: image i's caption is drawn (with a {@code Random(seed)}) among the captions of test image
+         * {@code order[i % M]}, {@code order} being the reference's seeded choice of M test images, so the prompts
+         * follow the real images the generated ones are compared with; its class is that image's (-1 where none).
+         * @throws IllegalArgumentException for n < 1
+         */
+        public static Prompts fromCaptions(EvalImages test, int n, long seed) {
+            if (n < 1) throw new IllegalArgumentException("n must be >= 1, got " + n);
+            int[] order = test.subset(n, Reference.SUBSET_SEED);
+            int[] labels = test.labels();
+            Random rng = new Random(seed);
+            List<String> p = new ArrayList<>(n);
+            List<Integer> c = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                int image = order[i % order.length];
+                List<String> caps = test.captionsOf(image);
+                p.add(caps.get(rng.nextInt(caps.size())));
+                c.add(labels == null ? -1 : labels[image]);
+            }
+            return new Prompts(p, c);
+        }
+
         public int size() { return prompts.size(); }
+
+        /** True when every prompt names one of Fashion-MNIST's ten classes in turn ({@link #classBalanced}'s layout). */
+        boolean classBalancedLayout() {
+            for (int i = 0; i < classes.size(); i++) if (classes.get(i) != i % FashionMnist.CLASSES) return false;
+            return classes.size() % FashionMnist.CLASSES == 0;
+        }
 
         /** Prompts [from, to) of this list: a rank's share of the images. */
         public Prompts slice(int from, int to) { return new Prompts(prompts.subList(from, to), classes.subList(from, to)); }
@@ -198,8 +227,9 @@ public final class Evaluation {
      *                          {@link #kidSubsetSize} images from each set
      * @param kidStd            spread (standard deviation) of KID over the subsets
      * @param clipScore         100 x mean max(cos, 0) of the eval net's projection and the prompt's MiniLM embedding
-     * @param classAccuracy     fraction of images the eval net assigns to their prompt's class
-     * @param perClassAccuracy  the same per prompt class, index = class
+     * @param classAccuracy     fraction of images the eval net assigns to their prompt's class, over the prompts that
+     *                          name one of its classes; NaN where none does or the net has no class head (a folder)
+     * @param perClassAccuracy  the same per prompt class, index = class (empty where NaN)
      * @param precision         fraction of images inside the real feature manifold (k = 3)
      * @param recall            fraction of real images inside the images' feature manifold (k = 3)
      */
@@ -232,9 +262,20 @@ public final class Evaluation {
             Kid.Result kid = Kid.compute(ref.features(), gen, Kid.DEFAULT_SUBSETS, kidSubsetSize(ref.features().size(0), gen.size(0)), 0);
             PrecisionRecall.Result pr = PrecisionRecall.compute(ref.features(), gen);
             double clip = ClipScore.score(o.projection(), prompts.pooled(text));
-            ClassAccuracy.Result acc = ClassAccuracy.of(o.logits(), prompts.labels());
-            return new Metrics(fid, kid.mean(), kid.std(), clip, acc.overall(), acc.perClass(), pr.precision(), pr.recall());
+            ClassAccuracy.Result acc = classAccuracy(o.logits(), prompts);
+            return new Metrics(fid, kid.mean(), kid.std(), clip, acc == null ? Double.NaN : acc.overall(),
+                    acc == null ? List.of() : acc.perClass(), pr.precision(), pr.recall());
         }
+    }
+
+    /** Class accuracy over the prompts that name a class; null where none does or {@code logits} is null (no class head). */
+    private static ClassAccuracy.Result classAccuracy(Tensor logits, Prompts prompts) {
+        if (logits == null) return null;
+        long[] named = java.util.stream.IntStream.range(0, prompts.size()).filter(i -> prompts.classes().get(i) >= 0).asLongStream().toArray();
+        if (named.length == 0) return null;
+        if (named.length == prompts.size()) return ClassAccuracy.of(logits, prompts.labels());      // Fashion-MNIST: every image
+        Tensor pick = Ops.fromLongs(named, named.length).to(logits.device(), torch.ScalarType.Long);
+        return ClassAccuracy.of(logits.index_select(0, pick), prompts.labels().index_select(0, pick.cpu()));
     }
 
     /**
@@ -345,7 +386,8 @@ public final class Evaluation {
         EvalNet.Outputs o = s.net().evaluate(g.images(), s.batch());
         Tensor images = group.assemble(g.images(), from, n);                                        // [N,C,32,32]
         EvalNet.Outputs all = new EvalNet.Outputs(group.assemble(o.features(), from, n),           // [N,F]
-                group.assemble(o.logits(), from, n), group.assemble(o.projection(), from, n));      // [N,10], [N,D]
+                o.logits() == null ? null : group.assemble(o.logits(), from, n),                    // [N,classes]
+                group.assemble(o.projection(), from, n));                                           // [N,D]
         // the job's speed: the slowest rank's sampling time over all N images
         double[] seconds = new double[group.size()];
         seconds[group.rank()] = g.msPerImage() * (to - from) / 1e3;
@@ -356,9 +398,15 @@ public final class Evaluation {
 
     /**
      * A grid of up to {@value #GRID_PER_CLASS} images per class, one class a row (class 0 at the top), each image
-     * scaled 2x. Images are picked in order from those whose prompt names the class.
+     * scaled 2x. Images are picked in order from those whose prompt names the class. Prompts not laid out class by
+     * class (a folder's captions) give the first images, {@value #GRID_PER_CLASS} a row, up to 8 rows.
      */
     public static BufferedImage grid(Tensor images, Prompts prompts) {
+        if (!prompts.classBalancedLayout())
+            try (var scope = new PointerScope()) {
+                long shown = Math.min(images.size(0), (long) GRID_PER_CLASS * GRID_PER_CLASS);
+                return Images.grid(images.narrow(0, 0, shown), (int) Math.min(GRID_PER_CLASS, shown), 2);
+            }
         int perClass = Math.min(GRID_PER_CLASS, prompts.size() / FashionMnist.CLASSES);
         List<Long> pick = new ArrayList<>();
         for (int c = 0; c < FashionMnist.CLASSES; c++) {

@@ -71,12 +71,22 @@ public record Reference(FeatureStats stats, Tensor features, String description)
      */
     public static Reference of(EvalNet net, Path evalNetFile, FashionMnist.Split split, String dataName, int subsetSize,
                                int batch, Consumer<String> log) {
-        String key = cacheKey(evalNetFile, split);
+        return of(net, evalNetFile, EvalImages.of(split), dataName, subsetSize, batch, log);
+    }
+
+    /**
+     * As above for any {@link EvalImages}: a folder's test split has its statistics cached the same way, and its
+     * feature set is a seeded choice of its images ({@link EvalImages#subset}), the one its prompts are drawn from.
+     */
+    public static Reference of(EvalNet net, Path evalNetFile, EvalImages split, String dataName, int subsetSize,
+                               int batch, Consumer<String> log) {
+        String key = cacheKey(evalNetFile, split.sha256());
         FeatureStats stats = cachedStats(net, evalNetFile, key, split, dataName, batch, log);
-        int[] idx = classBalanced(split.labels(), subsetSize / FashionMnist.CLASSES, SUBSET_SEED);
+        int[] idx = split.subset(subsetSize, SUBSET_SEED);
         Tensor features = features(net, split, idx, batch);                                     // [M,F]
-        String description = String.format(Locale.ROOT, "%s: %d images (FID statistics: %s); %d class-balanced real images for KID and precision/recall",
-                dataName, split.n(), cacheFile(evalNetFile, key).getFileName(), idx.length);
+        String description = String.format(Locale.ROOT, "%s: %d images (FID statistics: %s); %d %s real images for KID and precision/recall",
+                dataName, split.n(), cacheFile(evalNetFile, key).getFileName(), idx.length,
+                split instanceof EvalImages.Fashion ? "class-balanced" : "seeded");
         return new Reference(stats, features, description);
     }
 
@@ -86,10 +96,10 @@ public record Reference(FeatureStats stats, Tensor features, String description)
      */
     public static FeatureStats cachedStats(EvalNet net, Path evalNetFile, FashionMnist.Split split, String dataName,
                                            int batch, Consumer<String> log) {
-        return cachedStats(net, evalNetFile, cacheKey(evalNetFile, split), split, dataName, batch, log);
+        return cachedStats(net, evalNetFile, cacheKey(evalNetFile, split), EvalImages.of(split), dataName, batch, log);
     }
 
-    private static FeatureStats cachedStats(EvalNet net, Path evalNetFile, String key, FashionMnist.Split split, String dataName,
+    private static FeatureStats cachedStats(EvalNet net, Path evalNetFile, String key, EvalImages split, String dataName,
                                             int batch, Consumer<String> log) {
         Path file = cacheFile(evalNetFile, key);
         if (Files.isRegularFile(file)) {
@@ -118,7 +128,7 @@ public record Reference(FeatureStats stats, Tensor features, String description)
         meta.put(EVAL_NET_BYTES, Long.toString(size(evalNetFile)));
         meta.put(EVAL_NET_SHA, Provenance.sha256(evalNetFile));
         meta.put(DATA, dataName + " (" + split.n() + " images)");
-        meta.put(DATA_SHA, dataSha256(split));
+        meta.put(DATA_SHA, split.sha256());
         if (!dev.add4j.dist.Group.current().isMain()) return stats;   // rank 0 alone writes the cache
         try {
             stats.save(file, meta);
@@ -133,8 +143,10 @@ public record Reference(FeatureStats stats, Tensor features, String description)
      * The cache key: the first 16 hex digits of SHA-256 over the eval net's file name, size and content hash and the
      * split's content hash.
      */
-    public static String cacheKey(Path evalNetFile, FashionMnist.Split split) {
-        String id = evalNetFile.getFileName() + "\n" + size(evalNetFile) + "\n" + Provenance.sha256(evalNetFile) + "\n" + dataSha256(split);
+    public static String cacheKey(Path evalNetFile, FashionMnist.Split split) { return cacheKey(evalNetFile, dataSha256(split)); }
+
+    private static String cacheKey(Path evalNetFile, String dataSha256) {
+        String id = evalNetFile.getFileName() + "\n" + size(evalNetFile) + "\n" + Provenance.sha256(evalNetFile) + "\n" + dataSha256;
         return sha256(id.getBytes(StandardCharsets.UTF_8)).substring(0, 16);
     }
 
@@ -164,12 +176,16 @@ public record Reference(FeatureStats stats, Tensor features, String description)
 
     /** EvalNet features of the split's images at {@code idx}, in chunks. -> [len(idx),F] float32, CPU. */
     static Tensor features(EvalNet net, FashionMnist.Split split, int[] idx, int batch) {
+        return features(net, EvalImages.of(split), idx, batch);
+    }
+
+    static Tensor features(EvalNet net, EvalImages split, int[] idx, int batch) {
         Tensor out = torch.empty(new long[]{idx.length, net.config().featureDim()}, Ops.floatOn(new Device("cpu")),
                 new MemoryFormatOptional());                                                     // [M,F]
         for (int from = 0; from < idx.length; from += CHUNK) {
             int b = Math.min(CHUNK, idx.length - from);
             try (var scope = new PointerScope()) {
-                Tensor images = FashionMnist.images(split, Arrays.copyOfRange(idx, from, from + b)); // [b,1,32,32]
+                Tensor images = split.images(Arrays.copyOfRange(idx, from, from + b));            // [b,C,S,S]
                 out.narrow(0, from, b).copy_(net.evaluate(images, batch).features());
             }
         }

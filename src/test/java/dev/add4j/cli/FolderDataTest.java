@@ -213,12 +213,12 @@ class FolderDataTest {
         assertFalse(Files.exists(data.resolve(ImageFolder.CACHE_DIR)));
     }
 
-    @Test void aCommandThatReadsOnlyFashionMnistSaysSoForAFolder() {
-        Path data = FolderFixture.write(tmp.resolve("shapes"), 4);
+    @Test void trainEvalNetOnAFolderWithoutATestSplitSaysSoInOneLineAndWritesNothing() {
+        Path data = FolderFixture.write(tmp.resolve("shapes"), 4);                  // images 0..3: all in train
         Path out = tmp.resolve("net.safetensors");
         String line = CliRun.of("train-eval-net", "--data", data.toString(), "--size", "tiny", "--steps", "1", "--device", "cpu",
                 "--out", out.toString()).badInput();
-        assertTrue(line.contains(data + ": a captioned image folder; this command reads Fashion-MNIST only"), line);
+        assertTrue(line.contains(data.resolve("captions.csv") + ": no image in split 'test' (train 4, test 0)"), line);
         assertFalse(Files.exists(out));
     }
 }
