@@ -89,7 +89,7 @@ public final class Layers {
         /**
          * The weight channels-last for a float32 batch of up to {@link dev.add4j.TorchRuntime#SMALL_BATCH} images on
          * the CPU without gradients (sampling at batch 1: oneDNN then runs the whole UNet channels-last, 12 % faster
-         * per image, where at batch 64 channels-last is 13 % slower; docs in README, "Benchmark"), else the weight.
+         * per image, where at batch 64 channels-last is 13 % slower; README, "Notes for developers"), else the weight.
          * The copy is remade whenever the weight has changed since (an optimiser step, the EMA, a load, a move).
          */
         private synchronized Tensor weightFor(Tensor x) {
