@@ -210,7 +210,8 @@ public final class UNet extends Module {
             if (m instanceof ResBlock) h = torch.cat(new TensorVector(h, skips.remove(skips.size() - 1)), 1);
             h = apply(m, h, ctx);
         }
-        return convOut.forward(torch.silu(normOut.forward(h)));                                            // [B,C,H,W]
+        // contiguous: a small CPU batch runs channels-last (Layers.Conv2d); callers read x0 in the usual layout
+        return convOut.forward(torch.silu(normOut.forward(h))).contiguous();                               // [B,C,H,W]
     }
 
     /**

@@ -39,6 +39,34 @@ class UNetTest {
         }
     }
 
+    /**
+     * A small CPU batch without gradients runs on channels-last copies of the convolution weights (Layers.Conv2d):
+     * the same output as the plain layout to float tolerance, handed back contiguous, and following the weights
+     * when they change in place (an optimiser step, the EMA).
+     */
+    @Test void smallBatchesWithoutGradientsGiveThePlainLayoutsOutputAndFollowWeightChanges() {
+        try (var scope = new PointerScope()) {
+            torch.manual_seed(3);
+            UNet net = new UNet(UNet.Config.tiny().withImageChannels(3));
+            try (var g = new org.bytedeco.pytorch.NoGradGuard()) {
+                for (Tensor p : net.namedParameters().values()) p.add_(torch.randn(p.sizes()).mul(Ops.s(0.05)));
+            }
+            Tensor x = torch.randn(2, 3, 32, 32), t = Ops.fromLongs(new long[]{999, 400}, 2);
+            Tensor[] c = cond(2);
+            for (int round = 0; round < 2; round++) {
+                Tensor plain = forward(net, x, t, c).detach();                  // gradients on: the weights as they are
+                Tensor small;
+                try (var g = new org.bytedeco.pytorch.NoGradGuard()) { small = forward(net, x, t, c); }
+                assertTrue(small.is_contiguous(), "x0 comes back in the usual layout");
+                double diff = Ops.f(small.sub(plain).abs().max()), scale = Ops.f(plain.abs().max());
+                assertTrue(diff <= 1e-5 * Math.max(1, scale), "round " + round + ": max |diff| " + diff);
+                try (var g = new org.bytedeco.pytorch.NoGradGuard()) {   // an in-place update, as Adam and the EMA make
+                    for (Tensor p : net.namedParameters().values()) p.mul_(Ops.s(0.9));
+                }
+            }
+        }
+    }
+
     @Test void outputShapeEqualsInputShapeForTheTinyConfig() {
         try (var scope = new PointerScope()) {
             torch.manual_seed(1);
