@@ -81,22 +81,25 @@ public final class Layers {
         private long channelsLastVersion = -1, channelsLastAddress;
 
         public Tensor forward(Tensor x) {
-            Tensor y = convolution(x, weightFor(x), bias, stride, padding);
+            Tensor y = convolution(x, smallCpuBatch(x) ? channelsLastWeight() : weight, bias, stride, padding);
             FlopCounter.layer(x, weight, y);
             return y;
         }
 
         /**
-         * The weight channels-last for a float32 batch of up to {@link dev.add4j.TorchRuntime#SMALL_BATCH} images on
-         * the CPU without gradients (sampling at batch 1: oneDNN then runs the whole UNet channels-last, 12 % faster
-         * per image, where at batch 64 channels-last is 13 % slower; README, "Notes for developers"), else the weight.
-         * The copy is remade whenever the weight has changed since (an optimiser step, the EMA, a load, a move).
+         * Whether {@code x} is a float32 batch of up to {@link dev.add4j.TorchRuntime#SMALL_BATCH} images on the CPU
+         * without gradients: sampling at batch 1, where oneDNN runs the whole UNet channels-last 12 % faster per image
+         * when the weights are (at batch 64 channels-last is 13 % slower; README, "Notes for developers"). Gradients
+         * first: a training step is out after one check.
          */
-        private synchronized Tensor weightFor(Tensor x) {
-            if (!x.is_cpu() || x.size(0) > dev.add4j.TorchRuntime.SMALL_BATCH || GradMode.is_enabled()
-                    || x.scalar_type().intern() != torch.ScalarType.Float || torch.is_autocast_enabled(torch.DeviceType.CPU)
-                    || !torch.globalContext().userEnabledMkldnn())
-                return weight;
+        private static boolean smallCpuBatch(Tensor x) {
+            return !GradMode.is_enabled() && x.is_cpu() && x.size(0) <= dev.add4j.TorchRuntime.SMALL_BATCH
+                    && x.scalar_type().intern() == torch.ScalarType.Float && !torch.is_autocast_enabled(torch.DeviceType.CPU)
+                    && torch.globalContext().userEnabledMkldnn();
+        }
+
+        /** The weight channels-last, remade whenever the weight has changed since (an optimiser step, the EMA, a load, a move). */
+        private synchronized Tensor channelsLastWeight() {
             long version = weight._version(), address = weight.data_ptr().address();
             if (channelsLast == null || version != channelsLastVersion || address != channelsLastAddress) {
                 if (channelsLast != null) channelsLast.releaseReference();
