@@ -3,13 +3,16 @@ package dev.add4j.cli;
 import dev.add4j.Add4jException;
 import dev.add4j.add.AddConfig;
 import dev.add4j.add.AddTrainer;
+import dev.add4j.data.CaptionTable;
 import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.data.TrainingData;
+import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.HtmlReport;
-import dev.add4j.eval.Reference;
+import dev.add4j.eval.TestData;
 import dev.add4j.features.Vit;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Images;
@@ -79,17 +82,24 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--preset", defaultValue = "add4j", paramLabel = "add4j|paper", description = "The run's settings: "
             + "add4j's recipe, as add4j distill's defaults, or exactly the paper's (default: ${DEFAULT-VALUE}).") String preset;
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the run, the prompts and image 0 (default: ${DEFAULT-VALUE}).") long seed;
-    @Option(names = "--data", defaultValue = FashionMnist.EMBEDDED, paramLabel = "embedded|DIR",
-            description = "Training and test images: the 4,000-image subset in the jar, or a Fashion-MNIST directory (default: ${DEFAULT-VALUE}).") String data;
-    @Option(names = "--teacher", paramLabel = "FILE", description = "The teacher (default: models/teacher-fmnist.safetensors).") Path teacher;
-    @Option(names = "--features", paramLabel = "FILE", description = "The discriminator's frozen feature ViT (default: models/features-fmnist.safetensors).") Path features;
-    @Option(names = "--eval-net", paramLabel = "FILE", description = "The eval net of the metrics (default: models/evalnet-fmnist.safetensors).") Path evalNet;
+    @Option(names = "--dataset", defaultValue = "fmnist", paramLabel = "fmnist|emoji", description = "Whose shipped models and "
+            + "data to use: Fashion-MNIST's (in the jar), or the emoji set's (data/emoji, from add4j data emoji); the options "
+            + "below replace any of them (default: ${DEFAULT-VALUE}).") String dataset;
+    @Option(names = "--data", paramLabel = "embedded|DIR", description = "Training and test images: Fashion-MNIST (the "
+            + "4,000-image subset in the jar, 'embedded', or a directory) or a captioned folder with a test split "
+            + "(default: embedded; data/emoji for --dataset emoji).") String data;
+    @Option(names = "--teacher", paramLabel = "FILE", description = "The teacher (default: models/teacher-DATASET.safetensors).") Path teacher;
+    @Option(names = "--features", paramLabel = "FILE", description = "The discriminator's frozen feature ViT (default: models/features-DATASET.safetensors).") Path features;
+    @Option(names = "--eval-net", paramLabel = "FILE", description = "The eval net of the metrics (default: models/evalnet-DATASET.safetensors).") Path evalNet;
     @Option(names = "--shipped-student", paramLabel = "FILE",
-            description = "A fully trained student to show beside the demo's, at 1 and 4 steps (default: models/student-fmnist.safetensors when it exists).") Path shippedStudent;
+            description = "A fully trained student to show beside the demo's, at 1 and 4 steps (default: models/student-DATASET.safetensors when it exists).") Path shippedStudent;
     @Option(names = "--caption-cache", hidden = true, paramLabel = "FILE",
             description = "Cache of the training captions' MiniLM embeddings, as add4j distill's (the tests share one).") Path captionCache;
     @Mixin Outputs.Force force;
     @Mixin Main.DeviceOption deviceOption;
+
+    /** What the metrics compare with, and a prompt of the data for the commands on the page; set by the evaluation. */
+    private String testName, examplePrompt;
 
     /** A model to evaluate: its label on the page, its file name stem under grids/, the file, the step counts. */
     private record Entry(String label, String slug, Path file, List<Integer> steps, ModelFile.Loaded loaded) {}
@@ -99,23 +109,18 @@ public final class DemoCommand implements Callable<Integer> {
         // every check on the input comes before anything is loaded, computed or written
         if (iterations < 1) throw new Add4jException("--iterations must be >= 1, got " + iterations);
         if (batch < 2) throw new Add4jException("--batch must be >= 2, got " + batch);
-        try {
-            Evaluation.checkN(n);
-        } catch (IllegalArgumentException e) {
-            throw new Add4jException("--" + e.getMessage());
-        }
+        Dataset set = Dataset.parse(dataset);
+        data = set.data(data);
+        TestData.checkN(data, "--n", n);
         Outputs.directory(out, force.force);
-        Path teacherFile = existing(teacher != null ? teacher : DistillCommand.DEFAULT_TEACHER, "--teacher", "add4j train-teacher --out DIR");
-        Path featuresFile = existing(features != null ? features : DistillCommand.DEFAULT_FEATURES, "--features",
-                "add4j train-features --out " + DistillCommand.DEFAULT_FEATURES);
-        Path netFile = existing(evalNet != null ? evalNet : EvalCommand.DEFAULT_EVAL_NET, "--eval-net",
-                "add4j train-eval-net --out " + EvalCommand.DEFAULT_EVAL_NET);
-        Path shipped = shippedStudent != null ? existing(shippedStudent, "--shipped-student", "add4j distill --out DIR")
-                : Files.isRegularFile(ServeCommand.DEFAULT_STUDENT) ? ServeCommand.DEFAULT_STUDENT : null;
+        Path teacherFile = Dataset.existing(teacher, set.teacher(), "--teacher", "add4j train-teacher --out DIR");
+        Path featuresFile = Dataset.existing(features, set.features(), "--features", "add4j train-features --out " + set.features());
+        Path netFile = Dataset.existing(evalNet, set.evalNet(), "--eval-net", "add4j train-eval-net --out " + set.evalNet());
+        Path shipped = shippedStudent != null ? Dataset.existing(shippedStudent, null, "--shipped-student", "add4j distill --out DIR")
+                : Files.isRegularFile(set.student()) ? set.student() : null;
         AddConfig.Preset recipe = AddConfig.Preset.parse(preset);
         AddConfig cfg = recipe.config(iterations, batch, seed);
-        FashionMnist.Split train = FashionMnist.load(data, true), test = FashionMnist.load(data, false);
-        String dataName = FashionMnist.describe(data);
+        TestData testData = TestData.open(data);   // bad data fails here; a folder's pictures are converted below
 
         List<HtmlReport.Phase> phases = new ArrayList<>();
         List<String> restarts = new ArrayList<>();
@@ -125,12 +130,31 @@ public final class DemoCommand implements Callable<Integer> {
         // and the convolutions it falls back to are what runs then anyway
         torch.globalContext().setUserEnabledNNPACK(false);
         Path runDir = out.resolve(RUN);
-        System.out.printf(Locale.ROOT, "demo: teacher %s, feature ViT %s, eval net %s, %s (%,d training and %,d test images), device %s, %d threads%n",
-                teacherFile, featuresFile, netFile, dataName, train.n(), test.n(), device.str().getString(), torch.get_num_threads());
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
         if (teacherModel.isStudent()) throw new Add4jException("--teacher " + teacherFile + ": expected a teacher model, got a student");
-        ModelFile.requireFashionMnistShape(teacherModel.model(), "--teacher " + teacherFile, "demo");
+        VPredictionModel t0 = teacherModel.model();
+        if (!testData.isFolder()) ModelFile.requireFashionMnistShape(t0, "--teacher " + teacherFile, "demo");
+        String teacherName = "the teacher " + teacherFile;
         Vit vit = Vit.load(featuresFile);
+        ModelFile.requireSameShape(t0, teacherName, vit.config().channels(), vit.config().imageSize(), "--features " + featuresFile);
+        EvalNet.Loaded net = EvalNet.load(netFile, device);
+        net.requireShape(t0.channels(), t0.imageSize(), "--teacher " + teacherFile);
+        if (shipped != null) {
+            try (var scope = new PointerScope()) {
+                VPredictionModel s = ModelFile.load(shipped, device).model();
+                if (shippedStudent == null && (s.channels() != t0.channels() || s.imageSize() != t0.imageSize())) {
+                    System.out.printf(Locale.ROOT, "demo: %s left out: it makes %d x %d px images, the teacher %d x %d px%n",
+                            shipped, s.channels(), s.imageSize(), t0.channels(), t0.imageSize());
+                    shipped = null;
+                } else {
+                    ModelFile.requireSameShape(t0, teacherName, s.channels(), s.imageSize(), "--shipped-student " + shipped);
+                }
+            }
+        }
+        TrainingData train = TrainingData.load(data, CaptionTable.TRAIN, t0.channels(), t0.imageSize(), System.out);
+        String dataName = train.hasClasses() ? FashionMnist.describe(data) : "captioned folder " + data;
+        System.out.printf(Locale.ROOT, "demo: teacher %s, feature ViT %s, eval net %s, %s (%,d training images), device %s, %d threads%n",
+                teacherFile, featuresFile, netFile, dataName, train.size(), device.str().getString(), torch.get_num_threads());
         try { // only now, so that a file that fails to load leaves no directory behind
             Files.createDirectories(runDir);
             Files.createDirectories(out.resolve(GRIDS));
@@ -140,13 +164,13 @@ public final class DemoCommand implements Callable<Integer> {
 
         // 1. a short ADD run, exactly as add4j distill makes one
         double trainSeconds;
-        try (var scope = new PointerScope(); CaptionedImages images = new CaptionedImages(train, captionCache, device)) {
+        try (var scope = new PointerScope(); CaptionedImages images = train.captioned(captionCache, device)) {
             phases.add(phase("load teacher, feature ViT, captions", t));
             t = System.nanoTime();
             var prov = Provenance.of(Main.invocation());
             prov.put("add4j.teacher", teacherFile.toString());
             prov.put("add4j.features", featuresFile.toString());
-            prov.put("add4j.data", data + " (" + train.n() + " images)");
+            prov.put("add4j.data", train.describe());
             long sampleEvery = Math.max(1, iterations / 3), logEvery = Math.max(1, iterations / 30);
             var monitor = new AddTrainer.Monitor(sampleEvery, 0, null);
             System.out.printf(Locale.ROOT, "demo 1/3: ADD distillation into %s: %d iterations at batch %d (preset %s, lambda %.1f, "
@@ -173,12 +197,12 @@ public final class DemoCommand implements Callable<Integer> {
         List<Evaluation.Report> reports = new ArrayList<>();
         t = System.nanoTime();
         try (var scope = new PointerScope(); TextEncoder text = new TextEncoder()) {
-            EvalNet net = EvalNet.load(netFile, device).net();
-            Reference ref = Reference.of(net, netFile, test, dataName + " test split", n, EVAL_BATCH, System.out::println);
-            Evaluation.Prompts prompts = Evaluation.Prompts.classBalanced(n, seed);
-            Evaluation.Setup setup = new Evaluation.Setup(net, ref, text, device, prompts, seed, EVAL_BATCH);
+            Evaluation.Setup setup = testData.setup(net, text, device, n, seed, EVAL_BATCH, System.out);
+            Evaluation.Prompts prompts = setup.prompts();
+            testName = setup.reference().description();
+            examplePrompt = prompts.prompts().get(0);
             phases.add(phase("eval net and reference statistics", t));
-            System.out.printf(Locale.ROOT, "demo 2/3: evaluation, %d class-balanced images per row%n", n);
+            System.out.printf(Locale.ROOT, "demo 2/3: evaluation, %d %s images per row%n", n, testData.isFolder() ? "test-caption" : "class-balanced");
             for (Entry e : entries) {
                 t = System.nanoTime();
                 ModelFile.Loaded model = e.loaded() != null ? e.loaded() : ModelFile.load(e.file(), device);
@@ -191,11 +215,11 @@ public final class DemoCommand implements Callable<Integer> {
                         String link = GRIDS + "/" + e.slug() + "-steps-" + s + ".png";
                         Images.writePng(out.resolve(link), Evaluation.grid(r.images(), prompts));
                         grids.put(s, link);
-                        System.out.printf(Locale.ROOT, "%s, %s: FID %.2f, class accuracy %.3f, %.1f ms/image%n",
-                                e.label(), steps(s), r.row().fid(), r.row().classAccuracy(), r.row().msPerImage());
+                        System.out.printf(Locale.ROOT, "%s, %s: FID %.2f, CLIP score %.2f, class accuracy %.3f, %.1f ms/image%n",
+                                e.label(), steps(s), r.row().fid(), r.row().clipScore(), r.row().classAccuracy(), r.row().msPerImage());
                     }
                 }
-                Evaluation.Report report = new Evaluation.Report(e.file().toString(), netFile.toString(), ref.description(), seed, rows);
+                Evaluation.Report report = new Evaluation.Report(e.file().toString(), netFile.toString(), testName, seed, rows);
                 reports.add(report);
                 models.add(new HtmlReport.Model(e.label(), about(e, model), report, grids));
                 phases.add(phase("evaluate " + e.label() + " at " + e.steps().stream().map(String::valueOf).collect(Collectors.joining(", ")) + " steps", t));
@@ -205,10 +229,11 @@ public final class DemoCommand implements Callable<Integer> {
         // 3. the report
         AtomicFiles.writeString(out.resolve(METRICS), Json.write(reports) + "\n");
         Path page = out.resolve(REPORT);
-        HtmlReport.write(page, new HtmlReport.Content("add4j demo: Adversarial Diffusion Distillation on Fashion-MNIST",
-                settings(cfg, recipe, teacherFile, featuresFile, netFile, dataName, train, test, device, restarts), models,
+        HtmlReport.write(page, new HtmlReport.Content("add4j demo: Adversarial Diffusion Distillation on "
+                        + (train.hasClasses() ? "Fashion-MNIST" : "captioned folder " + data),
+                settings(cfg, recipe, teacherFile, featuresFile, netFile, train, device, restarts), models,
                 HtmlReport.readLog(runDir.resolve(AddTrainer.LOG)), trainingSamples(runDir),
-                commands(iterations / trainSeconds, shipped != null), phases));
+                commands(iterations / trainSeconds, shipped != null, set, train.hasClasses(), teacherFile, netFile), phases));
         for (Evaluation.Report r : reports) System.out.print(r.model() + "\n" + Evaluation.table(r.rows()));
         double total = phases.stream().mapToDouble(HtmlReport.Phase::seconds).sum();
         System.out.println("demo 3/3: wall time " + phases.stream().map(p -> String.format(Locale.ROOT, "%s %.1f s", p.name(), p.seconds()))
@@ -219,11 +244,6 @@ public final class DemoCommand implements Callable<Integer> {
 
     private static HtmlReport.Phase phase(String name, long startNanos) {
         return new HtmlReport.Phase(name, (System.nanoTime() - startNanos) / 1e9);
-    }
-
-    private static Path existing(Path f, String option, String howToMake) {
-        if (!Files.isRegularFile(f)) throw new Add4jException(option + " " + f + ": no such file; make one with: " + howToMake);
-        return f;
     }
 
     /** "ddim, models/teacher-fmnist.safetensors" or "add, timesteps 999,749,499,249, report/run/student.safetensors". */
@@ -247,15 +267,15 @@ public final class DemoCommand implements Callable<Integer> {
         };
     }
 
-    private Map<String, String> settings(AddConfig cfg, AddConfig.Preset recipe, Path teacherFile, Path featuresFile, Path netFile, String dataName,
-                                         FashionMnist.Split train, FashionMnist.Split test, Device device, List<String> restarts) {
+    private Map<String, String> settings(AddConfig cfg, AddConfig.Preset recipe, Path teacherFile, Path featuresFile, Path netFile,
+                                         TrainingData train, Device device, List<String> restarts) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("command", Main.invocation());
         m.put("teacher", teacherFile.toString());
         m.put("discriminator features", cfg.extras().discBackbone().teacher()
                 ? "the teacher's encoder at t <= " + cfg.extras().discBackbone().tMax() + "; image embedding from " + featuresFile + " (frozen ViT)"
                 : featuresFile + " (frozen ViT)");
-        m.put("data", String.format(Locale.ROOT, "%s: %,d training images, %,d test images", dataName, train.n(), test.n()));
+        m.put("data", "training: " + train.describe() + "; test: " + testName);
         m.put("distillation", String.format(Locale.ROOT, "%d iterations at batch %d; preset %s: adversarial + distillation loss "
                         + "(lambda %.1f, %s weighting)%s, R1 gamma %.0e, DiffAugment %s, conditioning %s, student timesteps %s, "
                         + "student from the teacher's weights; student Adam lr %.0e, heads' Adam lr %.0e, EMA %.2f; seed %d",
@@ -265,7 +285,8 @@ public final class DemoCommand implements Callable<Integer> {
                 cfg.paper().r1(), cfg.paper().diffAugment(), cfg.paper().cond().cliName(), cfg.paper().studentTimesteps(), cfg.optim().studentLr(), cfg.optim().discLr(),
                 cfg.optim().emaDecay(), cfg.seed()));
         if (!restarts.isEmpty()) m.put("training restarts", String.join("; ", restarts));
-        m.put("evaluation", String.format(Locale.ROOT, "%d class-balanced images per row, seed %d, eval net %s", n, seed, netFile));
+        m.put("evaluation", String.format(Locale.ROOT, "%d %s images per row, seed %d, eval net %s", n,
+                train.hasClasses() ? "class-balanced" : "test-caption", seed, netFile));
         m.put("device", device.str().getString() + ", " + torch.get_num_threads() + " libtorch threads, "
                 + Runtime.getRuntime().availableProcessors() + " cores visible to the JVM");
         Map<String, String> prov = Provenance.of(Main.invocation());
@@ -288,22 +309,23 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     /** What to run next, with this run's paths and options; bench only where this build has the command. */
-    private List<HtmlReport.Command> commands(double itPerS, boolean hasShipped) {
+    private List<HtmlReport.Command> commands(double itPerS, boolean hasShipped, Dataset set, boolean fashion, Path teacherFile, Path netFile) {
         String d = shell(data), student = shell(out.resolve(RUN).resolve(AddTrainer.MODEL).toString());
+        String dataset = set == Dataset.FMNIST ? "" : " --dataset " + set.cliName, net = fashion ? "" : " --eval-net " + shell(netFile.toString());
         List<HtmlReport.Command> c = new ArrayList<>();
         c.add(new HtmlReport.Command("this report again, into a new directory (nothing saved is overwritten)",
-                String.format(Locale.ROOT, "./add4j demo --out runs/demo-2 --iterations %d --batch %d --n %d --seed %d --data %s", iterations, batch, n, seed, d)));
+                String.format(Locale.ROOT, "./add4j demo%s --out runs/demo-2 --iterations %d --batch %d --n %d --seed %d --data %s", dataset, iterations, batch, n, seed, d)));
         c.add(new HtmlReport.Command(String.format(Locale.ROOT, "a full distillation: 1000 iterations (about %s at this run's %.2f it/s), and a "
-                        + "1-step evaluation every 100 that keeps the best student; --data DIR trains on all 60,000 images",
+                        + "1-step evaluation every 100 that keeps the best student" + (fashion ? "; --data DIR trains on all 60,000 images" : ""),
                 TrainLoop.duration(1000 / Math.max(itPerS, 1e-9)), itPerS),
-                "./add4j distill --out runs/student --data " + d + " --steps 1000 --batch " + batch + " --eval-every 100 --eval-n 500"));
+                "./add4j distill --out runs/student --data " + d + net + " --steps 1000 --batch " + batch + " --eval-every 100 --eval-n 500"));
         c.add(new HtmlReport.Command("its student at 1, 2 and 4 steps, on 2,000 images",
-                "./add4j eval --model runs/student/student-best.safetensors --steps 1,2,4 --n 2000 --data " + d + " --out runs/eval-student"));
+                "./add4j eval --model runs/student/student-best.safetensors --steps 1,2,4 --n 2000 --data " + d + net + " --out runs/eval-student"));
         c.add(new HtmlReport.Command("16 images from this demo's student in one step",
-                "./add4j sample --model " + student + " --prompt \"a photo of a sneaker\" --steps 1 --n 16 --out out/sneakers-1-step"));
+                "./add4j sample --model " + student + " --prompt " + shell(examplePrompt) + " --steps 1 --n 16 --out out/samples-1-step"));
         c.add(new HtmlReport.Command("this demo's student in the browser, redrawing as you type, beside the teacher",
-                "./add4j serve --model " + student));
-        if (hasShipped) c.add(new HtmlReport.Command("the shipped, fully trained student in the browser", "./add4j serve"));
+                "./add4j serve" + dataset + " --model " + student + " --teacher " + shell(teacherFile.toString()) + (fashion ? "" : " --data " + d)));
+        if (hasShipped) c.add(new HtmlReport.Command("the shipped, fully trained student in the browser", "./add4j serve" + dataset));
         if (new CommandLine(new Main()).getSubcommands().containsKey("bench"))
             c.add(new HtmlReport.Command("latency and throughput of teacher and student on this machine", "./add4j bench"));
         return c;

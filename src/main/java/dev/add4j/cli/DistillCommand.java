@@ -6,7 +6,6 @@ import dev.add4j.add.AddTrainer;
 import dev.add4j.add.DistillWeighting;
 import dev.add4j.data.CaptionTable;
 import dev.add4j.data.CaptionedImages;
-import dev.add4j.data.FashionMnist;
 import dev.add4j.data.TrainingData;
 import dev.add4j.diffusion.VPredictionModel;
 import dev.add4j.diffusion.Timesteps;
@@ -14,8 +13,8 @@ import dev.add4j.disc.Cond;
 import dev.add4j.disc.DiffAugment;
 import dev.add4j.disc.Discriminator;
 import dev.add4j.eval.EvalNet;
+import dev.add4j.eval.TestData;
 import dev.add4j.eval.Evaluation;
-import dev.add4j.eval.Reference;
 import dev.add4j.features.Vit;
 import dev.add4j.io.ModelFile;
 import dev.add4j.io.Provenance;
@@ -133,19 +132,19 @@ public final class DistillCommand implements Callable<Integer> {
         Path featuresFile = existing(features != null ? features : DEFAULT_FEATURES, "--features", "add4j train-features --out FILE");
         Path initFile = initFrom != null ? existing(initFrom, "--init-from", "add4j distill --out DIR (DIR/student-best.safetensors)") : null;
         if (initFile != null && resume) throw new Add4jException("--init-from starts a new run; a resumed run continues from its checkpoint");
-        Path evalNetFile = evalEvery > 0 ? existing(evalNet != null ? evalNet : EvalCommand.DEFAULT_EVAL_NET, "--eval-net", "add4j train-eval-net --out FILE") : null;
+        Path evalNetFile = evalEvery > 0 ? EvalCommand.evalNetFile(data, evalNet) : null;
         if (evalEvery < 0 || sampleEvery < 0 || checkpointEvery < 0 || logEvery < 1)
             throw new Add4jException("--eval-every, --sample-every and --checkpoint-every must be >= 0, --log-every >= 1");
-        if (evalEvery > 0) Evaluation.checkN(evalN);
+        if (evalEvery > 0) TestData.checkN(data, "--eval-n", evalN);
         int maxRestarts = restarts.checked();
         Device device = deviceOption.init();
         ModelFile.Loaded teacherModel = ModelFile.load(teacherFile, device);
         VPredictionModel t = teacherModel.model();
         // bad --data fails before anything is written; a folder is converted for the teacher's channels and size
         TrainingData train = TrainingData.load(data, CaptionTable.TRAIN, t.channels(), t.imageSize(), System.out);
-        if (!train.hasClasses() && (evalEvery > 0 || classGroups))
-            throw new Add4jException("--data " + data + ": a captioned folder has no classes, which " + (evalEvery > 0
-                    ? "--eval-every's measures (class-balanced prompts and reference) need; leave it at 0" : "--class-groups needs"));
+        if (!train.hasClasses() && classGroups)
+            throw new Add4jException("--data " + data + ": a captioned folder has no classes, which --class-groups needs");
+        TestData test = evalEvery > 0 ? TestData.open(data) : null;
         ModelFile.Loaded initModel = initFile != null ? ModelFile.load(initFile, device) : null;
         String teacherName = "the teacher " + teacherFile;
         if (initModel != null)
@@ -164,7 +163,7 @@ public final class DistillCommand implements Callable<Integer> {
         if (detectAnomaly) AnomalyMode.set_enabled(true, true); // process-wide: turned off again below
         try (var scope = new PointerScope(); TextEncoder text = evalEvery > 0 ? TextEncoder.forRuntime(captionCache) : null;
              CaptionedImages images = train.captioned(captionCache, device)) {
-            AddTrainer.Monitor monitor = new AddTrainer.Monitor(sampleEvery, evalEvery, evalEvery > 0 ? evalSetup(evalNetFile, text, device) : null);
+            AddTrainer.Monitor monitor = new AddTrainer.Monitor(sampleEvery, evalEvery, evalEvery > 0 ? evalSetup(test, evalNetFile, text, device, t) : null);
             try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, out, resume, prov, monitor)) {
                 if (initModel != null) trainer.initStudentFrom(initModel.model().net());
                 System.out.printf("distill: student %,d parameters (init %s), feature ViT %d blocks x %d, %d heads on the %s, "
@@ -236,13 +235,14 @@ public final class DistillCommand implements Callable<Integer> {
         return noDiffAugment ? DiffAugment.Policy.NONE : diffAugment == null ? preset : DiffAugment.Policy.parse(diffAugment);
     }
 
-    private Evaluation.Setup evalSetup(Path netFile, TextEncoder text, Device device) {
-        FashionMnist.Split test = FashionMnist.load(data, false);
-        EvalNet net = EvalNet.load(netFile, device).net();
-        String name = FashionMnist.describe(data);
-        Reference ref = Reference.of(net, netFile, test, name + " test split", evalN, 250, System.err::println);
-        return new Evaluation.Setup(net, ref, text, device, Evaluation.Prompts.classBalanced(evalN, seed + 1), seed + 1, 250);
+    private Evaluation.Setup evalSetup(TestData test, Path netFile, TextEncoder text, Device device, VPredictionModel teacher) {
+        EvalNet.Loaded net = EvalNet.load(netFile, device);
+        net.requireShape(teacher.channels(), teacher.imageSize(), "--teacher");
+        return test.setup(net, text, device, evalN, seed + 1, EVAL_BATCH, System.err);
     }
+
+    /** Images per sampling and eval-net batch of the evaluations during training. */
+    private static final int EVAL_BATCH = 250;
 
     static Path existing(Path f, String option, String howToMake) {
         if (!Files.isRegularFile(f)) throw new Add4jException(option + " " + f + ": no such file; make one with: " + howToMake);

@@ -8,11 +8,10 @@ import dev.add4j.diffusion.Precision;
 import dev.add4j.diffusion.Samplers;
 import dev.add4j.diffusion.SamplingPlan;
 import dev.add4j.dist.Group;
-import dev.add4j.eval.EvalImages;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
-import dev.add4j.eval.Reference;
 import dev.add4j.eval.SanityChecks;
+import dev.add4j.eval.TestData;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Images;
 import dev.add4j.io.Json;
@@ -92,28 +91,21 @@ public final class EvalCommand implements Callable<Integer> {
         Outputs.directory(dir, force.force);
         if (!Files.isRegularFile(model)) throw new Add4jException("--model " + model + ": no such file");
         Path netFile = evalNetFile();
-        // Fashion-MNIST is read now; a folder's table is checked now and its test split converted once the shapes agree
-        ImageFolder folder = ImageFolder.isFolder(data) ? ImageFolder.open(Path.of(data)) : null;
-        FashionMnist.Split fashionTest = folder == null ? FashionMnist.load(data, false) : null;
+        TestData testData = TestData.open(data);   // a folder's table is checked now, its pictures converted once the shapes agree
 
         Device device = deviceOption.init();
         int batch = batchFor(device);
         ModelFile.Loaded loaded = ModelFile.load(model, device);
-        if (folder == null) ModelFile.requireFashionMnistShape(loaded.model(), "--model " + model, "eval");
+        if (!testData.isFolder()) ModelFile.requireFashionMnistShape(loaded.model(), "--model " + model, "eval");
         List<Evaluation.Row> rows = new ArrayList<>();
         String referenceText;
         Group group = Group.current();      // on several ranks each samples and embeds its share; rank 0 writes
         try (var scope = new PointerScope(); TextEncoder text = TextEncoder.forRuntime(captionCache)) {
             EvalNet.Loaded netLoaded = EvalNet.load(netFile, device);
             netLoaded.requireShape(loaded.model().channels(), loaded.model().imageSize(), "--model " + model);
-            EvalNet net = netLoaded.net();
-            EvalImages test = folder == null ? EvalImages.of(fashionTest)
-                    : EvalImages.folderTest(folder, netLoaded.channels(), netLoaded.imageSize(), netLoaded.classNames(), System.err);
-            String dataName = folder == null ? dataName() + " test split" : test.describe();
-            Reference ref = Reference.of(net, netFile, test, dataName, n, batch, System.err::println);
-            referenceText = ref.description();
-            Evaluation.Prompts prompts = folder == null ? Evaluation.Prompts.classBalanced(n, seed) : Evaluation.Prompts.fromCaptions(test, n, seed);
-            Evaluation.Setup setup = new Evaluation.Setup(net, ref, text, device, prompts, seed, batch);
+            Evaluation.Setup setup = testData.setup(netLoaded, text, device, n, seed, batch, System.err);
+            referenceText = setup.reference().description();
+            Evaluation.Prompts prompts = setup.prompts();
             if (group.isMain()) Files.createDirectories(dir);
             for (int s : stepList) {
                 try (var rowScope = new PointerScope()) {
@@ -168,21 +160,16 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     private void checkCommon() {
-        try {
-            if (ImageFolder.isFolder(data)) {
-                if (n < 1) throw new IllegalArgumentException("n must be >= 1, got " + n);
-            } else {
-                Evaluation.checkN(n);
-            }
-        } catch (IllegalArgumentException e) {
-            throw new Add4jException("--" + e.getMessage());
-        }
+        TestData.checkN(data, "--n", n);
         if (batch != null && batch < 1) throw new Add4jException("--batch must be >= 1, got " + batch);
     }
 
     private int batchFor(Device device) { return batch != null ? batch : device.is_cuda() ? GPU_BATCH : CPU_BATCH; }
 
-    private Path evalNetFile() {
+    private Path evalNetFile() { return evalNetFile(data, evalNet); }
+
+    /** {@code --eval-net}, or the default where the data is Fashion-MNIST; a folder's must be named. */
+    static Path evalNetFile(String data, Path evalNet) {
         if (evalNet == null && ImageFolder.isFolder(data))
             throw new Add4jException("--data " + data + " is a captioned folder: name an eval net trained on it with --eval-net "
                     + "(add4j train-eval-net --data " + data + " --out FILE); the default one is Fashion-MNIST's");

@@ -1,6 +1,10 @@
 package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
+import dev.add4j.data.CaptionTable;
+import dev.add4j.data.Captions;
+import dev.add4j.data.FashionMnist;
+import dev.add4j.data.ImageFolder;
 import dev.add4j.serve.GenerationService;
 import dev.add4j.serve.GenerationService.Role;
 import dev.add4j.serve.GenerationService.Slot;
@@ -17,6 +21,7 @@ import picocli.CommandLine.Option;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -26,14 +31,20 @@ import java.util.concurrent.TimeUnit;
         description = "Serve a page that redraws images as you type a prompt, and its HTTP API "
                 + "(POST /api/generate, GET /api/generate.png, GET /api/info). Prints the URL, then runs until stopped.")
 public final class ServeCommand implements Callable<Integer> {
-    static final Path DEFAULT_STUDENT = Path.of("models/student-fmnist.safetensors");
-    static final Path DEFAULT_TEACHER = Path.of("models/teacher-fmnist.safetensors");
+    /** Prompt examples on the page, and the seed of their choice from a folder's captions. */
+    static final int EXAMPLES = Server.MAX_EXAMPLES;
+    static final long EXAMPLES_SEED = 0;
 
+    @Option(names = "--dataset", defaultValue = "fmnist", paramLabel = "fmnist|emoji", description = "Whose shipped models "
+            + "to serve and whose captions the page offers as examples: Fashion-MNIST's, or the emoji set's (default: ${DEFAULT-VALUE}).") String dataset;
     @Option(names = "--model", paramLabel = "FILE",
-            description = "The fast model the page samples as you type, 1-4 steps (default: " + "models/student-fmnist.safetensors "
-                    + "if it exists, else models/teacher-fmnist.safetensors).") Path model;
-    @Option(names = "--teacher", paramLabel = "FILE", defaultValue = "models/teacher-fmnist.safetensors",
-            description = "The teacher to compare with, 1-50 steps (default: ${DEFAULT-VALUE}).") Path teacher;
+            description = "The fast model the page samples as you type, 1-4 steps (default: models/student-DATASET.safetensors "
+                    + "if it exists, else models/teacher-DATASET.safetensors).") Path model;
+    @Option(names = "--teacher", paramLabel = "FILE",
+            description = "The teacher to compare with, 1-50 steps (default: models/teacher-DATASET.safetensors).") Path teacher;
+    @Option(names = "--data", paramLabel = "embedded|DIR", description = "Where the page's prompt examples come from: "
+            + "Fashion-MNIST's captions, or a captioned folder's training captions (default: the dataset's; none where "
+            + "its folder is missing).") String data;
     @Option(names = "--port", defaultValue = "8080", description = "TCP port; 0 picks a free one (default: ${DEFAULT-VALUE}).") int port;
     @Option(names = "--host", defaultValue = "127.0.0.1",
             description = "Address to listen on; 0.0.0.0 opens the server to the network (default: ${DEFAULT-VALUE}).") String host;
@@ -53,9 +64,13 @@ public final class ServeCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException, java.io.IOException {
         if (port < 0 || port > 65535) throw new Add4jException("--port must be in 0..65535, got " + port);
         if (queue < 1) throw new Add4jException("--queue must be >= 1, got " + queue);
-        Path studentFile = model != null ? model : Files.isRegularFile(DEFAULT_STUDENT) ? DEFAULT_STUDENT : DEFAULT_TEACHER;
-        for (Path f : new Path[]{studentFile, teacher})   // before the seconds spent loading the text encoder
-            if (!Files.isRegularFile(f)) throw new Add4jException(f + ": no such model file");
+        Dataset set = Dataset.parse(dataset);
+        Path teacherFile = teacher != null ? teacher : set.teacher();
+        Path studentFile = model != null ? model : Files.isRegularFile(set.student()) ? set.student() : teacherFile;
+        for (Path f : new Path[]{studentFile, teacherFile})   // before the seconds spent loading the text encoder
+            if (!Files.isRegularFile(f)) throw new Add4jException(f + ": no such model file"
+                    + (f.startsWith("models") && model == null && teacher == null ? " (models/README.md says how the shipped ones are made)" : ""));
+        List<String> examples = examples(set);
         if (benchInitImage != null && !Files.isRegularFile(benchInitImage))
             throw new Add4jException("--bench-init-image " + benchInitImage + ": no such file");
         byte[] benchInit = benchInitImage == null ? null : Files.readAllBytes(benchInitImage);
@@ -66,13 +81,14 @@ public final class ServeCommand implements Callable<Integer> {
         torch.globalContext().setUserEnabledNNPACK(false);
         CountDownLatch stop = new CountDownLatch(1), closed = new CountDownLatch(1);
         try (TextEncoder text = new TextEncoder();
-             GenerationService service = GenerationService.load(studentFile, teacher, text, device, queue, dtype);
-             Server server = Server.start(service, host, port)) {
+             GenerationService service = GenerationService.load(studentFile, teacherFile, text, device, queue, dtype);
+             Server server = Server.start(service, host, port, examples)) {
             if (deviceOption.threads == null && !device.is_cuda())
                 service.sampleThreads(ServeThreads.leavingOneCoreFreeForSmallBatches(Runtime.getRuntime().availableProcessors()));
             System.out.println("add4j serve: " + server.url(host));
             System.out.println("  student role: " + describe(service.slot(Role.STUDENT), studentFile));
-            System.out.println("  teacher role: " + describe(service.slot(Role.TEACHER), teacher));
+            System.out.println("  teacher role: " + describe(service.slot(Role.TEACHER), teacherFile));
+            System.out.println("  prompt examples: " + (examples.isEmpty() ? "none (no data at " + set.data + "; --data DIR names it)" : String.join("; ", examples)));
             System.out.flush();
             if (bench != null) {
                 ServeBench.run(URI.create("http://127.0.0.1:" + server.port() + "/"), Role.parse(benchModel).wire(), benchSteps,
@@ -92,6 +108,21 @@ public final class ServeCommand implements Callable<Integer> {
             closed.countDown();
         }
         return 0;
+    }
+
+    /**
+     * The page's examples: a seeded choice of a folder's training captions, or Fashion-MNIST's class captions (any
+     * other --data is Fashion-MNIST, as for every command); none where the dataset's folder is not there (the models
+     * serve without it).
+     */
+    private List<String> examples(Dataset set) {
+        String d = data != null ? data : set.data;
+        if (ImageFolder.isFolder(d)) return ImageFolder.open(Path.of(d)).exampleCaptions(CaptionTable.TRAIN, EXAMPLES, EXAMPLES_SEED);
+        return set == Dataset.FMNIST || data != null ? fashionExamples() : List.of();
+    }
+
+    private static List<String> fashionExamples() {
+        return java.util.stream.IntStream.range(0, FashionMnist.CLASSES).mapToObj(Captions::canonical).toList();
     }
 
     private static String describe(Slot s, Path file) {

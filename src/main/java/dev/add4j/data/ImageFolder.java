@@ -105,6 +105,17 @@ public final class ImageFolder {
     /** The conversion of this folder for a model of {@code channels} channels and {@code size} px. */
     public ImageConversion conversion(int channels, int size) { return new ImageConversion(channels, size, fit, background); }
 
+    /**
+     * Up to {@code k} prompts the data covers, for a page's examples: distinct captions of {@code split}'s images, a
+     * seeded choice of them in a fixed order.
+     */
+    public List<String> exampleCaptions(String split, int k, long seed) {
+        List<String> all = new ArrayList<>(new java.util.LinkedHashSet<>(IntStream.range(0, files.size())
+                .filter(i -> splitOf.get(i).equals(split)).boxed().flatMap(i -> captions.get(i).stream()).toList()));
+        java.util.Collections.shuffle(all, new java.util.Random(seed));
+        return List.copyOf(all.subList(0, Math.min(k, all.size())));
+    }
+
     /** How many images each split holds, "train 180, test 20". */
     public String splitCounts() {
         Map<String, Integer> n = new LinkedHashMap<>();

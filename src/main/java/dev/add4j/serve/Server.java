@@ -50,7 +50,7 @@ import java.util.concurrent.TimeoutException;
  *       {@code strength} for image-to-image). {@code init_image} is a base64 PNG or JPEG of at most 1 MB and
  *       1024 x 1024 pixels, decoded in memory, never written to disk.</li>
  *   <li>{@code GET /api/generate.png?prompt=&steps=&seed=&n=&model=}: the same images as one PNG grid.</li>
- *   <li>{@code GET /api/info}: the models, their samplers and limits.</li>
+ *   <li>{@code GET /api/info}: the models, their samplers and limits, and prompt examples from their data.</li>
  * </ul>
  * Errors are JSON {@code {"error": "..."}}: 400 for a bad request (Jetty's own refusals of malformed HTTP too), 503
  * with {@code Retry-After} when the queue is full, 500 when sampling failed; never 500 for what a client sent. A
@@ -61,6 +61,8 @@ public final class Server implements AutoCloseable {
     public static final int DEFAULT_N = 4, DEFAULT_STUDENT_STEPS = 1, DEFAULT_TEACHER_STEPS = 25;
     /** Teacher steps the page offers for its comparison [choice]: DDIM at 4 is poor, 25 good, 50 the reference. */
     public static final List<Integer> COMPARE_STEPS = List.of(4, 25, 50);
+    /** Prompt examples the page offers. */
+    public static final int MAX_EXAMPLES = 12;
     /** Longest wait for a result before a 503 [choice]: a full queue of 16-image, 50-step teacher requests on a CPU. */
     static final long RESULT_TIMEOUT_S = 300;
 
@@ -112,15 +114,27 @@ public final class Server implements AutoCloseable {
      * @param host the address to bind: 127.0.0.1 keeps the server to this machine
      */
     public static Server start(GenerationService service, String host, int port) {
-        return start(service, host, port, Timeouts.DEFAULT);
+        return start(service, host, port, List.of(), Timeouts.DEFAULT);
     }
 
-    /** As {@link #start(GenerationService, String, int)} with these timeouts (tests shorten them). */
+    /**
+     * As {@link #start(GenerationService, String, int)}, the page offering {@code examples} as prompts to try.
+     * @param examples captions of the models' data (at most {@link #MAX_EXAMPLES} are shown)
+     */
+    public static Server start(GenerationService service, String host, int port, List<String> examples) {
+        return start(service, host, port, examples, Timeouts.DEFAULT);
+    }
+
     static Server start(GenerationService service, String host, int port, Timeouts timeouts) {
+        return start(service, host, port, List.of(), timeouts);
+    }
+
+    /** As above with these timeouts (tests shorten them). */
+    static Server start(GenerationService service, String host, int port, List<String> examples, Timeouts timeouts) {
         if (port < 0 || port > 65535) throw new Add4jException("--port must be in 0..65535, got " + port);
         Map<String, byte[]> files = new LinkedHashMap<>();
         PAGE.forEach((path, r) -> files.put(path, resource(r[0])));
-        Routes routes = new Routes(service);
+        Routes routes = new Routes(service, List.copyOf(examples.subList(0, Math.min(MAX_EXAMPLES, examples.size()))));
         Javalin app = Javalin.create(cfg -> {
             cfg.startup.showJavalinBanner = false;
             cfg.startup.showOldJavalinVersionWarning = false;
@@ -182,7 +196,7 @@ public final class Server implements AutoCloseable {
     @Override public void close() { app.stop(); }
 
     /** The route handlers: parse, submit, wait, answer. */
-    private record Routes(GenerationService service) {
+    private record Routes(GenerationService service, List<String> examples) {
         void info(Context ctx) {
             Map<String, Object> models = new LinkedHashMap<>();
             for (Role r : Role.values()) {
@@ -211,6 +225,7 @@ public final class Server implements AutoCloseable {
             out.put("channels", service.imageModel().channels());
             out.put("default_strength", DEFAULT_STRENGTH);
             out.put("device", service.deviceName());
+            out.put("examples", examples);
             json(ctx, 200, out);
         }
 

@@ -1,6 +1,7 @@
 package dev.add4j.cli;
 
 import dev.add4j.TorchRuntime;
+import dev.add4j.data.FolderFixture;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.features.Vit;
@@ -95,6 +96,43 @@ class DemoCommandTest {
         assertTrue(html.contains("./add4j distill --out runs/student"), "the command that goes further");
     }
 
+    @Test void aDemoOnACaptionedColourFolderMeasuresAgainstItsTestSplitWithItsCaptionsAsPrompts() throws Exception {
+        Path data = FolderFixture.write(dir.resolve("shapes"), 200);
+        Path rgbTeacher = dir.resolve("teacher-rgb.safetensors"), rgbVit = dir.resolve("vit-rgb.safetensors"), rgbNet = dir.resolve("net-rgb.safetensors");
+        try (var scope = new PointerScope()) {
+            torch.manual_seed(4);
+            ModelFile.save(rgbTeacher, new UNet(UNet.Config.tiny().withImageChannels(3)), "teacher", Map.of());
+            new Vit(Vit.Config.tiny().withImage(3, 32)).save(rgbVit, Map.of());
+            new EvalNet(EvalNet.Config.tiny().withData(3, 0)).save(rgbNet, Map.of());
+        }
+        Path out = dir.resolve("folder-report");
+        // the grey shipped student of the other tests cannot stand beside an RGB teacher: one line, nothing written
+        String refused = run(args(out, "--data", data.toString(), "--teacher", rgbTeacher.toString(), "--features", rgbVit.toString(),
+                "--eval-net", rgbNet.toString(), "--caption-cache", null)).badInput();
+        assertTrue(refused.contains("--shipped-student " + shipped), refused);
+        assertFalse(Files.exists(out));
+
+        CliRun r = run(args(out, "--data", data.toString(), "--teacher", rgbTeacher.toString(), "--features", rgbVit.toString(),
+                "--eval-net", rgbNet.toString(), "--shipped-student", null, "--caption-cache", null, "--n", "7"));
+        assertEquals(0, r.code(), r.err() + r.out());
+        if (Files.isRegularFile(Path.of("models/student-fmnist.safetensors")))   // the default shipped student is grey
+            assertTrue(r.out().contains("models/student-fmnist.safetensors left out: it makes 1 x 32 px images, the teacher 3 x 32 px"), r.out());
+        Evaluation.Report[] reports = Json.read(out.resolve("metrics.json"), Evaluation.Report[].class);
+        assertEquals(2, reports.length, "teacher and demo student");
+        for (Evaluation.Report rep : reports) {
+            assertTrue(rep.reference().startsWith("captioned folder " + data + " (test: 20 images"), rep.reference());
+            for (Evaluation.Row row : rep.rows()) {
+                assertEquals(7, row.n());
+                assertTrue(Double.isFinite(row.clipScore()) && Double.isNaN(row.classAccuracy()), row.toString());
+            }
+        }
+        String html = Files.readString(out.resolve("index.html"));
+        assertTrue(html.contains("Adversarial Diffusion Distillation on captioned folder " + data), "the title names the data");
+        assertTrue(html.contains("--eval-net " + rgbNet), "the commands on the page name the folder's eval net");
+        var grid = dev.add4j.io.Images.read(out.resolve("grids/teacher-steps-1.png"));
+        assertEquals(3, grid.getRaster().getNumBands(), "colour grids");
+    }
+
     @Test void badOptionsGiveOneErrorLineAndWriteNothing() {
         Path out = dir.resolve("bad");
         assertEquals("error: --iterations must be >= 1, got 0", run(args(out, "--iterations", "0")).badInput());
@@ -108,6 +146,7 @@ class DemoCommandTest {
         assertTrue(run(args(out, "--shipped-student", none.toString())).badInput().startsWith("error: --shipped-student " + none));
         assertTrue(run(args(out, "--data", dir.resolve("no-data").toString())).badInput().startsWith("error: "));
         assertTrue(run(args(out, "--teacher", shipped.toString())).badInput().contains("expected a teacher model, got a student"));
+        assertEquals("error: --dataset: expected fmnist or emoji, got 'cifar'", run(args(out, "--dataset", "cifar")).badInput());
         assertFalse(Files.exists(out), "nothing was written");
     }
 

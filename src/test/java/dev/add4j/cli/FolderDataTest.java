@@ -78,7 +78,7 @@ class FolderDataTest {
                 "--sample-every", "0", "--checkpoint-every", "1", "--device", "cpu", "--threads", "1");
         Path student = tmp.resolve("student");
         String line = run(distill, "--batch", "4", "--eval-every", "1", "--out", student.toString()).badInput();
-        assertTrue(line.contains("a captioned folder has no classes, which --eval-every's measures"), line);
+        assertTrue(line.contains("is a captioned folder: name an eval net trained on it with --eval-net"), line);
         line = run(distill, "--class-groups", "--batch", "8", "--out", student.toString()).badInput();
         assertTrue(line.contains("a captioned folder has no classes, which --class-groups needs"), line);
         assertFalse(Files.exists(student));

@@ -56,6 +56,21 @@ class FolderEvalTest {
         assertTrue(Files.isRegularFile(report.resolve("grid-steps-1.png")));
         assertTrue(ev.out().contains("class accuracy: none (NaN)"), ev.out());
 
+        // distill's evaluations during training measure against the same test split and keep the best 1-step student
+        Path vit = tmp.resolve("features.safetensors");
+        CliRun feats = CliRun.of("train-features", "--data", data.toString(), "--arch", "tiny", "--steps", "1", "--batch", "8",
+                "--checkpoint-every", "0", "--device", "cpu", "--threads", "1", "--out", vit.toString());
+        assertEquals(0, feats.code(), feats.err());
+        Path student = tmp.resolve("student");
+        CliRun d = CliRun.of("distill", "--preset", "paper", "--data", data.toString(), "--teacher", teacher.resolve("teacher.safetensors").toString(),
+                "--features", vit.toString(), "--eval-net", net.toString(), "--steps", "2", "--batch", "4", "--eval-every", "2",
+                "--eval-n", "7", "--sample-every", "0", "--checkpoint-every", "0", "--device", "cpu", "--threads", "1", "--out", student.toString());
+        assertEquals(0, d.code(), d.err());
+        assertTrue(d.err().contains("reference statistics: reusing"), "the test split's statistics, as eval made them: " + d.err());
+        String evalLog = Files.readString(student.resolve("eval.jsonl"));
+        assertTrue(evalLog.contains("\"fid\""), evalLog);
+        assertTrue(Files.isRegularFile(student.resolve("student-best.safetensors")));
+
         // a grey teacher of the same folder against the RGB eval net: one line, nothing written
         Path grey = tmp.resolve("grey");
         CliRun g = trainTeacher(data, grey, "--channels", "1");

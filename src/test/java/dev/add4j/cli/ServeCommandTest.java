@@ -37,7 +37,10 @@ class ServeCommandTest {
         assertEquals("127.0.0.1", cmd.host);
         assertEquals(8080, cmd.port);
         assertNull(cmd.model, "resolved at start: the student file if it exists, else the teacher");
-        assertEquals(Path.of("models/teacher-fmnist.safetensors"), cmd.teacher);
+        assertNull(cmd.teacher, "resolved at start: the dataset's");
+        assertEquals("fmnist", cmd.dataset);
+        assertEquals(Path.of("models/teacher-emoji.safetensors"), Dataset.parse("emoji").teacher());
+        assertEquals(Path.of("models/student-fmnist.safetensors"), Dataset.parse("fmnist").student());
     }
 
     @Test void serveWithABadPortOrAMissingModelExitsWith2AndOneErrorLine(@TempDir Path dir) {
@@ -47,6 +50,37 @@ class ServeCommandTest {
         String line = MainTest.run("serve", "--model", missing.toString(), "--teacher", tinyModel.toString(), "--port", "0",
                 "--device", "cpu").badInput();
         assertTrue(line.contains("missing.safetensors"), line);
+    }
+
+    @Test void thePagesPromptExamplesAreTheDatasetsCaptions(@TempDir Path dir) {
+        String fashion = serveBench("--dataset", "fmnist");
+        assertTrue(fashion.contains("  prompt examples: a photo of a t-shirt; a photo of a pair of trousers;"), fashion);
+        Path folder = dev.add4j.data.FolderFixture.write(dir.resolve("shapes"), 40);
+        String shapes = serveBench("--dataset", "emoji", "--data", folder.toString());
+        String line = shapes.lines().filter(l -> l.startsWith("  prompt examples: ")).findFirst().orElseThrow();
+        String[] examples = line.substring("  prompt examples: ".length()).split("; ");
+        assertEquals(12, examples.length, line);
+        for (String e : examples) assertTrue(e.matches("a (red|green|blue|yellow|purple) (circle|square|triangle|ring)|(circle|square|triangle|ring), \\w+"), e);
+        assertEquals(line, serveBench("--dataset", "emoji", "--data", folder.toString()).lines()
+                .filter(l -> l.startsWith("  prompt examples: ")).findFirst().orElseThrow(), "a seeded choice");
+        assertEquals("error: --dataset: expected fmnist or emoji, got 'mnist'",
+                MainTest.run("serve", "--dataset", "mnist", "--model", tinyModel.toString(), "--teacher", tinyModel.toString()).badInput());
+    }
+
+    /** serve's console output for one benchmark request with the tiny model in both roles. */
+    private static String serveBench(String... extra) {
+        var args = new java.util.ArrayList<>(java.util.List.of("serve", "--model", tinyModel.toString(), "--teacher", tinyModel.toString(),
+                "--port", "0", "--device", "cpu", "--bench", "1"));
+        args.addAll(java.util.List.of(extra));
+        PrintStream old = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        try {
+            assertEquals(0, Main.execute(args.toArray(String[]::new)));
+        } finally {
+            System.setOut(old);
+        }
+        return buf.toString(StandardCharsets.UTF_8);
     }
 
     @Test void serveStartsPrintsItsUrlAndAnswersTheBenchmarksRequests() {

@@ -49,7 +49,7 @@ class ServerTest {
         TorchRuntime.init();
         text = TinyModels.text();
         service = GenerationService.load(TinyModels.student(dir), TinyModels.teacher(dir), text, new Device("cpu"), 8);
-        server = Server.start(service, "127.0.0.1", 0);
+        server = Server.start(service, "127.0.0.1", 0, List.of("a photo of a bag", "a sneaker"));
     }
 
     @AfterAll static void close() {
@@ -245,6 +245,7 @@ class ServerTest {
         assertEquals(TextEncoder.MAX_CHARS, j.at("/limits/max_chars").asInt());
         assertEquals(16, j.at("/limits/max_n").asInt());
         assertEquals(8, j.at("/limits/queue").asInt());
+        assertEquals("[\"a photo of a bag\",\"a sneaker\"]", j.get("examples").toString(), "the page's prompt examples");
     }
 
     @Test void noRequestPathReachesFilesOrOtherClasspathResources() throws Exception {

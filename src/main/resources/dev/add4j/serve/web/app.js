@@ -65,6 +65,23 @@ function setStatus(text, error) {
   $('status').classList.toggle('error', !!error);
 }
 
+// prompts from the models' data, so a user sees what it covers; a click draws one
+function showExamples(examples) {
+  if (examples.length === 0) return;
+  $('prompt').placeholder = `type a prompt, e.g. ${examples[0]}`;
+  const box = $('examples');
+  examples.forEach((text, i) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'example';
+    b.textContent = text;
+    b.addEventListener('click', () => { $('prompt').value = text; generate(); });
+    if (i > 0) box.append(' ');
+    box.append(b);
+  });
+  box.hidden = false;
+}
+
 function schedule() {
   clearTimeout(timer);
   timer = setTimeout(generate, DEBOUNCE_MS);
@@ -231,6 +248,7 @@ async function start() {
   $('colour-label').hidden = info.channels !== 3;   // a grey model reads only the strokes' lightness
   $('steps').max = String(s.max_steps);
   $('prompt').maxLength = info.limits.max_chars;
+  showExamples(info.examples || []);
   $('student-title').textContent = s.kind === 'student' ? 'student' : 'fast model';
   $('student-file').textContent = s.kind === 'student'
     ? `${s.file} · ${s.sampler} · 1-${s.max_steps} steps`
