@@ -9,11 +9,18 @@ import dev.add4j.ablate.Study;
 import dev.add4j.ablate.StudyDir;
 import dev.add4j.ablate.StudyReport;
 import dev.add4j.add.AddTrainer;
+import dev.add4j.data.CaptionTable;
 import dev.add4j.data.FashionMnist;
+import dev.add4j.data.ImageFolder;
+import dev.add4j.data.TrainingData;
+import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
+import dev.add4j.eval.TestData;
 import dev.add4j.features.Vit;
 import dev.add4j.io.AtomicFiles;
 import dev.add4j.io.Json;
+import dev.add4j.io.ModelFile;
 import dev.add4j.io.Provenance;
 import dev.add4j.train.TrainLoop;
 import org.bytedeco.javacpp.PointerScope;
@@ -64,7 +71,7 @@ import java.util.stream.Stream;
 public final class AblateCommand implements Callable<Integer> {
     static final Path DEFAULT_SUPERVISED = Path.of("models", "features-sup-fmnist.safetensors");
     static final Path DEFAULT_SSL = Path.of("models", "features-ssl-fmnist.safetensors");
-    static final String TITLE = "add4j ablate: the ADD paper's Table 1 on Fashion-MNIST";
+    static final String TITLE = "add4j ablate: the ADD paper's Table 1 on Fashion-MNIST", TITLE_FOLDER = "add4j ablate: the ADD paper's Table 1 on captioned folder ";
     /**
      * Iterations between a run's checkpoints: after a non-finite loss, distill restarts from the last one
      * ({@code --max-restarts}, its default); a NaN the maths makes comes back, and the run is then "diverged".
@@ -128,15 +135,11 @@ public final class AblateCommand implements Callable<Integer> {
         int it = iterations != null ? iterations : b.iterations, bs = batch != null ? batch : b.batch, evalN = n != null ? n : b.n;
         if (it < 1) throw new Add4jException("--iterations must be >= 1, got " + it);
         if (bs < 2) throw new Add4jException("--batch must be >= 2, got " + bs);
-        try {
-            Evaluation.checkN(evalN);
-        } catch (IllegalArgumentException e) {
-            throw new Add4jException("--" + e.getMessage());
-        }
+        TestData.checkN(data, "--n", evalN);
         if (parallel < 1) throw new Add4jException("--parallel must be >= 1, got " + parallel);
         Path teacherFile = DistillCommand.existing(teacher != null ? teacher : DistillCommand.DEFAULT_TEACHER, "--teacher", "add4j train-teacher --out DIR");
         Path featuresFile = DistillCommand.existing(features != null ? features : DistillCommand.DEFAULT_FEATURES, "--features", "add4j train-features --out FILE");
-        Path netFile = DistillCommand.existing(evalNet != null ? evalNet : EvalCommand.DEFAULT_EVAL_NET, "--eval-net", "add4j train-eval-net --out FILE");
+        Path netFile = EvalCommand.evalNetFile(data, evalNet);
         dir = new StudyDir(out);
         Path supFile = supervised != null ? supervised : DEFAULT_SUPERVISED;
         Path sslFile = ssl != null ? ssl : DEFAULT_SSL;
@@ -147,8 +150,8 @@ public final class AblateCommand implements Callable<Integer> {
         if (runs.isEmpty()) throw new Add4jException("--rows " + rows + ": nothing to run (group e does not apply here)");
         if (needs(Study.VIT_SUPERVISED)) DistillCommand.existing(supFile, "--supervised-features", "add4j train-features --objective supervised --out FILE");
         if (needs(Study.VIT_SSL)) DistillCommand.existing(sslFile, "--ssl-features", "add4j train-features --stem conv --masked-tokens 1 --out FILE");
-        FashionMnist.load(data, true); // a bad --data fails here, not in the first run
         Device device = deviceOption.init();
+        checkShapes(teacherFile, featuresFile, netFile, supFile, sslFile);   // bad data or files fail here, not in a run
         // as the demo: libtorch warns "Could not initialize NNPACK" on each CPU convolution where NNPACK cannot run,
         // and the convolutions it falls back to are what runs then anyway
         torch.globalContext().setUserEnabledNNPACK(false);
@@ -203,6 +206,29 @@ public final class AblateCommand implements Callable<Integer> {
             study(t0, studyFile, featuresFile, jobs, todo, device);
         }
         return 0;
+    }
+
+    /**
+     * The data (a folder converted once, for every run) and every file the rows read must have the teacher's shape,
+     * checked before the first run.
+     */
+    private void checkShapes(Path teacherFile, Path featuresFile, Path netFile, Path supFile, Path sslFile) {
+        try (var scope = new PointerScope()) {
+            VPredictionModel t = ModelFile.load(teacherFile, new Device("cpu")).model();
+            if (!ImageFolder.isFolder(data)) ModelFile.requireFashionMnistShape(t, "--teacher " + teacherFile, "ablate");
+            TrainingData.load(data, CaptionTable.TRAIN, t.channels(), t.imageSize(), System.out);
+            TestData.open(data);
+            String teacherName = "the teacher " + teacherFile;
+            Map<String, Path> vits = new LinkedHashMap<>();
+            vits.put("--features", featuresFile);
+            if (needs(Study.VIT_SUPERVISED)) vits.put("--supervised-features", supFile);
+            if (needs(Study.VIT_SSL)) vits.put("--ssl-features", sslFile);
+            vits.forEach((option, f) -> {
+                Vit.Config c = Vit.load(f).config();
+                ModelFile.requireSameShape(t, teacherName, c.channels(), c.imageSize(), option + " " + f);
+            });
+            EvalNet.load(netFile, new Device("cpu")).requireShape(t.channels(), t.imageSize(), "--teacher " + teacherFile);
+        }
     }
 
     /** An exclusive lock on the study, released when this process ends however it ends. */
@@ -470,7 +496,7 @@ public final class AblateCommand implements Callable<Integer> {
     private synchronized StudyReport writeReport() {
         Map<String, List<RunResult>> sorted = new LinkedHashMap<>();
         results.forEach((k, v) -> sorted.put(k, v.stream().sorted(Comparator.comparingLong(RunResult::seed)).toList()));
-        StudyReport r = StudyReport.of(TITLE, protocol, seedList, Main.invocation(), groups, runs, sorted);
+        StudyReport r = StudyReport.of(ImageFolder.isFolder(protocol.data()) ? TITLE_FOLDER + protocol.data() : TITLE, protocol, seedList, Main.invocation(), groups, runs, sorted);
         AtomicFiles.writeString(out.resolve(StudyDir.JSON), Json.write(r) + "\n");
         AtomicFiles.writeString(out.resolve(StudyDir.MARKDOWN), r.markdown());
         AblationPage.write(dir, r, settings);
@@ -498,7 +524,7 @@ public final class AblateCommand implements Callable<Integer> {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("command", Main.invocation());
         m.put("budget", String.format(Locale.ROOT, "%s: %d ADD iterations at batch %d per row, seeds %s; 1-step evaluation on %d "
-                        + "class-balanced images, seed %d; teacher pairs of the regressing rows: %d of the teacher's %d-step DDIM",
+                        + (ImageFolder.isFolder(protocol.data()) ? "test-caption" : "class-balanced") + " images, seed %d; teacher pairs of the regressing rows: %d of the teacher's %d-step DDIM",
                 protocol.budget(), protocol.iterations(), protocol.batch(), seedList, protocol.n(), protocol.evalSeed(), protocol.pairs(),
                 protocol.pairTeacherSteps()));
         m.put("base", "add4j distill --preset paper: the paper's settings (DINO ViT's heads, text + image condition, student "
@@ -509,7 +535,7 @@ public final class AblateCommand implements Callable<Integer> {
                 + protocol.selfSupervised() + "; untrained: "
                 + StudyDir.UNTRAINED_VIT);
         m.put("eval net", protocol.evalNet());
-        m.put("data", FashionMnist.describe(protocol.data()));
+        m.put("data", ImageFolder.isFolder(protocol.data()) ? "captioned folder " + protocol.data() : FashionMnist.describe(protocol.data()));
         m.put("device", device.str().getString() + ", " + parallel + " run(s) at a time, "
                 + threadsPerRun + " libtorch threads each, "
                 + Runtime.getRuntime().availableProcessors() + " cores visible to the JVM");

@@ -75,6 +75,40 @@ class AblateCommandTest {
         return a.toArray(String[]::new);
     }
 
+    @Test void aStudyOnACaptionedColourFolderRunsItsRowsThereAndRefusesAGreyFeatureViTBeforeAnyRun() throws Exception {
+        Path data = dev.add4j.data.FolderFixture.write(dir.resolve("shapes"), 200);
+        Path rgbTeacher = dir.resolve("teacher-rgb.safetensors"), rgbVit = dir.resolve("vit-rgb.safetensors"), rgbNet = dir.resolve("net-rgb.safetensors");
+        try (var scope = new PointerScope()) {
+            torch.manual_seed(4);
+            ModelFile.save(rgbTeacher, new UNet(UNet.Config.tiny().withImageChannels(3)), "teacher", Map.of());
+            new Vit(Vit.Config.tiny().withImage(3, 32)).save(rgbVit, Map.of());
+            new EvalNet(EvalNet.Config.tiny().withData(3, 0)).save(rgbNet, Map.of());
+        }
+        Path out = dir.resolve("folder-abl");
+        String[] common = {"--data", data.toString(), "--teacher", rgbTeacher.toString(), "--eval-net", rgbNet.toString(),
+                "--caption-cache", null, "--n", "7", "--rows", "c"};
+        String line = CliRun.of(args(out, concat(common, "--features", features.toString()))).badInput();
+        assertTrue(line.contains("--features " + features + " is 1 x 32 px but the teacher " + rgbTeacher + " is 3 x 32 px"), line);
+        assertFalse(Files.exists(out));
+
+        CliRun r = CliRun.of(args(out, concat(common, "--features", rgbVit.toString())));
+        assertEquals(0, r.code(), r.err() + r.out());
+        StudyDir d = new StudyDir(out);
+        for (String run : List.of(Study.BASE, Study.INIT_RANDOM)) {
+            RunResult res = Json.read(d.result(run, 0), RunResult.class);
+            assertEquals(RunResult.DONE, res.status(), run);
+            assertEquals(7, res.metrics().n());
+            assertTrue(res.eval().containsAll(List.of("--data", data.toString())), res.eval().toString());
+        }
+        assertTrue(Files.readString(out.resolve("index.html")).contains("Table 1 on captioned folder " + data));
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        List<String> l = new ArrayList<>(java.util.Arrays.asList(a));   // null values drop an option (args)
+        l.addAll(List.of(b));
+        return l.toArray(String[]::new);
+    }
+
     @Test void aTinyStudyWritesEveryRowsRunThePageTheJsonAndTheMarkdownAndAResumeRedoesOnlyTheUnfinishedRun() throws Exception {
         Path out = dir.resolve("abl");
         CliRun r = CliRun.of(args(out));
