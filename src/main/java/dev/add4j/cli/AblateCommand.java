@@ -14,6 +14,7 @@ import dev.add4j.data.FashionMnist;
 import dev.add4j.data.ImageFolder;
 import dev.add4j.data.TrainingData;
 import dev.add4j.diffusion.VPredictionModel;
+import dev.add4j.dist.Group;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.Evaluation;
 import dev.add4j.eval.TestData;
@@ -137,6 +138,9 @@ public final class AblateCommand implements Callable<Integer> {
         if (bs < 2) throw new Add4jException("--batch must be >= 2, got " + bs);
         TestData.checkN(data, "--n", evalN);
         if (parallel < 1) throw new Add4jException("--parallel must be >= 1, got " + parallel);
+        Group group = Group.current();
+        if (group.size() > 1 && parallel > 1)
+            throw new Add4jException("--parallel " + parallel + ": on " + group.size() + " ranks each run is data-parallel over all of them, one run at a time; leave --parallel at 1");
         Path teacherFile = DistillCommand.existing(teacher != null ? teacher : DistillCommand.DEFAULT_TEACHER, "--teacher", "add4j train-teacher --out DIR");
         Path featuresFile = DistillCommand.existing(features != null ? features : DistillCommand.DEFAULT_FEATURES, "--features", "add4j train-features --out FILE");
         Path netFile = EvalCommand.evalNetFile(data, evalNet);
@@ -166,6 +170,7 @@ public final class AblateCommand implements Callable<Integer> {
             for (long seed : seedList) jobs.add(job(dir, protocol, r, seed, captions, deviceOption.device, rowThreads));
         for (Job j : jobs) check(j);
 
+        if (!group.isMain()) return follow(group, jobs, featuresFile);
         // 2. the directory: a new study, or the one to resume with the same protocol
         Outputs.runDirectory(out, force.force, resume);
         Path studyFile = out.resolve(StudyDir.STUDY);
@@ -231,6 +236,21 @@ public final class AblateCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * A rank other than 0 of a data-parallel study: it takes rank 0's list of the runs left to do, then computes its
+     * share of each one's training and evaluation, in the same order; rank 0 alone writes the study's files.
+     */
+    private int follow(Group group, List<Job> jobs, Path featuresFile) throws Exception {
+        double[] left = group.allReduceSum(new double[jobs.size()]);
+        // rank 0 has written the untrained ViT by now; a rank on another machine, whose --out is not node 0's, makes
+        // the same (seeded) one there
+        if (needs(Study.VIT_UNTRAINED)) untrainedVit(featuresFile, out.resolve(StudyDir.UNTRAINED_VIT));
+        List<Job> todo = new ArrayList<>();
+        for (int i = 0; i < jobs.size(); i++) if (left[i] > 0) todo.add(jobs.get(i));
+        runAll(todo);
+        return 0;
+    }
+
     /** An exclusive lock on the study, released when this process ends however it ends. */
     private FileLock tryLock(FileChannel file) throws IOException {
         FileLock lock;
@@ -247,6 +267,12 @@ public final class AblateCommand implements Callable<Integer> {
         Files.createDirectories(out.resolve(StudyDir.ROWS));
         if (!resume) AtomicFiles.writeString(studyFile, Json.write(protocol) + "\n");
         if (needs(Study.VIT_UNTRAINED)) untrainedVit(featuresFile, out.resolve(StudyDir.UNTRAINED_VIT));
+        Group group = Group.current();
+        if (group.size() > 1) {                      // the other ranks run what rank 0 found left to do (follow)
+            double[] left = new double[jobs.size()];
+            for (int i = 0; i < jobs.size(); i++) left[i] = todo.contains(jobs.get(i)) ? 1 : 0;
+            group.allReduceSum(left);
+        }
         writeReport();
         System.out.printf(Locale.ROOT, "ablate: %d rows x %d seeds = %d runs (%d done, %d to run), budget %s: %d iterations at "
                         + "batch %d, 1-step evaluation on %d images; %d at a time, device %s, %d threads%n",
@@ -365,7 +391,8 @@ public final class AblateCommand implements Callable<Integer> {
                     futures.add(pool.submit(() -> {
                         if (stop.get()) return null; // an earlier run failed: start nothing new
                         try {
-                            record(runOne(j, position, output));
+                            if (Group.current().isMain()) record(runOne(j, position, output));
+                            else runShare(j);
                         } catch (Exception | Error e) {
                             stop.set(true);
                             throw e;
@@ -443,6 +470,26 @@ public final class AblateCommand implements Callable<Integer> {
                 // collected: without a collection after each run, the process grew by 300-400 MB a run
                 System.gc();
             }
+        }
+    }
+
+    /** A rank's share of a run on several ranks: as {@link #runOne}, with nothing written or recorded. */
+    private static void runShare(Job j) throws Exception {
+        try {
+            try {
+                distill(new DistillCommand(), j);
+            } catch (TrainLoop.NonFinite e) {
+                return;                  // on every rank alike: rank 0 records the run as diverged
+            }
+            EvalCommand e = new EvalCommand();
+            new CommandLine(e).parseArgs(j.eval().subList(1, j.eval().size()).toArray(String[]::new));
+            try {
+                e.call();
+            } catch (RuntimeException ex) {
+                if (!notFinite(ex)) throw ex;
+            }
+        } finally {
+            System.gc();                 // as runOne
         }
     }
 

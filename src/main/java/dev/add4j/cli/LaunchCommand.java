@@ -28,7 +28,7 @@ import java.util.concurrent.Callable;
         description = "Run a training command as a data-parallel job: --nproc worker processes here (times --nnodes "
                 + "machines), each on its shard of every batch, with gradients averaged over all of them. Rank 0 "
                 + "writes the run's files. Data-parallel commands: train-teacher, distill, train-features, train-eval-net, "
-                + "and eval (each rank samples and measures its share of the images).")
+                + "eval (each rank samples and measures its share of the images) and ablate (each run over all ranks).")
 public final class LaunchCommand implements Callable<Integer> {
     /** [choice] Seconds the ranks wait for each other at the start: JVM start-up and loading take seconds; a node started by hand, minutes. */
     static final long DEFAULT_JOIN_TIMEOUT = 300;

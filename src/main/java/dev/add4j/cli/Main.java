@@ -67,7 +67,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     private static volatile String invocation = "add4j";
 
     /** The commands that run data-parallel on several ranks (see {@link LaunchCommand}). */
-    static final Set<String> DATA_PARALLEL = Set.of("train-teacher", "distill", "train-features", "train-eval-net", "eval");
+    static final Set<String> DATA_PARALLEL = Set.of("train-teacher", "distill", "train-features", "train-eval-net", "eval", "ablate");
 
     /** "a, b and c": the data-parallel commands, for messages. */
     static String dataParallelNames() {

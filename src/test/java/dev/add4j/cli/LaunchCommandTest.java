@@ -106,6 +106,52 @@ class LaunchCommandTest {
         }
     }
 
+    /**
+     * add4j ablate on 2 worker JVMs: group c's two rows, each run data-parallel over both ranks (16 images as 2 x 8),
+     * give one process's numbers; rank 0 alone prints the study's lines and writes its files.
+     */
+    @Test void twoWorkersRunAnAblationStudyAsOneProcessWouldAndRankZeroAloneWritesIt() throws Exception {
+        Path models = dir.resolve("ablate-models");
+        Files.createDirectories(models);
+        Path teacher = models.resolve("teacher.safetensors"), vit = models.resolve("vit.safetensors"), net = models.resolve("evalnet.safetensors");
+        synchronized (TorchRuntime.GLOBAL_GENERATOR) {
+            org.bytedeco.pytorch.global.torch.manual_seed(5);
+            dev.add4j.io.ModelFile.save(teacher, new dev.add4j.nn.UNet(dev.add4j.nn.UNet.Config.tiny()), "teacher", Map.of());
+            new dev.add4j.features.Vit(dev.add4j.features.Vit.Config.tiny()).save(vit, Map.of());
+            new dev.add4j.eval.EvalNet(dev.add4j.eval.EvalNet.Config.tiny()).save(net, Map.of());
+        }
+        java.util.function.Function<Path, List<String>> study = out -> List.of("ablate", "--rows", "c", "--iterations", "2", "--batch", "16",
+                "--n", "20", "--data", "embedded", "--teacher", teacher.toString(), "--features", vit.toString(), "--eval-net", net.toString(),
+                "--device", "cpu", "--caption-cache", captions.toString(), "--out", out.toString());
+        Path one = dir.resolve("ablate-one"), two = dir.resolve("ablate-two");
+        CliRun single = CliRun.of(study.apply(one).toArray(String[]::new));
+        assertEquals(0, single.code(), single.err());
+        List<String> args = new ArrayList<>(List.of("launch", "--nproc", "2"));
+        args.addAll(study.apply(two));
+        CliRun r = CliRun.of(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("[rank 0] ablate 1/2: ") && !r.out().contains("[rank 1] ablate "), r.out());
+        dev.add4j.ablate.StudyDir d1 = new dev.add4j.ablate.StudyDir(one), d2 = new dev.add4j.ablate.StudyDir(two);
+        for (String run : List.of(dev.add4j.ablate.Study.BASE, dev.add4j.ablate.Study.INIT_RANDOM)) {
+            var want = Json.read(d1.result(run, 0), dev.add4j.ablate.RunResult.class).metrics();
+            var got = Json.read(d2.result(run, 0), dev.add4j.ablate.RunResult.class).metrics();
+            assertEquals(want.fid(), got.fid(), 1e-3 * want.fid(), run + ": FID of the 2-rank run");
+            assertEquals(want.clipScore(), got.clipScore(), 1e-3 * Math.abs(want.clipScore()), run);
+        }
+        try (var files = Files.walk(two)) {
+            List<String> names = files.map(f -> two.relativize(f).toString()).sorted().toList();
+            try (var ref = Files.walk(one)) {
+                assertEquals(ref.map(f -> one.relativize(f).toString()).sorted().toList(), names, "the same files, written once");
+            }
+        }
+        List<String> both = new ArrayList<>(List.of("launch", "--nproc", "2"));
+        both.addAll(study.apply(dir.resolve("ablate-3")));
+        both.addAll(List.of("--parallel", "2"));
+        CliRun p = CliRun.of(both.toArray(String[]::new));
+        assertEquals(2, p.code(), p.out() + p.err());
+        assertTrue(p.err().contains("--parallel 2: on 2 ranks each run is data-parallel over all of them, one run at a time"), p.err());
+    }
+
     @Test void aWorkerThatFailsEndsTheJobWithItsExitCodeAndItsErrorLine() throws Exception {
         List<String> args = new ArrayList<>(List.of("launch", "--nproc", "2"));
         args.addAll(teacher(dir.resolve("bad"), 3));         // 3 images do not split over 2 ranks
@@ -116,7 +162,7 @@ class LaunchCommandTest {
     }
 
     @Test void badLaunchesAreRefusedInOneLine() {
-        assertEquals("error: add4j launch sample: not a data-parallel command; those are distill, eval, train-eval-net, train-features and train-teacher",
+        assertEquals("error: add4j launch sample: not a data-parallel command; those are ablate, distill, eval, train-eval-net, train-features and train-teacher",
                 CliRun.of("launch", "--nproc", "2", "sample", "--out", "x").badInput());
         assertEquals("error: --node-rank must be in [0, 2), got 2", CliRun.of("launch", "--nproc", "1", "--nnodes", "2", "--node-rank", "2", "distill").badInput());
         assertEquals("error: --nproc must be >= 1, got 0", CliRun.of("launch", "--nproc", "0", "distill").badInput());
@@ -130,6 +176,6 @@ class LaunchCommandTest {
         Process p = pb.start();
         String out = new String(p.getInputStream().readAllBytes());
         assertEquals(2, p.waitFor(), out);
-        assertEquals("error: add4j sample does not run on several ranks (WORLD_SIZE=2); the data-parallel commands are distill, eval, train-eval-net, train-features and train-teacher", out.strip());
+        assertEquals("error: add4j sample does not run on several ranks (WORLD_SIZE=2); the data-parallel commands are ablate, distill, eval, train-eval-net, train-features and train-teacher", out.strip());
     }
 }
