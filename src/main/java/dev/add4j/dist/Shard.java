@@ -1,9 +1,11 @@
 package dev.add4j.dist;
 
 import dev.add4j.Add4jException;
+import dev.add4j.nn.Ops;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -80,6 +82,55 @@ public final class Shard {
     public Tensor gather(Tensor rows) {
         return group.assemble(rows, rank() * rows.size(0), ranks() * rows.size(0));
     }
+
+    /**
+     * This rank's rows of a view-major global batch [V·B,...] (V views of the batch's B images, one view after the
+     * other): its rows of each view, view-major [V·B/W,...].
+     */
+    public Tensor viewRows(Tensor global, int views) {
+        if (ranks() == 1) return global;
+        long perView = global.size(0) / views;
+        if (perView * views != global.size(0) || perView % ranks() != 0)
+            throw new Add4jException(views + " views of a batch of " + global.size(0) / Math.max(1, views) + " do not split over " + ranks() + " ranks");
+        long b = perView / ranks();
+        TensorVector parts = new TensorVector();
+        for (int v = 0; v < views; v++) parts.push_back(global.narrow(0, v * perView + rank() * b, b));
+        return torch.cat(parts, 0);
+    }
+
+    /** The view-major global batch [V·B,...] on every rank from each rank's view-major {@code rows} [V·B/W,...] of it. */
+    public Tensor gatherViews(Tensor rows, int views) {
+        if (ranks() == 1) return rows;
+        long[] s = Ops.shape(rows);
+        long b = s[0] / views;
+        long[] split = new long[s.length + 2], merged = s.clone();
+        split[0] = ranks();
+        split[1] = views;
+        split[2] = b;
+        System.arraycopy(s, 1, split, 3, s.length - 1);
+        merged[0] = (long) views * ranks() * b;
+        return gather(rows).reshape(split).transpose(0, 1).reshape(merged);   // [W,V,b,...] -> [V,W,b,...] -> [V·B,...]
+    }
+
+    /**
+     * The rows of every rank on every rank, each rank's {@code rows} [n_r,...] after those of the ranks before it: a
+     * gather of shares of different sizes (the patches a random mask hid). Returns the whole and this rank's offset.
+     */
+    public Gathered gatherUneven(Tensor rows) {
+        if (ranks() == 1) return new Gathered(rows, 0, rows.size(0));
+        double[] counts = new double[ranks()];
+        counts[rank()] = rows.size(0);
+        counts = group.allReduceSum(counts);
+        long from = 0, total = 0;
+        for (int r = 0; r < ranks(); r++) {
+            if (r < rank()) from += (long) counts[r];
+            total += (long) counts[r];
+        }
+        return new Gathered(group.assemble(rows, from, total), from, total);
+    }
+
+    /** Rows gathered from every rank: all of them [total,...], this rank's at [from, from + its count). */
+    public record Gathered(Tensor all, long from, long total) {}
 
     /** The global draw's shape: this rank's, its first dimension times the ranks. */
     private long[] global(long[] shape) {

@@ -89,12 +89,16 @@ public final class Augment {
 
     /**
      * iBOT's patch masks, drawn at random patch by patch ([choice]: iBOT masks blocks of patches; an 8x8 grid leaves
-     * little room for blocks): each of the {@code b} images hides a fraction drawn from [min, max] of its {@code n} patches.
-     * @return [b,n] bool on the CPU, true where a patch is hidden
+     * little room for blocks): each view of each image hides a fraction drawn from [min, max] of its {@code n} patches.
+     * @param b view-major rows: {@code views} views of this rank's images, one after the other
+     * @return [b,n] bool on the CPU, true where a patch is hidden: on several ranks, its rows of the global batch's
+     *         masks, so every image of the batch gets the mask one process would draw
      */
-    public Tensor patchMask(long b, long n, double min, double max) {
-        Tensor ratio = Shard.current().rand(gen, b, 1).mul(Ops.s(max - min)).add(Ops.s(min)); // [b,1]
-        return Shard.current().rand(gen, b, n).lt(ratio);                                     // [b,n]
+    public Tensor patchMask(int views, long b, long n, double min, double max) {
+        Shard shard = Shard.current();
+        long all = b * shard.ranks();
+        Tensor ratio = torch.rand(new long[]{all, 1}, new GeneratorOptional(gen)).mul(Ops.s(max - min)).add(Ops.s(min)); // [V·B,1]
+        return shard.viewRows(torch.rand(new long[]{all, n}, new GeneratorOptional(gen)).lt(ratio), views);           // [b,n]
     }
 
     /**

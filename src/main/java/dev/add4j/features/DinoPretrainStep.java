@@ -186,11 +186,14 @@ public final class DinoPretrainStep implements PretrainStep {
     public Stats step(Tensor images, Tensor labels, At at) {
         try (var scope = new PointerScope()) {                             // every tensor made below is freed here
             long b = images.size(0);
+            // on several ranks, this rank's b images of the global batch; the terms that couple a batch's images
+            // (Sinkhorn's targets, iBOT's hidden patches, InfoNCE's negatives, KoLeo's neighbours) see the whole batch
+            Shard shard = Shard.current();
             // two global views through both networks, local views through the student only
             Tensor global = torch.cat(new TensorVector(augment.globalView(images), augment.globalView(images)), 0); // [2B,C,S,S]
             boolean masked = cfg.maskedTokenWeight() > 0;
             long n = (long) studentVit.config().gridSide() * studentVit.config().gridSide();
-            Tensor mask = masked ? augment.patchMask(2 * b, n, cfg.maskRatioMin(), cfg.maskRatioMax())
+            Tensor mask = masked ? augment.patchMask(2, 2 * b, n, cfg.maskRatioMin(), cfg.maskRatioMax())
                     .to(images.device(), torch.ScalarType.Bool) : null; // [2B,N] bool
             Tensor teacherTokens;
             try (var g = new NoGradGuard()) {
@@ -198,7 +201,9 @@ public final class DinoPretrainStep implements PretrainStep {
             }
             Tensor teacherEmbedded = teacherHead.embed(teacherTokens.select(1, 0)).detach();               // [2B,D]
             Tensor teacherOut = teacherHead.prototypeLogits(teacherEmbedded).detach();                     // [2B,K]
-            Tensor targets = targets(teacherOut, center, at.teacherTemp());                                 // [2B,K]
+            Tensor targets = cfg.sinkhorn()                                                                 // [2B,K]
+                    ? shard.viewRows(sinkhornKnopp(shard.gatherViews(teacherOut, 2), at.teacherTemp(), 3), 2)
+                    : centred(teacherOut, center, at.teacherTemp());
             Tensor studentTokens = masked ? studentVit.tokens(global, mask, maskToken.token) : studentVit.tokens(global);
             Tensor studentCls = studentTokens.select(1, 0);                                                // [2B,C]
             Tensor studentEmbedded = studentHead.embed(studentCls);                                        // [2B,D]
@@ -210,7 +215,7 @@ public final class DinoPretrainStep implements PretrainStep {
                 studentOut = torch.cat(new TensorVector(studentOut, local), 0);                            // [(2+L)B,K]
             }
             Tensor loss = loss(targets, studentOut, b, cfg.studentTemp());                                // []
-            Tensor teacherPatches = null;
+            Tensor teacherPatches = null, alone = null;   // alone: what only the gradient gets (KoLeo on several ranks)
             if (masked) {
                 // iBOT: the student predicts, at each hidden patch, the teacher's output for the visible patch there
                 long width = studentVit.width();
@@ -220,31 +225,49 @@ public final class DinoPretrainStep implements PretrainStep {
                     tp = teacherHead.forward(teacherTokens.narrow(1, 1, n).reshape(2 * b * n, width).index_select(0, hidden)); // [M,K]
                 }
                 Tensor sp = studentHead.forward(studentTokens.narrow(1, 1, n).reshape(2 * b * n, width).index_select(0, hidden)); // [M,K]
-                if (tp.size(0) > 0)
-                    loss = loss.add(maskedTokenLoss(targets(tp, patchCenter, at.teacherTemp()), sp, cfg.studentTemp()),
-                            Ops.s(cfg.maskedTokenWeight()));
-                teacherPatches = tp;
+                Shard.Gathered all = shard.gatherUneven(tp);                                                // the batch's [M,K]
+                long mine = tp.size(0);
+                if (mine > 0) {
+                    Tensor pt = cfg.sinkhorn() ? sinkhornKnopp(all.all(), at.teacherTemp(), 3).narrow(0, all.from(), mine)
+                            : centred(tp, patchCenter, at.teacherTemp());
+                    // the mean over the batch's M hidden patches: this rank's share of it, times W (the ranks average)
+                    double share = shard.ranks() * (double) mine / all.total();
+                    loss = loss.add(maskedTokenLoss(pt, sp, cfg.studentTemp()), Ops.s(cfg.maskedTokenWeight() * share));
+                }
+                teacherPatches = all.all();
             }
             if (cfg.contrastiveWeight() > 0)
-                loss = loss.add(infoNce(studentEmbedded, teacherEmbedded, b, CONTRASTIVE_TEMPERATURE), Ops.s(cfg.contrastiveWeight()));
-            if (cfg.koleoWeight() > 0)
-                for (int v = 0; v < 2; v++) // per view, as DINOv2
-                    loss = loss.add(koleo(studentCls.narrow(0, v * b, b)), Ops.s(cfg.koleoWeight() / 2));
+                loss = loss.add(infoNce(studentEmbedded, shard.gatherViews(teacherEmbedded, 2), b, shard.rank() * b, CONTRASTIVE_TEMPERATURE),
+                        Ops.s(cfg.contrastiveWeight()));
+            if (cfg.koleoWeight() > 0) {
+                Tensor others = shard.ranks() > 1 ? shard.gatherViews(studentCls.detach(), 2) : null;         // [2B,C]
+                long all = b * shard.ranks();
+                for (int v = 0; v < 2; v++) {  // per view, as DINOv2
+                    Tensor own = studentCls.narrow(0, v * b, b);
+                    Tensor k = koleo(others == null ? own : withRows(others.narrow(0, v * all, all), own, shard.rank() * b)); // the batch's
+                    loss = loss.add(k, Ops.s(cfg.koleoWeight() / 2));
+                    // each rank differentiates the whole batch's KoLeo through its own rows only: W times it, averaged
+                    // over the ranks, is its gradient; the logged loss counts it once
+                    if (others != null) {
+                        Tensor more = k.mul(Ops.s(cfg.koleoWeight() / 2 * (shard.ranks() - 1)));
+                        alone = alone == null ? more : alone.add(more);
+                    }
+                }
+            }
 
             optimizer.zeroGrad();
-            loss.backward();
+            (alone == null ? loss : loss.add(alone)).backward();
             // DINO holds the prototypes fixed early on by dropping their gradient: AdamW then skips them entirely
             // (no weight decay, no moment update), which zeroing the gradient would not do
             if (at.freezeLastLayer()) studentHead.prototypes().mutable_grad().reset();
             optimizer.clipAndStep(at.lr(), clipGrad);
 
-            Shard shard = Shard.current();
             try (var g = new NoGradGuard()) {
                 for (Tensor[] p : emaPairs) p[0].lerp_(p[1], Ops.s(1 - at.teacherMomentum())); // t = m t + (1-m) s
                 center.mul_(Ops.s(cfg.centerMomentum()))
                         .add_(batchMean(shard, teacherOut), Ops.s(1 - cfg.centerMomentum()));  // the global batch's, as DINO's all-reduce
                 if (teacherPatches != null && teacherPatches.size(0) > 0)
-                    patchCenter.mul_(Ops.s(cfg.centerMomentum()))
+                    patchCenter.mul_(Ops.s(cfg.centerMomentum()))     // the batch's hidden patches, on every rank
                             .add_(teacherPatches.mean(new long[]{0}, true, new org.bytedeco.pytorch.ScalarTypeOptional()),
                                     Ops.s(1 - cfg.centerMomentum()));
             }
@@ -263,22 +286,10 @@ public final class DinoPretrainStep implements PretrainStep {
         return m.div_(Ops.s(shard.ranks()));
     }
 
-    /**
-     * Refuses the settings whose loss couples the images of a batch, so that W ranks with B/W images each would not
-     * compute one process's loss: Sinkhorn-Knopp over the batch, KoLeo's nearest neighbours, InfoNCE's negatives, and
-     * iBOT's masks (its patch centre is a mean over a random number of hidden patches per rank).
-     */
-    static void checkRanks(Config cfg, int ranks) {
-        if (ranks == 1) return;
-        String coupled = cfg.sinkhorn() ? "--targets sinkhorn" : cfg.koleoWeight() > 0 ? "--koleo" : cfg.contrastiveWeight() > 0 ? "--contrastive"
-                : cfg.maskedTokenWeight() > 0 ? "--masked-tokens" : null;
-        if (coupled != null) throw new Add4jException(coupled + " couples the images of a batch and does not run on several ranks (WORLD_SIZE="
-                + ranks + "): run it as one process");
-    }
-
-    /** The teacher's target distributions from its logits [R,K]: centred and sharpened (DINO), or Sinkhorn-Knopp (DINOv2). */
-    private Tensor targets(Tensor teacherLogits, Tensor centre, double temperature) {
-        return cfg.sinkhorn() ? sinkhornKnopp(teacherLogits, temperature, 3) : centred(teacherLogits, centre, temperature);
+    /** {@code all} [B,...] with rows [from, from + rows.size(0)) replaced by {@code rows}, which keep their gradient. */
+    private static Tensor withRows(Tensor all, Tensor rows, long from) {
+        long n = rows.size(0);
+        return torch.cat(new TensorVector(all.narrow(0, 0, from), rows, all.narrow(0, from + n, all.size(0) - from - n)), 0);
     }
 
     /** DINO's targets: softmax((logits - centre) / tau_t). logits [R,K], centre [1,K] -> [R,K], no gradient. */
@@ -309,15 +320,18 @@ public final class DinoPretrainStep implements PretrainStep {
     /**
      * InfoNCE between views (MoCo v3's symmetric loss): the student's embedding of view v must pick out the teacher's
      * embedding of the same image in the other view among the B images of the batch. Scaled by 2 tau, as MoCo v3.
-     * @param student unit-length embeddings of the 2 global views, view-major [2B,D]
-     * @param teacher the teacher's, same layout, no gradient [2B,D]
-     * @return the loss []
+     * Each of the student's rows is a term of its own (the teacher has no gradient), so a rank computes its b rows.
+     * @param student unit-length embeddings of the 2 global views of b images, view-major [2b,D]
+     * @param teacher the teacher's of all B images of the batch, same layout, no gradient [2B,D]
+     * @param from    where the student's b images are among the B
+     * @return the loss, the mean over the student's rows []
      */
-    public static Tensor infoNce(Tensor student, Tensor teacher, long b, double temperature) {
-        Tensor labels = torch.arange(Ops.s(b), new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)).to(student.device(), torch.ScalarType.Long); // [B]
+    public static Tensor infoNce(Tensor student, Tensor teacher, long b, long from, double temperature) {
+        long all = teacher.size(0) / 2;
+        Tensor labels = torch.arange(Ops.s(from), Ops.s(from + b), new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)).to(student.device(), torch.ScalarType.Long); // [b]
         Tensor total = null;
         for (int v = 0; v < 2; v++) {
-            Tensor logits = student.narrow(0, v * b, b).mm(teacher.narrow(0, (1 - v) * b, b).t()).div(Ops.s(temperature)); // [B,B]
+            Tensor logits = student.narrow(0, v * b, b).mm(teacher.narrow(0, (1 - v) * all, all).t()).div(Ops.s(temperature)); // [b,B]
             Tensor ce = torch.cross_entropy_loss(logits, labels);
             total = total == null ? ce : total.add(ce);
         }

@@ -70,12 +70,11 @@ public final class FeatureTrainer {
 
     /**
      * Refuses what {@code ranks} data-parallel ranks would not compute as one process does: a batch that does not
-     * split evenly, and DINO's settings that couple a batch's images ({@link DinoPretrainStep#checkRanks}).
+     * split evenly.
      */
     public void checkRanks(int ranks) {
         if (cfg.batch() % ranks != 0)
             throw new Add4jException("--batch " + cfg.batch() + " does not split over " + ranks + " ranks: make it a multiple of " + ranks);
-        if (cfg.objective() == FeatureTrainConfig.Objective.DINO) DinoPretrainStep.checkRanks(cfg.dino(), ranks);
     }
 
     /** The scheduled values at step {@code k}: warm-up + cosine lr, cosine teacher momentum to 1, teacher-temperature ramp. */

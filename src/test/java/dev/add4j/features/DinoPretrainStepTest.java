@@ -138,12 +138,19 @@ class DinoPretrainStepTest {
     /**
      * DINO (centred targets, local views) and the supervised objective, 2 gloo ranks x 16 images against 1 x 32 for 4
      * steps: the same statistics and backbone to float tolerance (the centre and the batch-mean entropy are the global
-     * batch's; the gradient is averaged before the clip). The settings that couple a batch's images are refused.
+     * batch's; the gradient is averaged before the clip); with the self-supervised recipe's terms, which see the
+     * whole batch, too.
      */
     @SuppressWarnings("unchecked")
     @Test void twoRanksOfHalfTheBatchTrainAsOneProcess() throws Exception {
-        for (FeatureTrainConfig.Objective o : FeatureTrainConfig.Objective.values()) {
-            FeatureTrainConfig cfg = tinyConfig(o, 4, 1e-3);
+        // DINO, the supervised objective, and DINO with every term that couples a batch's images (the self-supervised
+        // recipe: iBOT's hidden patches, Sinkhorn's targets, KoLeo, InfoNCE)
+        FeatureTrainConfig ssl = tinyConfig(FeatureTrainConfig.Objective.DINO, 4, 1e-3)
+                .withDino(DinoPretrainStep.Config.tiny().withMaskedTokens(1).withDinoV2(true, 0.1).withContrastive(1));
+        List<FeatureTrainConfig> configs = List.of(tinyConfig(FeatureTrainConfig.Objective.DINO, 4, 1e-3),
+                tinyConfig(FeatureTrainConfig.Objective.SUPERVISED, 4, 1e-3), ssl);
+        for (FeatureTrainConfig cfg : configs) {
+            String o = cfg == ssl ? "ssl" : cfg.objective().cliName();
             Object[] one = loopSteps(cfg, 4);
             List<Object[]> ranks = dev.add4j.dist.Ranks.run(2, g -> loopSteps(cfg, 4));
             List<java.util.Map<String, Double>> want = (List<java.util.Map<String, Double>>) one[0];
@@ -160,13 +167,10 @@ class DinoPretrainStepTest {
                     for (int j = 0; j < w.get(i).length; j++) worstWeight = Math.max(worstWeight, Math.abs(w.get(i)[j] - wantW.get(i)[j]));
             }
             System.out.printf("DinoPretrainStepTest %s, 2 ranks x 16 against 1 x 32, 4 steps: statistics differ by %.2e (relative), weights by %.2e%n",
-                    o.cliName(), worstStat, worstWeight);
+                    o, worstStat, worstWeight);
             assertTrue(worstStat < 1e-4, o + ": statistics differ by " + worstStat);
             assertTrue(worstWeight < 1e-4, o + ": weights differ by " + worstWeight);
         }
-        FeatureTrainConfig sinkhorn = tinyConfig(FeatureTrainConfig.Objective.DINO, 4, 1e-3).withDino(DinoPretrainStep.Config.tiny().withDinoV2(true, 0));
-        var e = assertThrows(dev.add4j.Add4jException.class, () -> new FeatureTrainer(sinkhorn).checkRanks(2));
-        assertTrue(e.getMessage().contains("--targets sinkhorn"), e.getMessage());
         var b = assertThrows(dev.add4j.Add4jException.class, () -> new FeatureTrainer(tinyConfig(FeatureTrainConfig.Objective.SUPERVISED, 4, 1e-3)).checkRanks(3));
         assertTrue(b.getMessage().contains("--batch 32"), b.getMessage());
     }
@@ -244,10 +248,10 @@ class DinoPretrainStepTest {
             // B = 2, both views embed image i as e_i: logits 1/tau on the diagonal, 0 off it
             Tensor e = Ops.fromFloats(new float[]{1, 0, 0, 1, 1, 0, 0, 1}, 4, 2);
             double ce = Math.log(1 + Math.exp(-1 / 0.2));
-            assertEquals(2 * ce * 0.2, Ops.f(DinoPretrainStep.infoNce(e, e, 2, 0.2)), 1e-6);
+            assertEquals(2 * ce * 0.2, Ops.f(DinoPretrainStep.infoNce(e, e, 2, 0, 0.2)), 1e-6);
             // swapped partners in the teacher's second view: the student's view 0 now points at the wrong image
             Tensor swapped = Ops.fromFloats(new float[]{1, 0, 0, 1, 0, 1, 1, 0}, 4, 2);
-            assertTrue(Ops.f(DinoPretrainStep.infoNce(e, swapped, 2, 0.2)) > 1.0);
+            assertTrue(Ops.f(DinoPretrainStep.infoNce(e, swapped, 2, 0, 0.2)) > 1.0);
         }
     }
 }
