@@ -7,8 +7,10 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.javacpp.SizeTPointer;
 import org.bytedeco.javacpp.chrono.Milliseconds;
 import org.bytedeco.pytorch.Backend;
+import org.bytedeco.pytorch.BackendOptional;
 import org.bytedeco.pytorch.BroadcastOptions;
 import org.bytedeco.pytorch.GlooDeviceVector;
+import org.bytedeco.pytorch.ProcessGroup;
 import org.bytedeco.pytorch.ProcessGroupGloo;
 import org.bytedeco.pytorch.Store;
 import org.bytedeco.pytorch.StringVector;
@@ -196,6 +198,30 @@ public final class Group implements AutoCloseable {
     public boolean isMain() { return env.rank() == 0; }
     /** "gloo", "nccl", or "none" in a job of one. */
     public String backendName() { return backendName; }
+
+    private ProcessGroup processGroup;      // made for the first Reducer (GradientReducer), kept as long as the JVM
+    /**
+     * The process groups made for reducers. Never freed: a process group holds the backend, which {@link #close}
+     * frees itself (see there), so the process group must never run its destructor; one small object per job.
+     */
+    private static final List<ProcessGroup> KEPT = new ArrayList<>();
+
+    /** This group's backend as a c10d ProcessGroup, which DDP's Reducer takes. */
+    synchronized ProcessGroup processGroup() {
+        checkOpen();
+        if (processGroup == null) {
+            // JavaCPP's (Store, rank, size) constructor wraps the store in a second intrusive_ptr, which libtorch
+            // refuses (its refcount is not zero); the store is not needed once the backend exists
+            ProcessGroup pg = new ProcessGroup(rank(), size());
+            boolean nccl = backendName.equals("nccl");
+            pg.setBackend(nccl ? torch.DeviceType.CUDA : torch.DeviceType.CPU, nccl ? ProcessGroup.BackendType.NCCL : ProcessGroup.BackendType.GLOO,
+                    new BackendOptional(backend));
+            pg.setDefaultBackend(nccl ? ProcessGroup.BackendType.NCCL : ProcessGroup.BackendType.GLOO);
+            synchronized (KEPT) { KEPT.add(pg); }
+            processGroup = pg;
+        }
+        return processGroup;
+    }
 
     /** Sums {@code t} over the ranks, in place; every rank gets the same bits. */
     public void allReduceSum(Tensor t) {

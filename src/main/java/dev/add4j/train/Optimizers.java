@@ -1,6 +1,8 @@
 package dev.add4j.train;
 
+import dev.add4j.dist.GradientReducer;
 import dev.add4j.dist.Gradients;
+import dev.add4j.dist.Group;
 import dev.add4j.dist.Shard;
 import org.bytedeco.pytorch.Adam;
 import org.bytedeco.pytorch.AdamOptions;
@@ -53,13 +55,30 @@ public final class Optimizers {
      * @return the gradient's norm before clipping, or NaN when the step was skipped
      */
     public static double stepIfFinite(Optimizer opt, Tensor loss, TensorVector params, double maxNorm) {
+        return stepIfFinite(opt, loss, params, maxNorm, null);
+    }
+
+    /**
+     * As above, on several ranks with the gradient averaged during the backward pass by {@code reducer} (made for
+     * {@code params}; null: averaged after it, {@link Gradients#average}).
+     */
+    public static double stepIfFinite(Optimizer opt, Tensor loss, TensorVector params, double maxNorm, GradientReducer reducer) {
         opt.zero_grad();
         boolean finite = Double.isFinite(dev.add4j.nn.Ops.f(loss));
-        if (finite) loss.backward();
-        // every optimiser step of every trainer comes here, so this one call makes them all data-parallel
-        if (!Gradients.average(Shard.current().group(), params, finite)) {
-            opt.zero_grad();
-            return Double.NaN;
+        Group group = Shard.current().group();
+        if (reducer != null && reducer.active()) {
+            reducer.backward(loss);             // on every rank, a non-finite loss's too: the reducer's all-reduces need all
+            if (group.any(!finite)) {
+                opt.zero_grad();
+                return Double.NaN;
+            }
+        } else {
+            if (finite) loss.backward();
+            // every optimiser step of every trainer comes here, so this one call makes them all data-parallel
+            if (!Gradients.average(group, params, finite)) {
+                opt.zero_grad();
+                return Double.NaN;
+            }
         }
         double norm = torch.clip_grad_norm_(params, maxNorm);
         if (!Double.isFinite(norm)) {

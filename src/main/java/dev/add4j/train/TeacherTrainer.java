@@ -4,6 +4,7 @@ import dev.add4j.Add4jException;
 import dev.add4j.TorchRuntime;
 import dev.add4j.data.CaptionedImages;
 import dev.add4j.diffusion.NoiseSchedule;
+import dev.add4j.dist.GradientReducer;
 import dev.add4j.dist.Group;
 import dev.add4j.dist.Shard;
 import dev.add4j.diffusion.TeacherLoss;
@@ -42,6 +43,7 @@ public final class TeacherTrainer implements AutoCloseable {
     private final VPredictionModel ema;
     private final AdamW opt;
     private final TensorVector params;
+    private final GradientReducer reducer;
     private final TrainLoop loop;
 
     /**
@@ -66,6 +68,7 @@ public final class TeacherTrainer implements AutoCloseable {
         net.to(data.device());
         ema.net().to(data.device());
         params = net.parameterVector();
+        reducer = GradientReducer.of(Group.current(), params);   // on several ranks, all-reduces during backward
         AdamWOptions options = new AdamWOptions(cfg.lr());
         options.weight_decay().put(0.0); // [choice] no decay: a small net on a small data set, EMA does the smoothing
         opt = new AdamW(params, options);
@@ -110,7 +113,7 @@ public final class TeacherTrainer implements AutoCloseable {
             opt.param_groups().get(0).options().set_lr(lr);
             // A step with a non-finite loss or gradient is skipped: on the CPU such steps turn up now and then
             // (README, "Notes for developers"), and one of them must not make every weight NaN.
-            double gradNorm = Optimizers.stepIfFinite(opt, loss, params, cfg.gradClip());
+            double gradNorm = Optimizers.stepIfFinite(opt, loss, params, cfg.gradClip(), reducer);
             boolean finite = !Double.isNaN(gradNorm);
             Map<String, Double> stats = new LinkedHashMap<>();
             stats.put("skipped", finite ? 0.0 : 1.0);
@@ -129,5 +132,8 @@ public final class TeacherTrainer implements AutoCloseable {
         return loop.console(console::println).run(new TrainLoop.Options(logEvery, checkpointEvery, maxMinutes, maxRestarts, out.resolve(LOG)));
     }
 
-    @Override public void close() { opt.close(); }
+    @Override public void close() {
+        reducer.close();
+        opt.close();
+    }
 }
