@@ -28,7 +28,8 @@ class PageScreenshot {
         TorchRuntime.init();
         try (var service = GenerationService.load(Path.of("models/student-fmnist.safetensors"), Path.of("models/teacher-fmnist.safetensors"),
                 TinyModels.text(), new Device("cpu"), 8);
-             var server = Server.start(service, "127.0.0.1", 0)) {
+             var server = Server.start(service, "127.0.0.1", 0, java.util.stream.IntStream.range(0, 10)
+                     .mapToObj(dev.add4j.data.Captions::canonical).toList())) {   // add4j serve's examples for Fashion-MNIST
             ChromeDriver browser = ServeBrowserTest.chromium(Files.createDirectory(dir.resolve("profile")));
             try {
                 var wait = new WebDriverWait(browser, Duration.ofSeconds(120));

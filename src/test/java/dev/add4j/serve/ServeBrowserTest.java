@@ -42,6 +42,7 @@ class ServeBrowserTest {
     static TextEncoder text;
     static GenerationService service;
     static Server server;
+    static final List<String> EXAMPLES = List.of("a red circle", "a pair of trousers");
 
     @BeforeAll static void init() {
         boolean present = CHROMIUM.canExecute() && CHROMEDRIVER.canExecute();
@@ -51,7 +52,7 @@ class ServeBrowserTest {
         TorchRuntime.init();
         text = TinyModels.text();
         service = GenerationService.load(TinyModels.student(dir), TinyModels.teacher(dir), text, new Device("cpu"), 8);
-        server = Server.start(service, "127.0.0.1", 0);
+        server = Server.start(service, "127.0.0.1", 0, EXAMPLES);
     }
 
     @AfterAll static void close() {
@@ -110,6 +111,27 @@ class ServeBrowserTest {
 
             Files.createDirectories(SCREENSHOT.getParent());
             Files.write(SCREENSHOT, browser.getScreenshotAs(OutputType.BYTES));
+        } finally {
+            browser.quit();
+        }
+    }
+
+    @Test void aPromptExampleUnderThePromptDrawsItselfWhenClicked() throws Exception {
+        ChromeDriver browser = chromium(Files.createDirectory(dir.resolve("profile-examples")));
+        try {
+            var wait = new WebDriverWait(browser, Duration.ofSeconds(60));
+            browser.get("http://127.0.0.1:" + server.port() + "/");
+            WebElement grid = browser.findElement(By.id("grid"));
+            wait.until(d -> grid.findElements(By.tagName("img")).size() == 4);
+            WebElement prompt = browser.findElement(By.id("prompt"));
+            assertEquals("type a prompt, e.g. a red circle", prompt.getAttribute("placeholder"));
+            List<WebElement> buttons = browser.findElements(By.cssSelector("#examples button.example"));
+            assertEquals(EXAMPLES, buttons.stream().map(WebElement::getText).toList());
+            assertTrue(browser.findElement(By.id("examples")).isDisplayed());
+            assertFalse(browser.findElement(By.id("colour-label")).isDisplayed(), "a grey model has no colour to pick");
+            buttons.get(1).click();
+            wait.until(d -> "a pair of trousers".equals(grid.getAttribute("data-prompt")));
+            assertEquals("a pair of trousers", prompt.getAttribute("value"));
         } finally {
             browser.quit();
         }
