@@ -77,13 +77,8 @@ class AblateCommandTest {
 
     @Test void aStudyOnACaptionedColourFolderRunsItsRowsThereAndRefusesAGreyFeatureViTBeforeAnyRun() throws Exception {
         Path data = dev.add4j.data.FolderFixture.write(dir.resolve("shapes"), 200);
-        Path rgbTeacher = dir.resolve("teacher-rgb.safetensors"), rgbVit = dir.resolve("vit-rgb.safetensors"), rgbNet = dir.resolve("net-rgb.safetensors");
-        try (var scope = new PointerScope()) {
-            torch.manual_seed(4);
-            ModelFile.save(rgbTeacher, new UNet(UNet.Config.tiny().withImageChannels(3)), "teacher", Map.of());
-            new Vit(Vit.Config.tiny().withImage(3, 32)).save(rgbVit, Map.of());
-            new EvalNet(EvalNet.Config.tiny().withData(3, 0)).save(rgbNet, Map.of());
-        }
+        RgbModels rgb = RgbModels.write(dir);
+        Path rgbTeacher = rgb.teacher(), rgbVit = rgb.vit(), rgbNet = rgb.evalNet();
         Path out = dir.resolve("folder-abl");
         String[] common = {"--data", data.toString(), "--teacher", rgbTeacher.toString(), "--eval-net", rgbNet.toString(),
                 "--caption-cache", null, "--n", "7", "--rows", "c"};

@@ -98,13 +98,8 @@ class DemoCommandTest {
 
     @Test void aDemoOnACaptionedColourFolderMeasuresAgainstItsTestSplitWithItsCaptionsAsPrompts() throws Exception {
         Path data = FolderFixture.write(dir.resolve("shapes"), 200);
-        Path rgbTeacher = dir.resolve("teacher-rgb.safetensors"), rgbVit = dir.resolve("vit-rgb.safetensors"), rgbNet = dir.resolve("net-rgb.safetensors");
-        try (var scope = new PointerScope()) {
-            torch.manual_seed(4);
-            ModelFile.save(rgbTeacher, new UNet(UNet.Config.tiny().withImageChannels(3)), "teacher", Map.of());
-            new Vit(Vit.Config.tiny().withImage(3, 32)).save(rgbVit, Map.of());
-            new EvalNet(EvalNet.Config.tiny().withData(3, 0)).save(rgbNet, Map.of());
-        }
+        RgbModels rgb = RgbModels.write(dir);
+        Path rgbTeacher = rgb.teacher(), rgbVit = rgb.vit(), rgbNet = rgb.evalNet();
         Path out = dir.resolve("folder-report");
         // the grey shipped student of the other tests cannot stand beside an RGB teacher: one line, nothing written
         String refused = run(args(out, "--data", data.toString(), "--teacher", rgbTeacher.toString(), "--features", rgbVit.toString(),
