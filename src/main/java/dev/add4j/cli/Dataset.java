@@ -1,6 +1,7 @@
 package dev.add4j.cli;
 
 import dev.add4j.Add4jException;
+import dev.add4j.data.EmbeddedEmoji;
 import dev.add4j.data.FashionMnist;
 
 import java.nio.file.Files;
@@ -16,20 +17,23 @@ import java.util.stream.Collectors;
 enum Dataset {
     /** Fashion-MNIST, 1 x 32 px: the embedded default, in the jar. */
     FMNIST("fmnist", "Fashion-MNIST", FashionMnist.EMBEDDED, null),
-    /** Emoji in four styles, 3 x 32 px: a captioned folder that {@code add4j data emoji} builds from npm. */
-    EMOJI("emoji", "emoji", "data/emoji", "./add4j data emoji --out data/emoji");
+    /**
+     * Emoji in four styles, 3 x 32 px: the folder {@code add4j data emoji --out data/emoji} builds from npm, else the
+     * small subset in the jar.
+     */
+    EMOJI("emoji", "emoji", "data/emoji", EmbeddedEmoji.NAME);
 
     final String cliName, title;
-    /** The --data value the demo trains on, and where serve's prompt examples come from. */
+    /** The --data value the demo trains on, and where serve's prompt examples come from, where it exists. */
     final String data;
-    /** How to make the data where it is not in the jar (null: it is). */
-    private final String howToMake;
+    /** The data in the jar where {@link #data} is not there (null: {@link #data} is in the jar). */
+    private final String embedded;
 
-    Dataset(String cliName, String title, String data, String howToMake) {
+    Dataset(String cliName, String title, String data, String embedded) {
         this.cliName = cliName;
         this.title = title;
         this.data = data;
-        this.howToMake = howToMake;
+        this.embedded = embedded;
     }
 
     Path teacher() { return model("teacher"); }
@@ -39,15 +43,10 @@ enum Dataset {
 
     private Path model(String kind) { return Path.of("models", kind + "-" + cliName + ".safetensors"); }
 
-    /**
-     * {@code given}, or this data set's own data, which must then exist.
-     * @throws Add4jException naming the command that makes the data
-     */
+    /** {@code given}, or this data set's own data: its folder where it exists, else the part of it in the jar. */
     String data(String given) {
         if (given != null) return given;
-        if (howToMake != null && !Files.isDirectory(Path.of(data)))
-            throw new Add4jException("--dataset " + cliName + ": " + data + ": no such folder; make it with: " + howToMake + " (or name one with --data)");
-        return data;
+        return embedded == null || Files.isDirectory(Path.of(data)) ? data : embedded;
     }
 
     /**

@@ -43,8 +43,8 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--teacher", paramLabel = "FILE",
             description = "The teacher to compare with, 1-50 steps (default: models/teacher-DATASET.safetensors).") Path teacher;
     @Option(names = "--data", paramLabel = "embedded|DIR", description = "Where the page's prompt examples come from: "
-            + "Fashion-MNIST's captions, or a captioned folder's training captions (default: the dataset's; none where "
-            + "its folder is missing).") String data;
+            + "Fashion-MNIST's captions, or a captioned folder's training captions (default: the dataset's: for emoji, "
+            + "data/emoji where it exists, else the subset in the jar).") String data;
     @Option(names = "--port", defaultValue = "8080", description = "TCP port; 0 picks a free one (default: ${DEFAULT-VALUE}).") int port;
     @Option(names = "--host", defaultValue = "127.0.0.1",
             description = "Address to listen on; 0.0.0.0 opens the server to the network (default: ${DEFAULT-VALUE}).") String host;
@@ -88,7 +88,7 @@ public final class ServeCommand implements Callable<Integer> {
             System.out.println("add4j serve: " + server.url(host));
             System.out.println("  student role: " + describe(service.slot(Role.STUDENT), studentFile));
             System.out.println("  teacher role: " + describe(service.slot(Role.TEACHER), teacherFile));
-            System.out.println("  prompt examples: " + (examples.isEmpty() ? "none (no data at " + set.data + "; --data DIR names it)" : String.join("; ", examples)));
+            System.out.println("  prompt examples: " + String.join("; ", examples));
             System.out.flush();
             if (bench != null) {
                 ServeBench.run(URI.create("http://127.0.0.1:" + server.port() + "/"), Role.parse(benchModel).wire(), benchSteps,
@@ -112,13 +112,11 @@ public final class ServeCommand implements Callable<Integer> {
 
     /**
      * The page's examples: a seeded choice of a folder's training captions, or Fashion-MNIST's class captions (any
-     * other --data is Fashion-MNIST, as for every command); none where the dataset's folder is not there (the models
-     * serve without it).
+     * other --data is Fashion-MNIST, as for every command).
      */
     private List<String> examples(Dataset set) {
-        String d = data != null ? data : set.data;
-        if (ImageFolder.isFolder(d)) return ImageFolder.open(Path.of(d)).exampleCaptions(CaptionTable.TRAIN, EXAMPLES, EXAMPLES_SEED);
-        return set == Dataset.FMNIST || data != null ? fashionExamples() : List.of();
+        String d = set.data(data);
+        return ImageFolder.isFolder(d) ? ImageFolder.ofOption(d).exampleCaptions(CaptionTable.TRAIN, EXAMPLES, EXAMPLES_SEED) : fashionExamples();
     }
 
     private static List<String> fashionExamples() {

@@ -253,7 +253,7 @@ public final class TrainFeaturesCommand implements Callable<Integer> {
                     FeatureTrainer.images(test, test.n(), device), FeatureTrainer.labels(test, test.n(), device), FashionMnist.CLASSES, null,
                     data == null ? String.valueOf(FashionMnist.locate(null)) : data);
         }
-        ImageFolder f = ImageFolder.open(Path.of(data));
+        ImageFolder f = ImageFolder.ofOption(data);
         var conversion = f.conversion(v.channels(), v.imageSize());
         // a first use converts the folder once and says so on standard output, as train-teacher does
         ImageFolder.Split train = f.load(CaptionTable.TRAIN, conversion, System.out), test = f.load(CaptionTable.TEST, conversion, System.out);

@@ -57,6 +57,7 @@ public final class ImageFolder {
 
     /** True when a {@code --data} value names a directory with a caption table (not Fashion-MNIST's IDX files). */
     public static boolean isFolder(String dataOption) {
+        if (EmbeddedEmoji.NAME.equals(dataOption)) return true;
         if (dataOption == null || dataOption.equals(FashionMnist.EMBEDDED)) return false;
         Path d = Path.of(dataOption);
         return Files.isRegularFile(d.resolve(CaptionTable.CSV)) || Files.isRegularFile(d.resolve(CaptionTable.JSONL));
@@ -98,6 +99,16 @@ public final class ImageFolder {
         List<String> splits = files.stream().map(split::get).toList();
         return new ImageFolder(dir, table, files, caps, splits, settings.fit(), settings.background());
     }
+
+    /** The folder a {@code --data} value names: a directory, or {@code embedded-emoji} (copied out of the jar once). */
+    public static ImageFolder ofOption(String dataOption) {
+        return open(EmbeddedEmoji.NAME.equals(dataOption) ? EmbeddedEmoji.dir() : Path.of(dataOption));
+    }
+
+    /** Image {@code i}'s captions, in table order. */
+    public List<String> captionsOf(int i) { return captions.get(i); }
+    /** Image {@code i}'s split. */
+    public String splitOf(int i) { return splitOf.get(i); }
 
     /** Images (relative paths), in cache order. */
     public List<String> files() { return files; }

@@ -49,7 +49,7 @@ public final class TrainingData {
      */
     public static TrainingData load(String option, String split, int channels, int size, PrintStream log) {
         if (ImageFolder.isFolder(option)) {
-            ImageFolder f = ImageFolder.open(Path.of(option));
+            ImageFolder f = ImageFolder.ofOption(option);
             return new TrainingData(option, null, f.load(split, f.conversion(channels, size), log));
         }
         if (channels != 1 || size != FashionMnist.PADDED)

@@ -78,7 +78,7 @@ public sealed interface EvalImages {
             TrainingData.shape(option, channels, size);                                   // Fashion-MNIST is 1 x 32 px
             return new Splits(of(FashionMnist.load(option, true)), of(FashionMnist.load(option, false)), null);
         }
-        ImageFolder f = ImageFolder.open(Path.of(option));
+        ImageFolder f = ImageFolder.ofOption(option);
         var conversion = f.conversion(channels, size);
         ImageFolder.Split train = f.load(CaptionTable.TRAIN, conversion, log), test = f.load(CaptionTable.TEST, conversion, log);
         CaptionClasses classes = CaptionClasses.of(train);

@@ -32,7 +32,7 @@ public final class TestData {
      * @throws Add4jException for bad data, in one line
      */
     public static TestData open(String option) {
-        return ImageFolder.isFolder(option) ? new TestData(option, null, ImageFolder.open(Path.of(option)))
+        return ImageFolder.isFolder(option) ? new TestData(option, null, ImageFolder.ofOption(option))
                 : new TestData(option, FashionMnist.load(option, false), null);
     }
 

@@ -198,6 +198,20 @@ class FolderDataTest {
         assertFalse(Files.exists(out2));
     }
 
+    @Test void theEmbeddedEmojiAreAFolderOfGoogleAndTwitterPicturesThatATeacherTrainsOn() throws IOException {
+        dev.add4j.data.ImageFolder f = dev.add4j.data.ImageFolder.ofOption("embedded-emoji");
+        assertEquals("train 600, test 80", f.splitCounts());
+        assertTrue(f.files().stream().allMatch(n -> n.startsWith("images/google/") || n.startsWith("images/twitter/")), "the two styles licensed for it");
+        assertTrue(Files.readString(f.dir().resolve("LICENSES.md")).contains("Apache License 2.0"));
+        assertEquals(f.dir(), dev.add4j.data.ImageFolder.ofOption("embedded-emoji").dir(), "copied out of the jar once");
+        Path out = tmp.resolve("emoji-teacher");
+        CliRun t = CliRun.of("train-teacher", "--data", "embedded-emoji", "--size", "tiny", "--steps", "1", "--batch", "8",
+                "--device", "cpu", "--threads", "1", "--out", out.toString());
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.out().contains("600 training images"), t.out());
+        assertTrue(Files.isRegularFile(out.resolve("teacher.safetensors")));
+    }
+
     @Test void aBadFolderGivesOneLineNamingTheFileAndNothingIsWritten() throws IOException {
         Path data = FolderFixture.write(tmp.resolve("shapes"), 20);
         FolderFixture.png(data.resolve("images/stray.png"), new java.awt.image.BufferedImage(8, 8, java.awt.image.BufferedImage.TYPE_INT_RGB));
