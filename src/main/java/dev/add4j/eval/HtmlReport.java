@@ -34,8 +34,8 @@ public final class HtmlReport {
             + "makes an image in 1 to 4 steps. The student starts from the teacher's weights and learns from two losses at "
             + "once: an adversarial loss, from a discriminator made of small trainable heads on a frozen feature network, "
             + "that pushes every single-step sample towards real images; and a score distillation loss that pulls it "
-            + "towards what the frozen teacher predicts after re-noising it. Below, a teacher trained on Fashion-MNIST is "
-            + "compared with a student distilled from it for a few minutes on this machine.";
+            + "towards what the frozen teacher predicts after re-noising it. Below, a teacher is compared with a student "
+            + "distilled from it for a few minutes on this machine, on the data the title names.";
 
     /** The training curves plotted, in order, with what each one is. */
     public static final Map<String, String> CURVES = curves();
@@ -224,10 +224,11 @@ public final class HtmlReport {
             Evaluation.Report first = models.get(0).report();
             int n = first.rows().isEmpty() ? 0 : first.rows().get(0).n();
             b.append("<p class=\"small\">").append(esc(String.format(Locale.ROOT,
-                    "%d class-balanced images per row (image i from seed %d + i), measured by the eval net %s against %s. "
+                    "%d images per row (%s prompts; image i from seed %d + i), measured by the eval net %s against %s. "
                             + "FID and KID: lower is better; CLIP score (eval net vs. prompt), class accuracy, precision and "
                             + "recall: higher is better. ms/image: sampling only, on this machine.",
-                    n, first.seed(), first.evalNet(), first.reference()))).append("</p>\n");
+                    n, first.reference().startsWith("captioned folder") ? "the test images' captions as" : "class-balanced",
+                    first.seed(), first.evalNet(), first.reference()))).append("</p>\n");
         }
         b.append("<table class=\"metrics\">\n<tr><th>model</th><th>steps</th><th>sampler</th><th>FID</th><th>KID</th>"
                 + "<th>CLIP score</th><th>class accuracy</th><th>precision</th><th>recall</th><th>ms/image</th></tr>\n");
