@@ -16,22 +16,21 @@ import java.util.stream.Collectors;
  */
 enum Dataset {
     /** Fashion-MNIST, 1 x 32 px: the embedded default, in the jar. */
-    FMNIST("fmnist", "Fashion-MNIST", FashionMnist.EMBEDDED, null),
+    FMNIST("fmnist", FashionMnist.EMBEDDED, null),
     /**
      * Emoji in four styles, 3 x 32 px: the folder {@code add4j data emoji --out data/emoji} builds from npm, else the
      * small subset in the jar.
      */
-    EMOJI("emoji", "emoji", "data/emoji", EmbeddedEmoji.NAME);
+    EMOJI("emoji", "data/emoji", EmbeddedEmoji.NAME);
 
-    final String cliName, title;
+    final String cliName;
     /** The --data value the demo trains on, and where serve's prompt examples come from, where it exists. */
     final String data;
     /** The data in the jar where {@link #data} is not there (null: {@link #data} is in the jar). */
     private final String embedded;
 
-    Dataset(String cliName, String title, String data, String embedded) {
+    Dataset(String cliName, String data, String embedded) {
         this.cliName = cliName;
-        this.title = title;
         this.data = data;
         this.embedded = embedded;
     }

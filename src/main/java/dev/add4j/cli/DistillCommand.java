@@ -38,8 +38,7 @@ import java.util.concurrent.Callable;
                 + "Writes OUT/student.safetensors (EMA weights), student-best.safetensors (best 1-step FID, with "
                 + "--eval-every), checkpoints, config.json, metrics.jsonl, eval.jsonl and samples/step-N.png.")
 public final class DistillCommand implements Callable<Integer> {
-    static final Path DEFAULT_TEACHER = Path.of("models", "teacher-fmnist.safetensors");
-    static final Path DEFAULT_FEATURES = Path.of("models", "features-fmnist.safetensors");
+    static final Path DEFAULT_TEACHER = Dataset.FMNIST.teacher(), DEFAULT_FEATURES = Dataset.FMNIST.features();
 
     @Option(names = "--teacher", paramLabel = "FILE", description = "The frozen teacher (default: " + "models/teacher-fmnist.safetensors).") Path teacher;
     @Option(names = "--features", paramLabel = "FILE", description = "The discriminator's frozen feature ViT, from train-features (default: models/features-fmnist.safetensors).") Path features;

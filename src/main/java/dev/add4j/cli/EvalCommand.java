@@ -41,7 +41,7 @@ import java.util.concurrent.Callable;
                         + "training set, and prints the numbers (no model needed)."})
 public final class EvalCommand implements Callable<Integer> {
     /** Where {@code add4j train-eval-net} is told to write the eval net in the docs, relative to the working directory. */
-    static final Path DEFAULT_EVAL_NET = Path.of("models", "evalnet-fmnist.safetensors");
+    static final Path DEFAULT_EVAL_NET = Dataset.FMNIST.evalNet();
 
     @Option(names = "--model", paramLabel = "FILE", description = "A .safetensors model made by add4j (teacher or student).") Path model;
     @Option(names = "--steps", paramLabel = "S1,S2,...", description = "Step counts, one row each, e.g. 1,2,4,50 (1..1000).") String steps;
