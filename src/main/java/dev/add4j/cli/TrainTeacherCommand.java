@@ -3,6 +3,7 @@ package dev.add4j.cli;
 import dev.add4j.data.CaptionTable;
 import dev.add4j.data.CaptionedImages;
 import dev.add4j.data.TrainingData;
+import dev.add4j.dist.Group;
 import dev.add4j.Add4jException;
 import dev.add4j.io.Provenance;
 import dev.add4j.nn.UNet;
@@ -78,7 +79,8 @@ public final class TrainTeacherCommand implements Callable<Integer> {
         prov.put("add4j.seed", Long.toString(seed));
         try (CaptionedImages images = train.captioned(captionCache, device);
              TeacherTrainer trainer = new TeacherTrainer(cfg, images, out, resume, prov)) {
-            System.out.printf("teacher: %,d parameters, %d training images, device %s, steps %d..%d%n",
+            boolean speaks = Group.current().isMain();   // rank 0 writes the model, so only it says so
+            if (speaks) System.out.printf("teacher: %,d parameters, %d training images, device %s, steps %d..%d%n",
                     trainer.model().net().parameterCount(), images.size(), device.str().getString(), trainer.startStep(), steps);
             if (trainer.startStep() == steps) {
                 System.out.println(out + ": the run is already finished (step " + steps + " of " + steps + "); nothing written. "
@@ -86,7 +88,7 @@ public final class TrainTeacherCommand implements Callable<Integer> {
                 return 0;
             }
             long done = trainer.train(maxMinutes, checkpointEvery, maxRestarts, System.out);
-            System.out.println("wrote " + out.resolve(TeacherTrainer.MODEL) + " after " + done + " steps");
+            if (speaks) System.out.println("wrote " + out.resolve(TeacherTrainer.MODEL) + " after " + done + " steps");
         }
         return 0;
     }
