@@ -86,8 +86,9 @@ public final class AddTrainer implements AutoCloseable {
         var parts = new Checkpoint.Parts(Map.of("student", net, "ema", ema, "heads", disc.heads()),
                 Map.of("student-optimizer", studentOpt, "disc-optimizer", discOpt));
         var spec = new RunDir.Spec(out, "add", "an ADD run", cfg, cfg.steps(), parts, data.device(), List.of(LOG, EVAL_LOG), MODEL);
+        Ema emaUpdate = new Ema(net, ema, cfg.optim().emaDecay());   // starts the EMA at the student: before a resume reads it
         RunDir dir = RunDir.open(spec, resume, false, cfg::checkResumes, done -> shown.save(out.resolve(MODEL), done, Map.of()));
-        loop = new TrainLoop(stages.list(addStep)).saving(dir).ema(new Ema(net, ema, cfg.optim().emaDecay()))
+        loop = new TrainLoop(stages.list(addStep)).saving(dir).ema(emaUpdate)
                 .every(monitor.sampleEvery(), shown::writeSamples).eval(monitor.eval() != null ? monitor.evalEvery() : 0, shown, out.resolve(EVAL_LOG));
     }
 

@@ -12,6 +12,7 @@ import dev.add4j.diffusion.Timesteps;
 import dev.add4j.disc.Cond;
 import dev.add4j.disc.DiffAugment;
 import dev.add4j.disc.Discriminator;
+import dev.add4j.dist.Group;
 import dev.add4j.eval.EvalNet;
 import dev.add4j.eval.TestData;
 import dev.add4j.eval.Evaluation;
@@ -165,7 +166,8 @@ public final class DistillCommand implements Callable<Integer> {
             AddTrainer.Monitor monitor = new AddTrainer.Monitor(sampleEvery, evalEvery, evalEvery > 0 ? evalSetup(test, evalNetFile, text, device, t) : null);
             try (AddTrainer trainer = new AddTrainer(cfg, teacherModel, vit, images, out, resume, prov, monitor)) {
                 if (initModel != null) trainer.initStudentFrom(initModel.model().net());
-                System.out.printf("distill: student %,d parameters (init %s), feature ViT %d blocks x %d, %d heads on the %s, "
+                boolean speaks = Group.current().isMain();   // rank 0 writes the student, so only it says so
+                if (speaks) System.out.printf("distill: student %,d parameters (init %s), feature ViT %d blocks x %d, %d heads on the %s, "
                                 + "%d training images, device %s, iterations %d..%d%n",
                         trainer.student().net().parameterCount(), initFile != null ? initFile.toString() : resumedInit != null ? resumedInit : cfg.paper().studentInit().cliName(), vit.config().depth(), vit.width(),
                         trainer.discriminator().heads().heads(), trainer.discriminator().backbone(), images.size(),
@@ -181,7 +183,7 @@ public final class DistillCommand implements Callable<Integer> {
                 } finally {
                     restartsTaken = trainer.loop().restarts().size();
                 }
-                System.out.println("wrote " + out.resolve(AddTrainer.MODEL) + " after " + done + " iterations"
+                if (speaks) System.out.println("wrote " + out.resolve(AddTrainer.MODEL) + " after " + done + " iterations"
                         + (evalEvery > 0 ? " (best 1-step student: " + out.resolve(AddTrainer.BEST) + ")" : ""));
             }
         } finally {

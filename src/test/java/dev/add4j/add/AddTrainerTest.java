@@ -169,12 +169,14 @@ public class AddTrainerTest {
 
     /**
      * Runs {@code c} straight through, and again saved after {@code splitAt} steps and resumed: the resumed steps give
-     * the same statistics as the straight ones.
+     * the same statistics as the straight ones, and the same EMA student (what is shipped and evaluated).
      */
     static void assertResumeMatchesAStraightRun(AddConfig c, Path dir, int splitAt) {
         List<Map<String, Double>> straight = new ArrayList<>();
+        List<Tensor> ema = new ArrayList<>();
         try (AddTrainer t = trainer(c, dir.resolve("straight"), false)) {
             for (long s = 0; s < c.steps(); s++) straight.add(t.loop().step(s));
+            for (Tensor p : t.ema().namedParameters().values()) ema.add(p.detach().clone());
         }
         Path split = dir.resolve("split");
         try (AddTrainer t = trainer(c, split, false)) {
@@ -188,6 +190,8 @@ public class AddTrainerTest {
                 assertEquals(want.keySet(), got.keySet(), "step " + s);
                 for (String k : want.keySet()) assertEquals(want.get(k), got.get(k), 1e-5 * Math.max(1, Math.abs(want.get(k))), k + " at step " + s);
             }
+            List<Tensor> got = List.copyOf(t.ema().namedParameters().values());
+            for (int i = 0; i < ema.size(); i++) assertTrue(torch.allclose(ema.get(i), got.get(i)), "EMA weight " + i + " after the resume");
         }
     }
 
