@@ -25,10 +25,10 @@ teacher=$R/emoji-teacher/teacher.safetensors
 [ -f $R/emoji-eval-teacher/metrics.json ] || ./add4j launch --nproc 2 eval --model "$teacher" --data data/emoji --eval-net "$net" \
     --steps 1,4,50 --n 2000 --out $R/emoji-eval-teacher
 
-# 3. the student: add4j's recipe (distill's defaults), the best 1-step student of an evaluation every 100 iterations
+# 3. the student: add4j's recipe (distill's defaults), 2,000 iterations, the best 1-step student of an evaluation every 100
 resume=""; [ -d $R/emoji-student/checkpoint ] && resume="--resume"
 ./add4j launch --nproc 2 distill --data data/emoji --teacher "$teacher" --features "$features" --eval-net "$net" \
-    --steps 1000 --batch 32 --eval-every 100 --eval-n 500 --checkpoint-every 50 --max-minutes "$minutes" --out $R/emoji-student $resume
+    --steps 2000 --batch 32 --eval-every 100 --eval-n 500 --checkpoint-every 50 --max-minutes "$minutes" --out $R/emoji-student $resume
 [ -f $R/emoji-eval-student/metrics.json ] || ./add4j launch --nproc 2 eval --model $R/emoji-student/student-best.safetensors \
     --data data/emoji --eval-net "$net" --steps 1,2,4 --n 2000 --out $R/emoji-eval-student
 
